@@ -1,0 +1,143 @@
+//! `ravand`: the command line of the Ravand workflow engine.
+//!
+//! Exit codes: 0 success, 1 input rejected (invalid definition, failed
+//! check), 2 usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ravand_engine::definition::{calendar_schema, process_schema, Limits};
+use ravand_engine::diagnostic::Diagnostic;
+use ravand_engine::measure;
+use ravand_engine::model::Process;
+use ravand_engine::render::{self, Format};
+use ravand_engine::validate::{self, Report};
+
+#[derive(Parser)]
+#[command(name = "ravand", version, about = "Ravand (روند): a workflow engine for municipal processes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check definitions (and calendars); print every problem.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON list of {file, line, column, severity, code, message, help}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the definition language.
+    Schema {
+        /// The schema of calendar files instead.
+        #[arg(long)]
+        calendar: bool,
+    },
+    /// Draw a process.
+    Render {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: RenderFormat,
+    },
+    /// Step counts by kind, tag, value class and role; handoffs; fewest and most steps per case.
+    Measure {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RenderFormat {
+    Mermaid,
+    Dot,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { files, json } => validate_cmd(&files, json),
+        Command::Schema { calendar } => {
+            let schema = if calendar { calendar_schema() } else { process_schema() };
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Command::Render { file, format } => with_process(&file, |p| {
+            let f = match format {
+                RenderFormat::Mermaid => Format::Mermaid,
+                RenderFormat::Dot => Format::Dot,
+            };
+            print!("{}", render::render(p, f));
+        }),
+        Command::Measure { file, json } => with_process(&file, |p| {
+            let m = measure::measure(p);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+            } else {
+                print!("{}", measure::to_text(&m));
+            }
+        }),
+    }
+}
+
+fn print_diagnostics(reports: &[Report]) {
+    let mut err = std::io::stderr().lock();
+    for r in reports {
+        for d in &r.diagnostics {
+            let _ = writeln!(err, "{}\n", d.render(&r.source.text));
+        }
+    }
+}
+
+fn summary(reports: &[Report]) -> (usize, usize) {
+    let all: Vec<&Diagnostic> = reports.iter().flat_map(|r| &r.diagnostics).collect();
+    let errors = all.iter().filter(|d| d.is_error()).count();
+    (errors, all.len() - errors)
+}
+
+fn validate_cmd(files: &[PathBuf], json: bool) -> ExitCode {
+    let reports = validate::validate_paths(files, &Limits::default());
+    let (errors, warnings) = summary(&reports);
+    if json {
+        let all: Vec<&Diagnostic> = reports.iter().flat_map(|r| &r.diagnostics).collect();
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    } else {
+        print_diagnostics(&reports);
+        for r in &reports {
+            let e = r.diagnostics.iter().filter(|d| d.is_error()).count();
+            let w = r.diagnostics.len() - e;
+            let status = if e > 0 { "invalid" } else { "ok" };
+            println!("{status:>7}  {}  ({e} errors, {w} warnings)", r.source.name);
+        }
+        println!("{} files, {errors} errors, {warnings} warnings", reports.len());
+    }
+    if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Validates one file and runs `f` on the process, or prints why not.
+fn with_process(file: &PathBuf, f: impl FnOnce(&Process)) -> ExitCode {
+    let reports = validate::validate_paths(std::slice::from_ref(file), &Limits::default());
+    let Some(report) = reports.first() else {
+        return ExitCode::from(2);
+    };
+    match &report.process {
+        Some(p) => {
+            f(p);
+            ExitCode::SUCCESS
+        }
+        None => {
+            print_diagnostics(&reports);
+            eprintln!("{}: not valid; nothing to show", file.display());
+            ExitCode::from(1)
+        }
+    }
+}

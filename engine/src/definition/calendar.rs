@@ -1,0 +1,239 @@
+//! Working calendar files (`definitions/calendars/*.yaml`): the working week,
+//! working hours, time zone and holidays by Solar Hijri or Gregorian date.
+//!
+//! Only the file format and its checks live here; working-time arithmetic is
+//! the `time` module's.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::SStr;
+
+/// A working calendar.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Ravand working calendar")]
+pub struct CalendarDef {
+    /// The name processes use in `calendar:`; the same as the file name.
+    #[schemars(with = "String")]
+    pub id: SStr,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// IANA time zone, e.g. `Asia/Tehran`.
+    #[schemars(with = "String")]
+    pub time_zone: SStr,
+    /// Opening hours for each day of the week: `07:30-14:30`, or `off`.
+    /// A day left out is off.
+    pub week: WeekDef,
+    /// Holidays.
+    #[serde(default)]
+    pub holidays: HolidaysDef,
+}
+
+/// Hours per weekday; each is `HH:MM-HH:MM` (several ranges may be joined
+/// with `,`) or `off`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeekDef {
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub saturday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub sunday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub monday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub tuesday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub wednesday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub thursday: Option<SStr>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub friday: Option<SStr>,
+}
+
+impl WeekDef {
+    /// The days in ISO order starting Monday, with their names.
+    pub fn days(&self) -> [(&'static str, Option<&SStr>); 7] {
+        [
+            ("monday", self.monday.as_ref()),
+            ("tuesday", self.tuesday.as_ref()),
+            ("wednesday", self.wednesday.as_ref()),
+            ("thursday", self.thursday.as_ref()),
+            ("friday", self.friday.as_ref()),
+            ("saturday", self.saturday.as_ref()),
+            ("sunday", self.sunday.as_ref()),
+        ]
+    }
+}
+
+/// Holidays: yearly fixed dates in either calendar, and one-off dates (the
+/// lunar holidays, listed year by year).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HolidaysDef {
+    /// Every year, by Solar Hijri month and day: `MM-DD` (Nowruz is `01-01`).
+    #[serde(default)]
+    pub solar_hijri_yearly: Vec<HolidayDef>,
+    /// Every year, by Gregorian month and day: `MM-DD`.
+    #[serde(default)]
+    pub gregorian_yearly: Vec<HolidayDef>,
+    /// Single dates, Solar Hijri `1405-01-13` or Gregorian `2026-04-02`
+    /// (years before 1700 are read as Solar Hijri).
+    #[serde(default)]
+    pub dates: Vec<HolidayDef>,
+}
+
+/// A holiday and its name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayDef {
+    #[schemars(with = "String")]
+    pub date: SStr,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Parses `HH:MM-HH:MM[,HH:MM-HH:MM…]` or `off` into minute ranges of the day.
+pub fn parse_hours(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let t = text.trim();
+    if t == "off" {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for part in t.split(',') {
+        let (a, b) = part
+            .trim()
+            .split_once('-')
+            .ok_or_else(|| format!("`{part}` is not a range of hours; write e.g. `07:30-14:30`, or `off`"))?;
+        let (a, b) = (parse_hhmm(a)?, parse_hhmm(b)?);
+        if a >= b {
+            return Err(format!("`{part}` ends before it starts"));
+        }
+        if let Some(&(_, prev_end)) = out.last() {
+            if a < prev_end {
+                return Err(format!("`{part}` overlaps or comes before the range before it"));
+            }
+        }
+        out.push((a, b));
+    }
+    Ok(out)
+}
+
+fn parse_hhmm(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let bad = || format!("`{s}` is not a time of day `HH:MM`");
+    let (h, m) = s.split_once(':').ok_or_else(bad)?;
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 24 || m > 59 || (h == 24 && m > 0) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+/// A calendar date as written, before conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrittenDate {
+    SolarHijri { year: i32, month: u32, day: u32 },
+    Gregorian { year: i32, month: u32, day: u32 },
+}
+
+/// Days in a Solar Hijri month (month 12 has 30 days in leap years).
+pub fn solar_hijri_month_len(month: u32) -> u32 {
+    match month {
+        1..=6 => 31,
+        7..=11 => 30,
+        _ => 30,
+    }
+}
+
+/// Parses `MM-DD` of a yearly holiday.
+pub fn parse_month_day(text: &str, solar: bool) -> Result<(u32, u32), String> {
+    let bad = || format!("`{text}` is not a month and day `MM-DD`");
+    let (m, d) = text.trim().split_once('-').ok_or_else(bad)?;
+    let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+    let max = if solar { solar_hijri_month_len(m) } else { [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31].get((m as usize).wrapping_sub(1)).copied().unwrap_or(0) };
+    if !(1..=12).contains(&m) || d == 0 || d > max {
+        return Err(format!("`{text}`: there is no day {d} of month {m}"));
+    }
+    Ok((m, d))
+}
+
+/// Parses a full date `YYYY-MM-DD`; years below 1700 are Solar Hijri.
+pub fn parse_date(text: &str) -> Result<WrittenDate, String> {
+    let t = text.trim();
+    let bad = || format!("`{t}` is not a date `YYYY-MM-DD` (Gregorian, or Solar Hijri such as `1405-01-13`)");
+    let mut it = t.splitn(3, '-');
+    let y: i32 = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let rest = it.collect::<Vec<_>>().join("-");
+    if !(1000..=9999).contains(&y) {
+        return Err(bad());
+    }
+    let solar = y < 1700;
+    let (m, d) = parse_month_day(&rest, solar).map_err(|e| format!("`{t}`: {e}"))?;
+    if !solar && m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
+        return Err(format!("`{t}`: {y} is not a leap year"));
+    }
+    Ok(if solar {
+        WrittenDate::SolarHijri { year: y, month: m, day: d }
+    } else {
+        WrittenDate::Gregorian { year: y, month: m, day: d }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_and_dates() {
+        assert_eq!(parse_hours("07:30-14:30").unwrap(), vec![(450, 870)]);
+        assert_eq!(parse_hours("off").unwrap(), vec![]);
+        assert!(parse_hours("14:00-07:00").is_err());
+        assert!(parse_hours("7-14").is_err());
+        assert_eq!(parse_month_day("12-29", true).unwrap(), (12, 29));
+        assert!(parse_month_day("07-31", true).is_err());
+        assert!(matches!(parse_date("1405-01-13").unwrap(), WrittenDate::SolarHijri { year: 1405, month: 1, day: 13 }));
+        assert!(matches!(parse_date("2026-03-21").unwrap(), WrittenDate::Gregorian { .. }));
+        assert!(parse_date("2026-02-29").is_err());
+        assert!(parse_date("2026-13-01").is_err());
+    }
+}
+
+/// Converts a Solar Hijri date to Gregorian (year, month, day), through
+/// `icu_calendar`'s Persian calendar. Fails for a day that does not exist
+/// (e.g. 30 Esfand of a common year).
+pub fn solar_hijri_to_gregorian(year: i32, month: u32, day: u32) -> Result<(i32, u32, u32), String> {
+    let bad = || format!("{year:04}-{month:02}-{day:02} is not a Solar Hijri date");
+    let (m, d) = (u8::try_from(month).map_err(|_| bad())?, u8::try_from(day).map_err(|_| bad())?);
+    let date = icu_calendar::Date::try_new_persian(year, m, d).map_err(|_| bad())?;
+    let iso = date.to_calendar(icu_calendar::Iso);
+    Ok((iso.year().extended_year(), u32::from(iso.month().ordinal), u32::from(iso.day_of_month().0)))
+}
+
+/// Converts a Gregorian date to Solar Hijri (year, month, day).
+pub fn gregorian_to_solar_hijri(year: i32, month: u32, day: u32) -> Option<(i32, u32, u32)> {
+    let iso = icu_calendar::Date::try_new_iso(year, u8::try_from(month).ok()?, u8::try_from(day).ok()?).ok()?;
+    let p = iso.to_calendar(icu_calendar::cal::Persian);
+    Some((p.year().extended_year(), u32::from(p.month().ordinal), u32::from(p.day_of_month().0)))
+}
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::*;
+
+    #[test]
+    fn nowruz_1405_is_21_march_2026() {
+        assert_eq!(solar_hijri_to_gregorian(1405, 1, 1).unwrap(), (2026, 3, 21));
+        assert_eq!(gregorian_to_solar_hijri(2026, 3, 21), Some((1405, 1, 1)));
+        // 22 Bahman 1404 (Revolution day) is 11 February 2026.
+        assert_eq!(solar_hijri_to_gregorian(1404, 11, 22).unwrap(), (2026, 2, 11));
+        assert!(solar_hijri_to_gregorian(1404, 13, 1).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! The duration grammar analysts write: `3 working days`, `10 days`, `2 hours`,
+//! `1 month`, `0`, or ISO-8601 (`P10D`, `PT2H30M`).
+//!
+//! Calendar units (minutes, hours, days, weeks, months) count wall-clock time;
+//! `working` units (working minutes, hours, days) count only the open hours of
+//! the process calendar. A month is a calendar month (same day next month), not
+//! 30 days.
+
+use std::fmt;
+
+/// What a duration counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Basis {
+    /// Wall-clock time.
+    Calendar,
+    /// Open hours of the process calendar.
+    Working,
+}
+
+/// A parsed duration. Months are kept apart because their length varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Duration {
+    pub basis: Basis,
+    /// Whole calendar months (only with [`Basis::Calendar`]).
+    pub months: u32,
+    /// Working days (only with [`Basis::Working`]): counted in open days, not hours.
+    pub working_days: u32,
+    /// Seconds: wall-clock seconds, or working seconds with [`Basis::Working`].
+    pub seconds: u64,
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration { basis: Basis::Calendar, months: 0, working_days: 0, seconds: 0 };
+
+    pub fn is_zero(&self) -> bool {
+        self.months == 0 && self.working_days == 0 && self.seconds == 0
+    }
+
+    /// An approximate length in calendar days, for rough figures only
+    /// (a working day counts as 1.4 calendar days, a month as 30.44 days).
+    pub fn approx_days(&self) -> f64 {
+        let base = self.seconds as f64 / 86_400.0;
+        match self.basis {
+            Basis::Calendar => base + self.months as f64 * 30.44,
+            // 5 working days a week: 7/5 calendar days each; working hours at 7 per day.
+            Basis::Working => (self.working_days as f64 + self.seconds as f64 / (7.0 * 3600.0)) * 1.4,
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = if self.basis == Basis::Working { "working " } else { "" };
+        let mut parts = Vec::new();
+        if self.months > 0 {
+            parts.push(format!("{} month{}", self.months, plural(self.months as u64)));
+        }
+        if self.working_days > 0 {
+            parts.push(format!("{} working day{}", self.working_days, plural(self.working_days as u64)));
+        }
+        let s = self.seconds;
+        let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+        if d > 0 && self.basis == Basis::Calendar {
+            parts.push(format!("{d} day{}", plural(d)));
+        }
+        let h = if self.basis == Basis::Working { h + d * 24 } else { h };
+        if h > 0 {
+            parts.push(format!("{h} {w}hour{}", plural(h)));
+        }
+        if m > 0 {
+            parts.push(format!("{m} {w}minute{}", plural(m)));
+        }
+        if sec > 0 {
+            parts.push(format!("{sec} {w}second{}", plural(sec)));
+        }
+        if parts.is_empty() {
+            return f.write_str("0");
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Why a duration did not parse; the message is for analysts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
+const HELP: &str = "write a number and a unit, e.g. `3 working days`, `10 days`, `4 hours`, `1 month`, or ISO-8601 `P10D`";
+
+/// The longest duration accepted: about 100 years. Longer is a typo.
+const MAX_SECONDS: u64 = 100 * 366 * 86_400;
+
+/// Parses a duration. Several parts may be joined: `1 day 4 hours`; all parts
+/// must be of one basis.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.starts_with('P') {
+        return parse_iso(t);
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(DurationError(format!("empty duration; {HELP}")));
+    }
+    let mut d = Duration::ZERO;
+    let mut basis: Option<Basis> = None;
+    let mut i = 0;
+    while i < words.len() {
+        let n: u64 = words[i]
+            .parse()
+            .map_err(|_| DurationError(format!("`{}` is not a whole number in `{t}`; {HELP}", words[i])))?;
+        i += 1;
+        let mut b = Basis::Calendar;
+        if words.get(i) == Some(&"working") {
+            b = Basis::Working;
+            i += 1;
+        }
+        let unit = words
+            .get(i)
+            .ok_or_else(|| DurationError(format!("`{t}` has a number without a unit; {HELP}")))?;
+        i += 1;
+        if let Some(prev) = basis {
+            if prev != b {
+                return Err(DurationError(format!(
+                    "`{t}` mixes working and calendar time; use one of them"
+                )));
+            }
+        }
+        basis = Some(b);
+        let unit = unit.trim_end_matches(',');
+        let secs = |k: u64| -> Result<u64, DurationError> {
+            n.checked_mul(k).ok_or_else(|| DurationError(format!("`{t}` is too long")))
+        };
+        match (b, unit) {
+            (_, "second" | "seconds") => d.seconds += secs(1)?,
+            (_, "minute" | "minutes") => d.seconds += secs(60)?,
+            (_, "hour" | "hours") => d.seconds += secs(3600)?,
+            (Basis::Calendar, "day" | "days") => d.seconds += secs(86_400)?,
+            (Basis::Calendar, "week" | "weeks") => d.seconds += secs(7 * 86_400)?,
+            (Basis::Calendar, "month" | "months") => {
+                d.months += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?
+            }
+            (Basis::Calendar, "year" | "years") => {
+                d.months += u32::try_from(n.saturating_mul(12)).map_err(|_| DurationError(format!("`{t}` is too long")))?
+            }
+            (Basis::Working, "day" | "days") => {
+                d.working_days += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?
+            }
+            (Basis::Working, "week" | "weeks" | "month" | "months" | "year" | "years") => {
+                return Err(DurationError(format!(
+                    "`{t}`: working time is counted in working days, hours or minutes, not {unit}; \
+                     e.g. write `10 working days` for two working weeks"
+                )))
+            }
+            _ => {
+                return Err(DurationError(format!("unknown unit `{unit}` in `{t}`; {HELP}")));
+            }
+        }
+    }
+    d.basis = basis.unwrap_or(Basis::Calendar);
+    check_max(d, t)
+}
+
+fn check_max(d: Duration, t: &str) -> Result<Duration, DurationError> {
+    let total = d.seconds as f64 + d.months as f64 * 31.0 * 86_400.0 + d.working_days as f64 * 3.0 * 86_400.0;
+    if total > MAX_SECONDS as f64 {
+        return Err(DurationError(format!("`{t}` is longer than 100 years; is it a typo?")));
+    }
+    Ok(d)
+}
+
+/// ISO-8601 durations: `PnYnMnWnDTnHnMnS` (calendar time).
+fn parse_iso(t: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError(format!("`{t}` is not an ISO-8601 duration such as `P10D` or `PT2H30M`"));
+    let mut d = Duration::ZERO;
+    let mut in_time = false;
+    let mut num = String::new();
+    let mut any = false;
+    for c in t[1..].chars() {
+        match c {
+            '0'..='9' => num.push(c),
+            'T' if !in_time && num.is_empty() => in_time = true,
+            _ => {
+                let n: u64 = num.parse().map_err(|_| bad())?;
+                num.clear();
+                any = true;
+                let mul = |k: u64| n.checked_mul(k).ok_or_else(bad);
+                match (in_time, c) {
+                    (false, 'Y') => d.months += u32::try_from(n.saturating_mul(12)).map_err(|_| bad())?,
+                    (false, 'M') => d.months += u32::try_from(n).map_err(|_| bad())?,
+                    (false, 'W') => d.seconds += mul(7 * 86_400)?,
+                    (false, 'D') => d.seconds += mul(86_400)?,
+                    (true, 'H') => d.seconds += mul(3600)?,
+                    (true, 'M') => d.seconds += mul(60)?,
+                    (true, 'S') => d.seconds += mul(1)?,
+                    _ => return Err(bad()),
+                }
+            }
+        }
+    }
+    if !num.is_empty() || !any {
+        return Err(bad());
+    }
+    check_max(d, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_iso() {
+        let d = parse("3 working days").unwrap();
+        assert_eq!((d.basis, d.working_days, d.seconds), (Basis::Working, 3, 0));
+        let d = parse("1 day 4 hours").unwrap();
+        assert_eq!((d.basis, d.seconds), (Basis::Calendar, 86_400 + 4 * 3600));
+        assert_eq!(parse("3 months").unwrap().months, 3);
+        assert_eq!(parse("P14D").unwrap().seconds, 14 * 86_400);
+        assert_eq!(parse("PT2H30M").unwrap().seconds, 2 * 3600 + 1800);
+        assert_eq!(parse("P1Y2M").unwrap().months, 14);
+        assert!(parse("0").unwrap().is_zero());
+        assert_eq!(parse("2 working hours").unwrap().to_string(), "2 working hours");
+        assert_eq!(parse("1 day 4 hours").unwrap().to_string(), "1 day 4 hours");
+    }
+
+    #[test]
+    fn errors_say_what_to_write() {
+        for bad in ["", "3", "three days", "3 fortnights", "2 working weeks", "1 day 2 working hours", "P", "PT", "P3X", "99999999999 years"] {
+            let e = parse(bad).unwrap_err();
+            assert!(!e.0.is_empty(), "{bad}");
+        }
+        assert!(parse("3 fortnights").unwrap_err().0.contains("unknown unit `fortnights`"));
+    }
+}

@@ -1,0 +1,631 @@
+//! The YAML definition language: the types an analyst writes, and loading them
+//! from text with source locations.
+//!
+//! Owns: the serde + schemars model of process and calendar files
+//! ([`ProcessDef`], [`CalendarDef`]), parsing with limits against hostile
+//! documents ([`load`]), the grammar of durations ([`duration`]) and dates.
+//!
+//! Must not: resolve references between steps, judge the control flow, or
+//! execute anything. Those belong to `model` and `validate`.
+//!
+//! Every reference an analyst writes (a step id, a role, a variable) is kept as
+//! a [`Spanned`] string so that later stages can point at its line and column.
+
+pub mod calendar;
+pub mod duration;
+mod load;
+
+pub use calendar::CalendarDef;
+pub use load::{parse_calendar, parse_process, Limits, SourceFile};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A string with the place where it was written.
+pub type Spanned<T> = serde_saphyr::Spanned<T>;
+/// A spanned string: ids, references, durations, expressions.
+pub type SStr = Spanned<String>;
+
+/// One process definition file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Ravand process definition")]
+pub struct ProcessDef {
+    /// Stable id of the process, e.g. `building-permit`. Lowercase letters,
+    /// digits and `-`.
+    #[schemars(with = "String")]
+    pub id: SStr,
+    /// Version number; a deployed (id, version) never changes.
+    pub version: u32,
+    /// Human title, in any language (Persian is the norm).
+    pub title: String,
+    /// English title, for reports read abroad.
+    #[serde(default)]
+    pub title_en: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The working calendar (a file `calendars/<name>.yaml` beside the
+    /// definition) used for working-time durations and deadlines.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub calendar: Option<SStr>,
+    /// The roles and units that perform tasks.
+    #[serde(default)]
+    pub roles: Vec<RoleDef>,
+    /// Case data: variables that conditions read and tasks show or set.
+    #[serde(default)]
+    pub data: Vec<VariableDef>,
+    /// A deadline on the whole case (e.g. the 15-day permit rule).
+    #[serde(default)]
+    pub deadline: Option<DeadlineDef>,
+    /// The steps. A step without `next` continues with the step below it.
+    pub steps: Vec<StepDef>,
+}
+
+/// A role (post or unit) that performs tasks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDef {
+    #[schemars(with = "String")]
+    pub id: SStr,
+    pub title: String,
+    #[serde(default)]
+    pub title_en: Option<String>,
+    /// The organisation or unit the role belongs to.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// The type of a case variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VarType {
+    String,
+    Number,
+    Integer,
+    Bool,
+    /// A date (`2026-03-20` or Solar Hijri `1405-01-01`), or date and time.
+    Date,
+    /// One of a fixed list of `values`.
+    Enum,
+}
+
+/// A case variable.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    /// Name used in conditions: letters, digits and `_`, not starting with a digit.
+    #[schemars(with = "String")]
+    pub name: SStr,
+    #[serde(rename = "type")]
+    pub ty: VarType,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The allowed values of an `enum` variable.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Whether a case must be started with this variable set.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Where a case begins; exactly one per process.
+    Start,
+    /// Work done by a role (the default kind).
+    #[default]
+    Task,
+    /// Exclusive decision: the first branch whose condition holds, else `otherwise`.
+    Decision,
+    /// Inclusive decision: every branch whose condition holds, else `otherwise`.
+    Inclusive,
+    /// Waits for the branches of an inclusive decision that can still arrive.
+    InclusiveJoin,
+    /// Parallel split: every `next` at once.
+    Parallel,
+    /// Parallel join: waits for every incoming branch.
+    Join,
+    /// Waits for time: a duration, a date, or a date from case data.
+    Wait,
+    /// Waits for a message (e.g. "payment confirmed") matched by a correlation key.
+    Receive,
+    /// Calls another process by id and waits for it to finish.
+    Subprocess,
+    /// Ends this path of the case with an outcome.
+    End,
+    /// Ends the whole case at once, cancelling any other open work.
+    Terminate,
+}
+
+impl StepKind {
+    /// The name an analyst writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Start => "start",
+            StepKind::Task => "task",
+            StepKind::Decision => "decision",
+            StepKind::Inclusive => "inclusive",
+            StepKind::InclusiveJoin => "inclusive-join",
+            StepKind::Parallel => "parallel",
+            StepKind::Join => "join",
+            StepKind::Wait => "wait",
+            StepKind::Receive => "receive",
+            StepKind::Subprocess => "subprocess",
+            StepKind::End => "end",
+            StepKind::Terminate => "terminate",
+        }
+    }
+}
+
+/// How a task is performed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskMode {
+    /// A person does it in the system (worklist, cartable).
+    #[default]
+    User,
+    /// An automatic service call; completes without a person.
+    Service,
+    /// Done outside the system (on paper, on site) and recorded afterwards.
+    Manual,
+}
+
+/// Lean value class of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueClass {
+    ValueAdding,
+    BusinessRequired,
+    NonValueAdding,
+}
+
+impl ValueClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueClass::ValueAdding => "value-adding",
+            ValueClass::BusinessRequired => "business-required",
+            ValueClass::NonValueAdding => "non-value-adding",
+        }
+    }
+}
+
+/// Tags that measurement counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tag {
+    Approval,
+    Signature,
+    /// A site visit.
+    Inspection,
+    Payment,
+    Notification,
+    DataEntry,
+    /// An inquiry to another body (utilities, heritage, traffic, …).
+    Inquiry,
+    /// The citizen must come in person.
+    CitizenVisit,
+    /// A taste-based approval: a "golden signature".
+    Discretionary,
+}
+
+impl Tag {
+    pub const ALL: [Tag; 9] = [
+        Tag::Approval,
+        Tag::Signature,
+        Tag::Inspection,
+        Tag::Payment,
+        Tag::Notification,
+        Tag::DataEntry,
+        Tag::Inquiry,
+        Tag::CitizenVisit,
+        Tag::Discretionary,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Tag::Approval => "approval",
+            Tag::Signature => "signature",
+            Tag::Inspection => "inspection",
+            Tag::Payment => "payment",
+            Tag::Notification => "notification",
+            Tag::DataEntry => "data-entry",
+            Tag::Inquiry => "inquiry",
+            Tag::CitizenVisit => "citizen-visit",
+            Tag::Discretionary => "discretionary",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// Who a step waits on, for deadline clocks that pause while the case is
+/// with the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitsOn {
+    Citizen,
+}
+
+/// The `next` of a step: one step id, or several (parallel split).
+#[derive(Debug)]
+pub enum NextDef {
+    One(SStr),
+    Many(Vec<SStr>),
+}
+
+impl NextDef {
+    pub fn targets(&self) -> &[SStr] {
+        match self {
+            NextDef::One(s) => std::slice::from_ref(s),
+            NextDef::Many(v) => v,
+        }
+    }
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum NextSchema {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for NextDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A plain string takes the node's span; a list keeps one span per item.
+        let spanned: Spanned<OneOrMany> = Deserialize::deserialize(d)?;
+        Ok(match spanned.value {
+            OneOrMany::One(s) => NextDef::One(Spanned::new(s, spanned.referenced, spanned.defined)),
+            OneOrMany::Many(v) => NextDef::Many(v),
+        })
+    }
+}
+
+enum OneOrMany {
+    One(String),
+    Many(Vec<SStr>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a step id or a list of step ids")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany::One(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = a.next_element::<SStr>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One step of a process. Which fields apply depends on `kind`; the
+/// validator reports a field that does not belong to the step's kind.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Stable id, unique in the process: lowercase letters, digits and `-`.
+    #[schemars(with = "String")]
+    pub id: SStr,
+    /// The kind of step; `task` when left out.
+    #[serde(default)]
+    pub kind: StepKind,
+    /// Human title (Persian is the norm). Work steps need one; a start,
+    /// gateway or end without it shows its id.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub title_en: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+
+    /// The role that performs a task.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub performer: Option<SStr>,
+    /// How a task is performed; `user` when left out.
+    #[serde(default)]
+    pub mode: Option<TaskMode>,
+    /// Tags that measurement counts.
+    #[serde(default)]
+    #[schemars(with = "Vec<Tag>")]
+    pub tags: Vec<SStr>,
+    /// Lean value class.
+    #[serde(default)]
+    pub value: Option<ValueClass>,
+    /// Case variables shown to the performer.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub shows: Vec<SStr>,
+    /// Case variables the performer sets on completion.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub sets: Vec<SStr>,
+    /// How long the work takes, for simulation.
+    #[serde(default)]
+    pub duration: Option<DistributionDef>,
+    /// The deadline (SLA) of a task, with its escalation ladder.
+    #[serde(default)]
+    pub deadline: Option<DeadlineDef>,
+    /// An interrupting timer: when it fires first, the step is left by `next`
+    /// of the timeout instead.
+    #[serde(default)]
+    pub timeout: Option<TimeoutDef>,
+    /// Marks a step during which the case waits on the citizen; case deadlines
+    /// with `pauses_for_citizen` stop their clock here.
+    #[serde(default)]
+    pub waits_on: Option<WaitsOn>,
+
+    /// The following step, or for `parallel` the list of steps started at once.
+    #[serde(default)]
+    #[schemars(with = "Option<NextSchema>")]
+    pub next: Option<NextDef>,
+    /// Branches of a `decision` or `inclusive` step.
+    #[serde(default)]
+    pub branches: Vec<BranchDef>,
+    /// Where a decision goes when no branch condition holds.
+    #[serde(default)]
+    pub otherwise: Option<OtherwiseDef>,
+
+    /// For `wait`: what to wait for.
+    #[serde(default)]
+    pub wait: Option<WaitDef>,
+    /// For `receive` (and a message `start`): the message name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<SStr>,
+    /// For `receive`: an expression over case data giving the correlation key.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub correlation: Option<SStr>,
+    /// For `subprocess`: the id of the process to call.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub process: Option<SStr>,
+    /// For `end` and `terminate`: the outcome (issued, rejected, withdrawn, …).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub outcome: Option<SStr>,
+    /// For `start`: a recurring schedule that starts cases by itself.
+    #[serde(default)]
+    pub schedule: Option<ScheduleDef>,
+}
+
+/// A branch of a decision.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BranchDef {
+    /// A condition over case data, in CEL (Common Expression Language),
+    /// e.g. `area > 500 && zone == "residential"`.
+    #[schemars(with = "String")]
+    pub when: SStr,
+    #[schemars(with = "String")]
+    pub next: SStr,
+    /// The chance this branch is taken, used only by simulation.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub probability: Option<Spanned<f64>>,
+}
+
+/// The default way out of a decision.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtherwiseDef {
+    #[schemars(with = "String")]
+    pub next: SStr,
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub probability: Option<Spanned<f64>>,
+}
+
+/// What a `wait` step waits for: exactly one of the three.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitDef {
+    /// A duration, e.g. `10 working days`, `1 month`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<SStr>,
+    /// A fixed date or date-time (Gregorian `2026-03-20T09:00` or Solar Hijri
+    /// `1405-01-15`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub until: Option<SStr>,
+    /// The name of a `date` variable of the case.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub until_data: Option<SStr>,
+}
+
+/// An interrupting timer on a step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutDef {
+    /// How long after the step starts.
+    #[schemars(with = "String")]
+    pub after: SStr,
+    /// Where the case goes when the timer fires.
+    #[schemars(with = "String")]
+    pub next: SStr,
+}
+
+/// A deadline (SLA) and what happens when it is missed.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineDef {
+    /// Due this long after the step (or case) starts, e.g. `3 working days`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub due: Option<SStr>,
+    /// Due after a duration that depends on a case variable (e.g. the request
+    /// category).
+    #[serde(default)]
+    pub due_by: Option<DueByDef>,
+    /// Whether the clock stops while the case waits on the citizen (steps
+    /// marked `waits_on: citizen`). Suspending a case always stops it.
+    #[serde(default)]
+    pub pauses_for_citizen: bool,
+    /// What happens once the deadline has passed, in order.
+    #[serde(default)]
+    pub escalation: Vec<EscalationDef>,
+}
+
+/// A due duration chosen by the value of a variable.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DueByDef {
+    /// The variable (usually an `enum`).
+    #[schemars(with = "String")]
+    pub data: SStr,
+    /// Due duration for each value.
+    #[schemars(with = "Vec<DueCaseSchema>")]
+    pub cases: Vec<DueCaseDef>,
+    /// Due duration for any other value.
+    #[schemars(with = "String")]
+    pub otherwise: SStr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DueCaseDef {
+    pub value: SStr,
+    pub due: SStr,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct DueCaseSchema {
+    value: String,
+    due: String,
+}
+
+/// What an escalation rung does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EscalationAction {
+    /// Record a reminder (تذکر) to the performer.
+    Remind,
+    /// A formal warning to the performer.
+    Warn,
+    /// Record the delay in the performer's personnel file.
+    Record,
+    /// Take the task away and give it to `to`.
+    Reassign,
+    /// Notify a named role (e.g. the mayor's office).
+    Notify,
+}
+
+/// One rung of an escalation ladder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationDef {
+    /// How long past the due instant; `0` means at the due instant.
+    #[schemars(with = "String")]
+    pub after: SStr,
+    pub action: EscalationAction,
+    /// Repeat this rung every so often while the task stays open.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub every: Option<SStr>,
+    /// With `every`: at most this many times.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// The role told, or given the task (`reassign`, `notify`, `warn`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub to: Option<SStr>,
+}
+
+/// A recurring schedule on a `start` step: exactly one of `cron` and `repeat`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDef {
+    /// A cron expression with seconds: `sec min hour day-of-month month
+    /// day-of-week [year]`, in the calendar's time zone.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cron: Option<SStr>,
+    /// An ISO-8601 repeating interval, e.g. `R/2026-01-06T19:00/P14D`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub repeat: Option<SStr>,
+}
+
+/// A duration distribution for simulation. The unit words say whether it is
+/// working time (`3 working days`) or calendar time (`3 days`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DistributionDef {
+    #[schemars(with = "String")]
+    Fixed(SStr),
+    Uniform {
+        #[schemars(with = "String")]
+        min: SStr,
+        #[schemars(with = "String")]
+        max: SStr,
+    },
+    Triangular {
+        #[schemars(with = "String")]
+        min: SStr,
+        #[schemars(with = "String")]
+        mode: SStr,
+        #[schemars(with = "String")]
+        max: SStr,
+    },
+    Normal {
+        #[schemars(with = "String")]
+        mean: SStr,
+        #[schemars(with = "String")]
+        sd: SStr,
+    },
+    Lognormal {
+        #[schemars(with = "String")]
+        mean: SStr,
+        #[schemars(with = "String")]
+        sd: SStr,
+    },
+    Exponential {
+        #[schemars(with = "String")]
+        mean: SStr,
+    },
+}
+
+impl DistributionDef {
+    /// The duration strings of the distribution, with their parameter names.
+    pub fn params(&self) -> Vec<(&'static str, &SStr)> {
+        match self {
+            DistributionDef::Fixed(v) => vec![("fixed", v)],
+            DistributionDef::Uniform { min, max } => vec![("min", min), ("max", max)],
+            DistributionDef::Triangular { min, mode, max } => {
+                vec![("min", min), ("mode", mode), ("max", max)]
+            }
+            DistributionDef::Normal { mean, sd } | DistributionDef::Lognormal { mean, sd } => {
+                vec![("mean", mean), ("sd", sd)]
+            }
+            DistributionDef::Exponential { mean } => vec![("mean", mean)],
+        }
+    }
+}
+
+/// The JSON Schema of process files, generated from the types above.
+pub fn process_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ProcessDef)).unwrap_or_default()
+}
+
+/// The JSON Schema of calendar files.
+pub fn calendar_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(CalendarDef)).unwrap_or_default()
+}

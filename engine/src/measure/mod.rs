@@ -1,0 +1,225 @@
+//! Counting what a process asks of citizens and staff.
+//!
+//! Owns: step counts by kind, tag, value class and role; handoffs between
+//! roles; the fewest and most steps a case can go through; the figures of
+//! [`Measures`], whose JSON keys are stable.
+//!
+//! Must not: change the process or run it. Every figure comes from what is
+//! modelled; nothing is typed in.
+//!
+//! What counts as a step: the work a case goes through — tasks, waits,
+//! receives and subprocess calls. Starts, decisions, splits, joins and ends
+//! are routing, not steps.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{Process, StepKind, Tag, TaskMode};
+use crate::validate::statespace::{self, Loops};
+use crate::validate::next_counted;
+
+/// The figures of one process. Keys are stable; see the README.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Measures {
+    pub process: String,
+    pub version: u32,
+    pub title: String,
+    /// Steps a case can go through (tasks, waits, receives, subprocesses).
+    pub steps: u32,
+    /// `task`, `wait`, `receive`, `subprocess`.
+    pub steps_by_kind: BTreeMap<&'static str, u32>,
+    /// Tasks by mode: `user`, `service`, `manual`.
+    pub tasks_by_mode: BTreeMap<&'static str, u32>,
+    /// Every tag, with 0 where none.
+    pub steps_by_tag: BTreeMap<&'static str, u32>,
+    /// `value-adding`, `business-required`, `non-value-adding`, `unclassified`.
+    pub steps_by_value: BTreeMap<&'static str, u32>,
+    /// Role id → steps performed; tasks without a performer under `(none)`.
+    pub steps_by_role: BTreeMap<String, u32>,
+    /// Routing steps: decisions, splits and joins.
+    pub gateways: u32,
+    /// Pairs of consecutive steps (looking through gateways) done by different roles.
+    pub handoffs: u32,
+    /// Distinct roles that perform steps.
+    pub roles_involved: u32,
+    /// Tagged `discretionary`: the "golden signatures".
+    pub discretionary: u32,
+    pub signatures: u32,
+    pub approvals: u32,
+    /// Steps with a deadline.
+    pub with_deadline: u32,
+    /// Fewest and most steps one case goes through.
+    pub path: PathFigures,
+    /// The outcomes of the end steps, sorted.
+    pub outcomes: Vec<String>,
+}
+
+/// Steps per case, counting every branch of a parallel part.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PathFigures {
+    /// The fewest steps a case can finish with.
+    pub fewest_steps: u32,
+    /// The most, when each loop is gone round at most once more.
+    pub most_steps: u32,
+    /// Loops in the process (edges that go back).
+    pub loops: u32,
+    /// False when the process was too large to explore fully; the figures
+    /// are then `0`.
+    pub exact: bool,
+}
+
+/// Measures a valid process.
+pub fn measure(p: &Process) -> Measures {
+    let mut by_kind = BTreeMap::new();
+    let mut by_mode = BTreeMap::new();
+    let mut by_tag: BTreeMap<&'static str, u32> = Tag::ALL.iter().map(|t| (t.name(), 0)).collect();
+    let mut by_value = BTreeMap::new();
+    for v in ["value-adding", "business-required", "non-value-adding", "unclassified"] {
+        by_value.insert(v, 0);
+    }
+    let mut by_role: BTreeMap<String, u32> = BTreeMap::new();
+    let (mut steps, mut gateways, mut with_deadline) = (0, 0, 0);
+    let mut outcomes = Vec::new();
+    for st in &p.steps {
+        if st.is_gateway() {
+            gateways += 1;
+        }
+        if let (StepKind::End | StepKind::Terminate, Some(o)) = (st.kind, &st.outcome) {
+            outcomes.push(o.clone());
+        }
+        if !st.counts() {
+            continue;
+        }
+        steps += 1;
+        *by_kind.entry(st.kind.name()).or_insert(0) += 1;
+        if st.kind == StepKind::Task {
+            let mode = match st.mode {
+                TaskMode::User => "user",
+                TaskMode::Service => "service",
+                TaskMode::Manual => "manual",
+            };
+            *by_mode.entry(mode).or_insert(0) += 1;
+            let role = st.performer.map_or_else(|| "(none)".to_owned(), |r| p.role(r).id.clone());
+            *by_role.entry(role).or_insert(0) += 1;
+        }
+        for t in st.tags.iter() {
+            *by_tag.entry(t.name()).or_insert(0) += 1;
+        }
+        *by_value.entry(st.value.map_or("unclassified", |v| v.name())).or_insert(0) += 1;
+        with_deadline += u32::from(st.deadline.is_some());
+    }
+    outcomes.sort();
+    outcomes.dedup();
+
+    let mut handoffs = 0;
+    for s in p.step_ixs() {
+        let Some(r) = p.step(s).performer else { continue };
+        if !p.step(s).counts() {
+            continue;
+        }
+        for t in next_counted(p, s) {
+            if p.step(t).performer.is_some_and(|r2| r2 != r) {
+                handoffs += 1;
+            }
+        }
+    }
+
+    Measures {
+        process: p.id.0.clone(),
+        version: p.version,
+        title: p.title.clone(),
+        steps,
+        steps_by_kind: by_kind,
+        tasks_by_mode: by_mode,
+        discretionary: by_tag["discretionary"],
+        signatures: by_tag["signature"],
+        approvals: by_tag["approval"],
+        steps_by_tag: by_tag,
+        steps_by_value: by_value,
+        roles_involved: by_role.keys().filter(|k| *k != "(none)").count() as u32,
+        steps_by_role: by_role,
+        gateways,
+        handoffs,
+        with_deadline,
+        path: path_figures(p, 500_000),
+        outcomes,
+    }
+}
+
+/// Fewest and most counted steps from the start to a proper finish, over the
+/// acyclic state graph in which each loop may be taken at most once.
+pub fn path_figures(p: &Process, max_states: usize) -> PathFigures {
+    let g = statespace::explore(p, Loops::AtMostOnce, max_states);
+    let loops = g.back_edges.len() as u32;
+    if g.truncated || g.finals.is_empty() {
+        return PathFigures { fewest_steps: 0, most_steps: 0, loops, exact: false };
+    }
+    let n = g.states.len();
+    // Kahn's order over the acyclic state graph, then relax forward.
+    let mut indeg = vec![0u32; n];
+    let mut out: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+    for mv in &g.moves {
+        indeg[mv.to as usize] += 1;
+        let w = u32::from(p.step(mv.step).counts());
+        out[mv.from as usize].push((mv.to, w));
+    }
+    let mut lo = vec![u32::MAX; n];
+    let mut hi = vec![0u32; n];
+    let mut reached = vec![false; n];
+    lo[0] = 0;
+    reached[0] = true;
+    let mut queue: Vec<u32> = (0..n as u32).filter(|&s| indeg[s as usize] == 0).collect();
+    while let Some(s) = queue.pop() {
+        let s = s as usize;
+        for &(t, w) in &out[s] {
+            let t = t as usize;
+            if reached[s] {
+                lo[t] = lo[t].min(lo[s] + w);
+                hi[t] = hi[t].max(hi[s] + w);
+                reached[t] = true;
+            }
+            indeg[t] -= 1;
+            if indeg[t] == 0 {
+                queue.push(t as u32);
+            }
+        }
+    }
+    let finals: Vec<usize> = g.finals.iter().map(|&f| f as usize).filter(|&f| reached[f]).collect();
+    PathFigures {
+        fewest_steps: finals.iter().map(|&f| lo[f]).min().unwrap_or(0),
+        most_steps: finals.iter().map(|&f| hi[f]).max().unwrap_or(0),
+        loops,
+        exact: !finals.is_empty(),
+    }
+}
+
+/// Renders the figures as a short text table.
+pub fn to_text(m: &Measures) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{} (v{}) — {}", m.process, m.version, m.title);
+    let _ = writeln!(s, "  steps                 {}", m.steps);
+    let kinds: Vec<String> = m.steps_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "    by kind             {}", kinds.join(", "));
+    let _ = writeln!(s, "  fewest steps a case  {}", m.path.fewest_steps);
+    let _ = writeln!(s, "  most steps a case    {} (each of {} loops at most once more)", m.path.most_steps, m.path.loops);
+    let _ = writeln!(s, "  discretionary        {}", m.discretionary);
+    let _ = writeln!(s, "  signatures           {}", m.signatures);
+    let _ = writeln!(s, "  approvals            {}", m.approvals);
+    let _ = writeln!(s, "  handoffs             {}", m.handoffs);
+    let _ = writeln!(s, "  roles involved       {}", m.roles_involved);
+    let _ = writeln!(s, "  gateways             {}", m.gateways);
+    let _ = writeln!(s, "  with a deadline      {}", m.with_deadline);
+    let tags: Vec<String> = m.steps_by_tag.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "  by tag               {}", tags.join(", "));
+    let vals: Vec<String> = m.steps_by_value.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "  by value             {}", vals.join(", "));
+    let mut roles: Vec<(&String, &u32)> = m.steps_by_role.iter().collect();
+    roles.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let roles: Vec<String> = roles.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(s, "  by role              {}", roles.join(", "));
+    let _ = writeln!(s, "  outcomes             {}", m.outcomes.join(", "));
+    s
+}
+

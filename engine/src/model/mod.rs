@@ -1,0 +1,317 @@
+//! The compiled process: an immutable, indexed graph that the validator,
+//! measurement, rendering and the runtime read.
+//!
+//! Owns: [`Process`] and its parts (steps, edges, conditions, deadlines) with
+//! every reference resolved to an index and every duration parsed, and
+//! [`compile`], which builds it from a [`ProcessDef`] and reports, with their
+//! places, the problems that stop it being built.
+//!
+//! Must not: parse text (that is `definition`) or judge the control flow as a
+//! whole (reachability, soundness: that is `validate`).
+
+mod compile;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+pub use compile::{compile, CompileContext};
+
+pub use crate::definition::duration::{Basis, Duration};
+pub use crate::definition::{EscalationAction, StepKind, Tag, TaskMode, ValueClass, VarType};
+use crate::diagnostic::Place;
+
+/// Index of a step in [`Process::steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepIx(pub u32);
+
+impl StepIx {
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of an edge in [`Process::edges`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EdgeIx(pub u32);
+
+impl EdgeIx {
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a role in [`Process::roles`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoleIx(pub u32);
+
+/// Index of a variable in [`Process::variables`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarIx(pub u32);
+
+/// A process id such as `building-permit`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessId(pub String);
+
+impl fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A set of [`Tag`]s as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TagSet(u16);
+
+impl TagSet {
+    pub fn insert(&mut self, t: Tag) -> bool {
+        let bit = 1u16 << (t as u16);
+        let new = self.0 & bit == 0;
+        self.0 |= bit;
+        new
+    }
+    pub fn contains(self, t: Tag) -> bool {
+        self.0 & (1u16 << (t as u16)) != 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Tag> {
+        Tag::ALL.into_iter().filter(move |t| self.contains(*t))
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A compiled process definition.
+#[derive(Debug)]
+pub struct Process {
+    pub id: ProcessId,
+    pub version: u32,
+    pub title: String,
+    pub title_en: Option<String>,
+    /// The calendar's name, if the process names one.
+    pub calendar: Option<String>,
+    pub roles: Vec<Role>,
+    pub variables: Vec<Variable>,
+    pub steps: Vec<Step>,
+    pub edges: Vec<Edge>,
+    /// The one `start` step.
+    pub start: StepIx,
+    /// A deadline on the whole case.
+    pub deadline: Option<Deadline>,
+    by_id: HashMap<String, StepIx>,
+}
+
+impl Process {
+    pub fn step(&self, ix: StepIx) -> &Step {
+        &self.steps[ix.ix()]
+    }
+    pub fn edge(&self, ix: EdgeIx) -> &Edge {
+        &self.edges[ix.ix()]
+    }
+    /// The step with this id.
+    pub fn find(&self, id: &str) -> Option<StepIx> {
+        self.by_id.get(id).copied()
+    }
+    pub fn role(&self, ix: RoleIx) -> &Role {
+        &self.roles[ix.0 as usize]
+    }
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+    pub fn step_ixs(&self) -> impl Iterator<Item = StepIx> {
+        (0..self.steps.len() as u32).map(StepIx)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub id: String,
+    pub title: String,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub ty: VarType,
+    pub title: Option<String>,
+    pub values: Vec<String>,
+    pub required: bool,
+}
+
+/// A step of the compiled process.
+#[derive(Debug)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    pub title_en: Option<String>,
+    pub kind: StepKind,
+    pub performer: Option<RoleIx>,
+    pub mode: TaskMode,
+    pub tags: TagSet,
+    pub value: Option<ValueClass>,
+    pub shows: Vec<VarIx>,
+    pub sets: Vec<VarIx>,
+    pub duration: Option<Distribution>,
+    pub deadline: Option<Deadline>,
+    /// An interrupting timer: its duration, and the edge taken when it fires.
+    pub timeout: Option<(Duration, EdgeIx)>,
+    pub waits_on_citizen: bool,
+    /// For `wait` steps.
+    pub wait: Option<WaitFor>,
+    /// For `receive` and message starts.
+    pub message: Option<String>,
+    pub correlation: Option<Condition>,
+    /// For `subprocess`.
+    pub calls: Option<ProcessId>,
+    /// For `end` and `terminate`.
+    pub outcome: Option<String>,
+    /// For `start`.
+    pub schedule: Option<Schedule>,
+    /// Edges out, in the order written: `next` (or branches, then
+    /// `otherwise`), then the timeout edge if any.
+    pub outgoing: Vec<EdgeIx>,
+    pub incoming: Vec<EdgeIx>,
+    /// Where the step's id is written.
+    pub place: Place,
+}
+
+impl Step {
+    /// Whether a case "goes through" this step: tasks, waits, receives and
+    /// subprocess calls count; starts, gateways and ends do not.
+    pub fn counts(&self) -> bool {
+        matches!(self.kind, StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess)
+    }
+    /// Whether the step is a gateway (decision, split or join).
+    pub fn is_gateway(&self) -> bool {
+        matches!(
+            self.kind,
+            StepKind::Decision | StepKind::Inclusive | StepKind::InclusiveJoin | StepKind::Parallel | StepKind::Join
+        )
+    }
+}
+
+/// An edge between two steps.
+#[derive(Debug)]
+pub struct Edge {
+    pub from: StepIx,
+    pub to: StepIx,
+    pub kind: EdgeKind,
+    /// Where the target is written.
+    pub place: Place,
+}
+
+#[derive(Debug)]
+pub enum EdgeKind {
+    /// `next`, or one of the targets of a parallel split.
+    Next,
+    /// A decision branch.
+    Branch { condition: Condition, probability: Option<f64> },
+    /// A decision's `otherwise`.
+    Otherwise { probability: Option<f64> },
+    /// Taken when the step's interrupting timer fires.
+    Timeout,
+}
+
+impl EdgeKind {
+    pub fn probability(&self) -> Option<f64> {
+        match self {
+            EdgeKind::Branch { probability, .. } | EdgeKind::Otherwise { probability } => *probability,
+            _ => None,
+        }
+    }
+}
+
+/// A compiled CEL condition and its source text.
+#[derive(Clone)]
+pub struct Condition {
+    pub source: String,
+    pub program: Arc<cel_interpreter::Program>,
+    /// The case variables it reads, sorted.
+    pub variables: Vec<String>,
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Condition({:?})", self.source)
+    }
+}
+
+/// What a `wait` step waits for.
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    Duration(Duration),
+    /// A fixed local date-time in the calendar's time zone.
+    Until(chrono::NaiveDateTime),
+    /// The value of a `date` variable.
+    UntilData(VarIx),
+}
+
+/// A duration distribution, for simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    Fixed(Duration),
+    Uniform { min: Duration, max: Duration },
+    Triangular { min: Duration, mode: Duration, max: Duration },
+    Normal { mean: Duration, sd: Duration },
+    Lognormal { mean: Duration, sd: Duration },
+    Exponential { mean: Duration },
+}
+
+impl Distribution {
+    /// The basis of its durations (all parameters share one; compile checks it).
+    pub fn basis(&self) -> Basis {
+        self.first().basis
+    }
+    fn first(&self) -> &Duration {
+        match self {
+            Distribution::Fixed(d) => d,
+            Distribution::Uniform { min, .. } | Distribution::Triangular { min, .. } => min,
+            Distribution::Normal { mean, .. } | Distribution::Lognormal { mean, .. } | Distribution::Exponential { mean } => mean,
+        }
+    }
+    /// The mean, in approximate calendar days (see [`Duration::approx_days`]).
+    pub fn mean_approx_days(&self) -> f64 {
+        match self {
+            Distribution::Fixed(d) => d.approx_days(),
+            Distribution::Uniform { min, max } => (min.approx_days() + max.approx_days()) / 2.0,
+            Distribution::Triangular { min, mode, max } => (min.approx_days() + mode.approx_days() + max.approx_days()) / 3.0,
+            Distribution::Normal { mean, .. } | Distribution::Lognormal { mean, .. } | Distribution::Exponential { mean } => mean.approx_days(),
+        }
+    }
+}
+
+/// When a deadline is due.
+#[derive(Debug, Clone)]
+pub enum Due {
+    After(Duration),
+    /// By the value of a variable, with a default.
+    ByData { variable: VarIx, cases: Vec<(String, Duration)>, otherwise: Duration },
+}
+
+/// A deadline and its escalation ladder.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    pub due: Due,
+    pub pauses_for_citizen: bool,
+    pub escalation: Vec<Rung>,
+}
+
+/// One rung of an escalation ladder.
+#[derive(Debug, Clone)]
+pub struct Rung {
+    /// Past the due instant.
+    pub after: Duration,
+    pub action: EscalationAction,
+    pub every: Option<Duration>,
+    pub times: Option<u32>,
+    pub to: Option<RoleIx>,
+}
+
+/// A recurring start.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Cron(Box<cron::Schedule>),
+    /// `R[n]/start/period`.
+    Repeat { count: Option<u32>, start: chrono::NaiveDateTime, period: Duration },
+}

@@ -1,0 +1,158 @@
+//! Drawing a process as Mermaid or Graphviz DOT text.
+//!
+//! Owns: the mapping of step kinds to shapes, and escaping titles (Persian
+//! included) for each format. Titles are wrapped in Unicode directional
+//! isolates so that right-to-left text keeps its order next to Latin ids
+//! and numbers.
+//!
+//! Must not: lay out the graph itself; Mermaid and Graphviz do that.
+
+use std::fmt::Write;
+
+use crate::model::{EdgeKind, Process, StepKind};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Mermaid,
+    Dot,
+}
+
+/// Wraps text in a first-strong isolate (U+2068 … U+2069), so each title
+/// takes its own direction: Persian right to left, English left to right.
+fn isolate(s: &str) -> String {
+    if s.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c)) {
+        format!("\u{2068}{s}\u{2069}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn mermaid_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn dot_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn node_id(i: usize) -> String {
+    format!("s{i}")
+}
+
+fn edge_label(kind: &EdgeKind) -> Option<String> {
+    match kind {
+        EdgeKind::Next => None,
+        EdgeKind::Branch { condition, probability } => Some(match probability {
+            Some(p) => format!("{} ({:.0}%)", condition.source, p * 100.0),
+            None => condition.source.clone(),
+        }),
+        EdgeKind::Otherwise { probability } => Some(match probability {
+            Some(p) => format!("otherwise ({:.0}%)", p * 100.0),
+            None => "otherwise".to_owned(),
+        }),
+        EdgeKind::Timeout => Some("timeout".to_owned()),
+    }
+}
+
+/// Draws the process.
+pub fn render(p: &Process, format: Format) -> String {
+    match format {
+        Format::Mermaid => mermaid(p),
+        Format::Dot => dot(p),
+    }
+}
+
+fn label(p: &Process, i: usize) -> String {
+    let st = &p.steps[i];
+    match (st.kind, st.outcome.as_deref()) {
+        (StepKind::End | StepKind::Terminate, Some(o)) => format!("{} [{o}]", isolate(&st.title)),
+        _ => isolate(&st.title),
+    }
+}
+
+fn mermaid(p: &Process) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "---\ntitle: \"{}\"\n---", mermaid_text(&isolate(&p.title)));
+    let _ = writeln!(s, "flowchart TD");
+    for (i, st) in p.steps.iter().enumerate() {
+        let l = mermaid_text(&label(p, i));
+        let id = node_id(i);
+        let shape = match st.kind {
+            StepKind::Start => format!("{id}([\"{l}\"])"),
+            StepKind::End => format!("{id}([\"{l}\"])"),
+            StepKind::Terminate => format!("{id}(((\"{l}\")))"),
+            StepKind::Decision | StepKind::Inclusive => format!("{id}{{\"{l}\"}}"),
+            StepKind::Parallel | StepKind::Join | StepKind::InclusiveJoin => format!("{id}{{{{\"{l}\"}}}}"),
+            StepKind::Wait | StepKind::Receive => format!("{id}[/\"{l}\"/]"),
+            StepKind::Subprocess => format!("{id}[[\"{l}\"]]"),
+            StepKind::Task => format!("{id}[\"{l}\"]"),
+        };
+        let _ = writeln!(s, "    {shape}");
+    }
+    for e in &p.edges {
+        let (a, b) = (node_id(e.from.ix()), node_id(e.to.ix()));
+        let arrow = if matches!(e.kind, EdgeKind::Timeout) { "-.->" } else { "-->" };
+        match edge_label(&e.kind) {
+            Some(l) => {
+                let _ = writeln!(s, "    {a} {arrow}|\"{}\"| {b}", mermaid_text(&l));
+            }
+            None => {
+                let _ = writeln!(s, "    {a} {arrow} {b}");
+            }
+        }
+    }
+    s
+}
+
+fn dot(p: &Process) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "digraph \"{}\" {{", dot_text(&p.id.0));
+    let _ = writeln!(s, "    label=\"{}\";", dot_text(&isolate(&p.title)));
+    let _ = writeln!(s, "    rankdir=TB;");
+    let _ = writeln!(s, "    node [fontname=\"Vazirmatn,Tahoma,sans-serif\"];");
+    for (i, st) in p.steps.iter().enumerate() {
+        let shape = match st.kind {
+            StepKind::Start | StepKind::End => "ellipse",
+            StepKind::Terminate => "doublecircle",
+            StepKind::Decision | StepKind::Inclusive => "diamond",
+            StepKind::Parallel | StepKind::Join | StepKind::InclusiveJoin => "hexagon",
+            StepKind::Wait | StepKind::Receive => "parallelogram",
+            StepKind::Subprocess => "box3d",
+            StepKind::Task => "box",
+        };
+        let _ = writeln!(s, "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"];", node_id(i), dot_text(&label(p, i)), dot_text(&st.id));
+    }
+    for e in &p.edges {
+        let style = if matches!(e.kind, EdgeKind::Timeout) { ", style=dashed" } else { "" };
+        match edge_label(&e.kind) {
+            Some(l) => {
+                let _ = writeln!(s, "    {} -> {} [label=\"{}\"{style}];", node_id(e.from.ix()), node_id(e.to.ix()), dot_text(&l));
+            }
+            None => {
+                let _ = writeln!(s, "    {} -> {}{};", node_id(e.from.ix()), node_id(e.to.ix()), if style.is_empty() { String::new() } else { " [style=dashed]".into() });
+            }
+        }
+    }
+    s.push_str("}\n");
+    s
+}

@@ -1,0 +1,426 @@
+//! Exploring the reachable token states ("markings") of a process.
+//!
+//! Conditions are not evaluated: every way out of a decision, every timer and
+//! every message is taken as possible. That makes the exploration exact for
+//! the control flow the language can express: if a bad state is reachable
+//! here, some choice of data and timing reaches it; if none is, none can.
+//!
+//! A marking is a sorted list of edge indices, one entry per token. Edges are
+//! the places: a token on edge `e` waits to enter `e.to`.
+
+use std::collections::HashMap;
+
+use crate::model::{EdgeIx, EdgeKind, Process, StepIx, StepKind};
+
+/// A marking: sorted edge indices, repeated for several tokens on one edge.
+pub type Marking = Vec<u32>;
+
+/// How edges that close a loop are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loops {
+    /// Every edge as written; loops may repeat without bound (for soundness).
+    Free,
+    /// Each loop-closing edge may be taken at most once per case (for path
+    /// figures). The state graph is then acyclic.
+    AtMostOnce,
+}
+
+/// Something wrong found while exploring.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Issue {
+    /// Tokens stuck at joins that wait for branches that cannot come.
+    Deadlock { joins: Vec<StepIx>, waiting: Vec<StepIx> },
+    /// Concurrent tokens reach a step that does not synchronise them.
+    LackOfSync { step: StepIx, from: Vec<StepIx> },
+    /// A path ends while other tokens are still active.
+    ImproperCompletion { end: StepIx, open: Vec<StepIx> },
+    /// States from which the case can never finish, though work goes on.
+    Livelock { steps: Vec<StepIx> },
+}
+
+/// One move between states: which step fired.
+#[derive(Debug, Clone, Copy)]
+pub struct Move {
+    pub from: u32,
+    pub to: u32,
+    pub step: StepIx,
+}
+
+/// The explored state graph.
+#[derive(Debug, Default)]
+pub struct StateGraph {
+    pub states: Vec<(Marking, u64)>,
+    pub moves: Vec<Move>,
+    /// Index of the empty marking(s): the case finished properly.
+    pub finals: Vec<u32>,
+    pub issues: Vec<Issue>,
+    /// True when the exploration stopped at the state limit.
+    pub truncated: bool,
+    /// Edges that close loops (found by depth-first search from the start).
+    pub back_edges: Vec<EdgeIx>,
+}
+
+/// Edges that close a loop: edges to a step still on the depth-first stack.
+pub fn back_edges(p: &Process) -> Vec<EdgeIx> {
+    let n = p.steps.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    let mut out = Vec::new();
+    let mut stack: Vec<(StepIx, usize)> = vec![(p.start, 0)];
+    state[p.start.ix()] = 1;
+    while let Some(&mut (s, ref mut i)) = stack.last_mut() {
+        let outs = &p.step(s).outgoing;
+        if *i < outs.len() {
+            let e = outs[*i];
+            *i += 1;
+            let t = p.edge(e).to;
+            match state[t.ix()] {
+                0 => {
+                    state[t.ix()] = 1;
+                    stack.push((t, 0));
+                }
+                1 => out.push(e),
+                _ => {}
+            }
+        } else {
+            state[s.ix()] = 2;
+            stack.pop();
+        }
+    }
+    out.sort();
+    out
+}
+
+struct Net<'a> {
+    p: &'a Process,
+    /// Per edge: index of the bit in the loop mask, for `Loops::AtMostOnce`.
+    back_bit: Vec<Option<u8>>,
+    /// For each inclusive join: for each incoming edge, the edges from which
+    /// it can be reached without passing through the join.
+    upstream: HashMap<StepIx, Vec<(u32, Vec<bool>)>>,
+}
+
+impl<'a> Net<'a> {
+    fn new(p: &'a Process, loops: Loops, back: &[EdgeIx]) -> Net<'a> {
+        let mut back_bit = vec![None; p.edges.len()];
+        if loops == Loops::AtMostOnce {
+            for (i, e) in back.iter().enumerate().take(64) {
+                back_bit[e.ix()] = Some(i as u8);
+            }
+        }
+        let mut upstream = HashMap::new();
+        for j in p.step_ixs() {
+            if p.step(j).kind != StepKind::InclusiveJoin {
+                continue;
+            }
+            let mut per = Vec::new();
+            for &f in &p.step(j).incoming {
+                // Backward search from edge f, not passing through j.
+                let mut seen = vec![false; p.edges.len()];
+                let mut todo = vec![f];
+                seen[f.ix()] = true;
+                while let Some(e) = todo.pop() {
+                    let src = p.edge(e).from;
+                    if src == j {
+                        continue;
+                    }
+                    for &g in &p.step(src).incoming {
+                        if !seen[g.ix()] {
+                            seen[g.ix()] = true;
+                            todo.push(g);
+                        }
+                    }
+                }
+                per.push((f.0, seen));
+            }
+            upstream.insert(j, per);
+        }
+        Net { p, back_bit, upstream }
+    }
+}
+
+fn insert_sorted(m: &mut Marking, e: u32) {
+    let pos = m.partition_point(|&x| x < e);
+    m.insert(pos, e);
+}
+
+fn remove_one(m: &mut Marking, e: u32) {
+    if let Ok(pos) = m.binary_search(&e) {
+        m.remove(pos);
+    }
+}
+
+/// Explores every reachable state from the start, up to `max_states`.
+pub fn explore(p: &Process, loops: Loops, max_states: usize) -> StateGraph {
+    let back = back_edges(p);
+    let net = Net::new(p, loops, &back);
+    let mut g = StateGraph { back_edges: back, ..StateGraph::default() };
+    let mut index: HashMap<(Marking, u64), u32> = HashMap::new();
+    let mut issues = std::collections::BTreeSet::new();
+
+    // The start step fires first.
+    let mut init: Marking = Vec::new();
+    for &e in &p.step(p.start).outgoing {
+        insert_sorted(&mut init, e.0);
+    }
+    index.insert((init.clone(), 0), 0);
+    g.states.push((init, 0));
+    // States not to expand (unsafe): their problem is already reported.
+    let mut frontier = vec![0u32];
+    let mut succ: Vec<(StepIx, Marking, u64)> = Vec::new();
+    while let Some(s) = frontier.pop() {
+        let (m, mask) = g.states[s as usize].clone();
+        if m.is_empty() {
+            g.finals.push(s);
+            continue;
+        }
+        succ.clear();
+        successors(&net, &m, mask, &mut succ, &mut issues);
+        if succ.is_empty() {
+            issues.insert(deadlock(p, &m));
+            continue;
+        }
+        for (step, nm, nmask) in succ.drain(..) {
+            if let Some(issue) = unsafe_state(p, &nm) {
+                issues.insert(issue);
+                continue;
+            }
+            let key = (nm, nmask);
+            let to = match index.get(&key) {
+                Some(&t) => t,
+                None => {
+                    if g.states.len() >= max_states {
+                        g.truncated = true;
+                        continue;
+                    }
+                    let t = g.states.len() as u32;
+                    index.insert(key.clone(), t);
+                    g.states.push(key);
+                    frontier.push(t);
+                    t
+                }
+            };
+            g.moves.push(Move { from: s, to, step });
+        }
+    }
+    if !g.truncated && loops == Loops::Free {
+        if let Some(l) = livelock(p, &g) {
+            issues.insert(l);
+        }
+    }
+    g.issues = merge(issues);
+    g
+}
+
+/// One issue per kind and step: the steps involved are merged.
+fn merge(issues: std::collections::BTreeSet<Issue>) -> Vec<Issue> {
+    let mut out: Vec<Issue> = Vec::new();
+    let join = |a: &mut Vec<StepIx>, b: &[StepIx]| {
+        a.extend_from_slice(b);
+        a.sort();
+        a.dedup();
+    };
+    for i in issues {
+        let merged = out.iter_mut().any(|o| match (o, &i) {
+            (Issue::Deadlock { joins, waiting }, Issue::Deadlock { joins: j2, waiting: w2 }) if joins.first() == j2.first() => {
+                join(joins, j2);
+                join(waiting, w2);
+                true
+            }
+            (Issue::LackOfSync { step, from }, Issue::LackOfSync { step: s2, from: f2 }) if step == s2 => {
+                join(from, f2);
+                true
+            }
+            (Issue::ImproperCompletion { end, open }, Issue::ImproperCompletion { end: e2, open: o2 }) if end == e2 => {
+                join(open, o2);
+                true
+            }
+            _ => false,
+        });
+        if !merged {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking, u64)>, issues: &mut std::collections::BTreeSet<Issue>) {
+    let p = net.p;
+    let mut prev = None;
+    for &e in m {
+        if prev == Some(e) {
+            continue;
+        }
+        prev = Some(e);
+        let n = p.edge(EdgeIx(e)).to;
+        let step = p.step(n);
+        // Consume.
+        let mut base = m.clone();
+        match step.kind {
+            StepKind::Join => {
+                let ins: Vec<u32> = step.incoming.iter().map(|x| x.0).collect();
+                if ins.iter().any(|i| m.binary_search(i).is_err()) || ins.iter().min() != Some(&e) {
+                    continue;
+                }
+                for i in &ins {
+                    remove_one(&mut base, *i);
+                }
+            }
+            StepKind::InclusiveJoin => {
+                let marked: Vec<u32> = step.incoming.iter().map(|x| x.0).filter(|i| m.binary_search(i).is_ok()).collect();
+                if marked.iter().min() != Some(&e) {
+                    continue;
+                }
+                let Some(ups) = net.upstream.get(&n) else { continue };
+                let blocked = ups.iter().any(|(f, up)| {
+                    !marked.contains(f) && m.iter().any(|&t| !step.incoming.iter().any(|i| i.0 == t) && up[t as usize])
+                });
+                if blocked {
+                    continue;
+                }
+                for i in &marked {
+                    remove_one(&mut base, *i);
+                }
+            }
+            _ => remove_one(&mut base, e),
+        }
+        // Produce.
+        let usable = |x: &EdgeIx| match net.back_bit[x.ix()] {
+            Some(b) => mask & (1u64 << b) == 0,
+            None => true,
+        };
+        let bits = |xs: &[EdgeIx]| xs.iter().filter_map(|x| net.back_bit[x.ix()]).fold(0u64, |a, b| a | (1u64 << b));
+        let mut emit = |targets: &[EdgeIx]| {
+            let mut nm = base.clone();
+            for t in targets {
+                insert_sorted(&mut nm, t.0);
+            }
+            out.push((n, nm, mask | bits(targets)));
+        };
+        match step.kind {
+            StepKind::End => {
+                if !base.is_empty() {
+                    // Reported, and explored on: the other tokens go on.
+                    issues.insert(Issue::ImproperCompletion { end: n, open: open_steps(p, &base) });
+                }
+                emit(&[]);
+            }
+            StepKind::Terminate => out.push((n, Vec::new(), mask)),
+            StepKind::Parallel => {
+                let outs: Vec<EdgeIx> = step.outgoing.iter().copied().filter(usable).collect();
+                emit(&outs);
+            }
+            StepKind::Inclusive => {
+                let branches: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
+                let others: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| !matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
+                let k = branches.len().min(12);
+                for subset in 1u32..(1u32 << k) {
+                    let chosen: Vec<EdgeIx> = (0..k).filter(|i| subset & (1 << i) != 0).map(|i| branches[i]).collect();
+                    emit(&chosen);
+                }
+                for o in others {
+                    emit(&[o]);
+                }
+            }
+            _ => {
+                for o in step.outgoing.iter().copied().filter(usable) {
+                    emit(&[o]);
+                }
+            }
+        }
+    }
+}
+
+/// The steps whose work is still open in a marking: the targets of its edges.
+fn open_steps(p: &Process, m: &Marking) -> Vec<StepIx> {
+    let mut v: Vec<StepIx> = m.iter().map(|&e| p.edge(EdgeIx(e)).to).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn unsafe_state(p: &Process, m: &Marking) -> Option<Issue> {
+    // Two tokens on one edge.
+    for w in m.windows(2) {
+        if w[0] == w[1] {
+            let e = p.edge(EdgeIx(w[0]));
+            return Some(Issue::LackOfSync { step: e.to, from: vec![e.from] });
+        }
+    }
+    // Two incoming edges of a step that does not synchronise.
+    let mut by_step: HashMap<StepIx, Vec<StepIx>> = HashMap::new();
+    for &e in m {
+        let edge = p.edge(EdgeIx(e));
+        if !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin) {
+            by_step.entry(edge.to).or_default().push(edge.from);
+        }
+    }
+    let mut worst: Option<(StepIx, Vec<StepIx>)> = None;
+    for (s, mut from) in by_step {
+        if from.len() > 1 && worst.as_ref().is_none_or(|w| s < w.0) {
+            from.sort();
+            worst = Some((s, from));
+        }
+    }
+    worst.map(|(step, from)| Issue::LackOfSync { step, from })
+}
+
+fn deadlock(p: &Process, m: &Marking) -> Issue {
+    let mut joins: Vec<StepIx> = Vec::new();
+    let mut waiting: Vec<StepIx> = Vec::new();
+    for &e in m {
+        let edge = p.edge(EdgeIx(e));
+        joins.push(edge.to);
+        waiting.push(edge.from);
+    }
+    joins.sort();
+    joins.dedup();
+    waiting.sort();
+    waiting.dedup();
+    Issue::Deadlock { joins, waiting }
+}
+
+/// States from which no final state can be reached, though they can move.
+fn livelock(p: &Process, g: &StateGraph) -> Option<Issue> {
+    let n = g.states.len();
+    let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for mv in &g.moves {
+        rev[mv.to as usize].push(mv.from);
+    }
+    let mut good = vec![false; n];
+    let mut todo: Vec<u32> = g.finals.clone();
+    for &f in &todo {
+        good[f as usize] = true;
+    }
+    while let Some(s) = todo.pop() {
+        for &q in &rev[s as usize] {
+            if !good[q as usize] {
+                good[q as usize] = true;
+                todo.push(q);
+            }
+        }
+    }
+    // Keep only states on cycles of bad states: the others merely lead into
+    // a deadlock, which is reported on its own.
+    let mut on_cycle = vec![false; n];
+    let bad_moves: Vec<&Move> = g.moves.iter().filter(|mv| !good[mv.from as usize] && !good[mv.to as usize]).collect();
+    let mut graph = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
+    for mv in &bad_moves {
+        graph.add_edge(mv.from, mv.to, ());
+    }
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        if scc.len() > 1 || scc.first().is_some_and(|&s| graph.contains_edge(s, s)) {
+            for s in scc {
+                on_cycle[s as usize] = true;
+            }
+        }
+    }
+    let mut steps: Vec<StepIx> = Vec::new();
+    for (i, (m, _)) in g.states.iter().enumerate() {
+        if on_cycle[i] {
+            steps.extend(open_steps(p, m));
+        }
+    }
+    steps.sort();
+    steps.dedup();
+    (!steps.is_empty()).then_some(Issue::Livelock { steps })
+}
