@@ -82,6 +82,9 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
     b.max_nodes = limits.max_nodes;
     b.max_events = limits.max_nodes.saturating_mul(3);
     b.max_reader_input_bytes = Some(limits.max_bytes);
+    // Analysts reuse a few anchors (shared durations) many times; the real
+    // guard against alias bombs is the replayed-events limit below.
+    b.enforce_alias_anchor_ratio = false;
     o.budget = Some(b);
     o.alias_limits.max_total_replayed_events = limits.max_alias_events;
     o.alias_limits.max_alias_expansions_per_anchor = 1_000;

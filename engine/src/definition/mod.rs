@@ -350,11 +350,13 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub shows: Vec<SStr>,
-    /// Case variables the performer sets on completion.
+    /// Case variables the step sets: a task on completion, a receive from the
+    /// message, a subprocess from the called case's data of the same name.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub sets: Vec<SStr>,
-    /// How long the work takes, for simulation.
+    /// How long the work takes (for a `receive`, how long until the message
+    /// usually comes), for simulation.
     #[serde(default)]
     pub duration: Option<DistributionDef>,
     /// The deadline (SLA) of a task, with its escalation ladder.
@@ -474,6 +476,12 @@ pub struct DeadlineDef {
     /// category).
     #[serde(default)]
     pub due_by: Option<DueByDef>,
+    /// Count from the completion of this earlier step instead of from the
+    /// start of the step (or case) that has the deadline: "within one month
+    /// of the meeting".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub from: Option<SStr>,
     /// Whether the clock stops while the case waits on the citizen (steps
     /// marked `waits_on: citizen`). Suspending a case always stops it.
     #[serde(default)]

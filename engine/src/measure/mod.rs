@@ -161,13 +161,13 @@ pub fn path_figures(p: &Process, max_states: usize) -> PathFigures {
     let mut out: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
     for mv in &g.moves {
         indeg[mv.to as usize] += 1;
-        let w = u32::from(p.step(mv.step).counts());
-        out[mv.from as usize].push((mv.to, w));
+        out[mv.from as usize].push((mv.to, mv.weight));
     }
     let mut lo = vec![u32::MAX; n];
     let mut hi = vec![0u32; n];
     let mut reached = vec![false; n];
-    lo[0] = 0;
+    lo[0] = g.initial_weight;
+    hi[0] = g.initial_weight;
     reached[0] = true;
     let mut queue: Vec<u32> = (0..n as u32).filter(|&s| indeg[s as usize] == 0).collect();
     while let Some(s) = queue.pop() {

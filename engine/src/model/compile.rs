@@ -256,7 +256,7 @@ impl Compiler {
                 return None;
             }
         };
-        let deadline = def.deadline.as_ref().and_then(|d| self.deadline(d, &role_ix, &var_ix, Place::of(&def.id)));
+        let deadline = def.deadline.as_ref().and_then(|d| self.deadline(d, &role_ix, &var_ix, Place::of(&def.id), &by_id));
 
         Some(Process {
             id: ProcessId(def.id.value.clone()),
@@ -423,7 +423,7 @@ impl Compiler {
         let shows = s.shows.iter().filter_map(|v| self.var(v, vars, "shown variable")).collect();
         let sets = s.sets.iter().filter_map(|v| self.var(v, vars, "set variable")).collect();
         let duration = s.duration.as_ref().and_then(|d| self.distribution(d));
-        let deadline = s.deadline.as_ref().and_then(|d| self.deadline(d, roles, vars, place.clone()));
+        let deadline = s.deadline.as_ref().and_then(|d| self.deadline(d, roles, vars, place.clone(), by_id));
 
         let wait = s.wait.as_ref().and_then(|w| {
             let given = [w.duration.is_some(), w.until.is_some(), w.until_data.is_some()].iter().filter(|b| **b).count();
@@ -536,8 +536,8 @@ impl Compiler {
             ("tags", !s.tags.is_empty(), work),
             ("value", s.value.is_some(), work),
             ("shows", !s.shows.is_empty(), k == Task),
-            ("sets", !s.sets.is_empty(), matches!(k, Task | Receive)),
-            ("duration", s.duration.is_some(), matches!(k, Task | Subprocess)),
+            ("sets", !s.sets.is_empty(), matches!(k, Task | Receive | Subprocess)),
+            ("duration", s.duration.is_some(), matches!(k, Task | Receive | Subprocess)),
             ("deadline", s.deadline.is_some(), matches!(k, Task | Subprocess)),
             ("timeout", s.timeout.is_some(), matches!(k, Task | Receive | Subprocess)),
             ("waits_on", s.waits_on.is_some(), work),
@@ -616,7 +616,21 @@ impl Compiler {
         })
     }
 
-    fn deadline(&mut self, d: &crate::definition::DeadlineDef, roles: &HashMap<&str, RoleIx>, vars: &HashMap<&str, VarIx>, place: Place) -> Option<Deadline> {
+    fn deadline(&mut self, d: &crate::definition::DeadlineDef, roles: &HashMap<&str, RoleIx>, vars: &HashMap<&str, VarIx>, place: Place, steps: &HashMap<String, StepIx>) -> Option<Deadline> {
+        let from = match &d.from {
+            None => None,
+            Some(f) => match steps.get(&f.value) {
+                Some(ix) => Some(*ix),
+                None => {
+                    let help = match did_you_mean(&f.value, steps.keys().map(String::as_str)) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => "name an earlier step of this process".to_owned(),
+                    };
+                    self.err("dangling-reference", Place::of(f), format!("deadline counts from `{}`, which is not a step of this process", f.value), help);
+                    return None;
+                }
+            },
+        };
         let due = match (&d.due, &d.due_by) {
             (Some(s), None) => Due::After(self.duration(s, "deadline")?),
             (None, Some(by)) => {
@@ -655,7 +669,7 @@ impl Compiler {
             }
             escalation.push(Rung { after, action: r.action, every, times: r.times, to });
         }
-        Some(Deadline { due, pauses_for_citizen: d.pauses_for_citizen, escalation })
+        Some(Deadline { due, from, pauses_for_citizen: d.pauses_for_citizen, escalation })
     }
 
     fn schedule(&mut self, s: &crate::definition::ScheduleDef, place: Place) -> Option<Schedule> {

@@ -293,6 +293,9 @@ pub enum Due {
 #[derive(Debug, Clone)]
 pub struct Deadline {
     pub due: Due,
+    /// Counted from the completion of this step, instead of from the start of
+    /// the step (or case) that has the deadline.
+    pub from: Option<StepIx>,
     pub pauses_for_citizen: bool,
     pub escalation: Vec<Rung>,
 }

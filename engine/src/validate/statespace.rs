@@ -7,8 +7,18 @@
 //!
 //! A marking is a sorted list of edge indices, one entry per token. Edges are
 //! the places: a token on edge `e` waits to enter `e.to`.
+//!
+//! Chains are agglomerated: a step with one way in and one way out (no
+//! choice, timeout or loop-closing edge) cannot interact with any other
+//! token, so a token entering it goes straight to the end of the chain. This
+//! is Berthelot's pre-agglomeration; it keeps deadlocks, unsafe states (two
+//! tokens in one chain reach its last edge together in some order), proper
+//! completion and the option to complete, and it makes long sequences and
+//! parallel branches cost one state instead of one per step.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::model::{EdgeIx, EdgeKind, Process, StepIx, StepKind};
 
@@ -44,6 +54,9 @@ pub struct Move {
     pub from: u32,
     pub to: u32,
     pub step: StepIx,
+    /// Counted steps passed in this move: the step fired, if it counts, and
+    /// the chain steps its tokens went through (see [`explore`]).
+    pub weight: u32,
 }
 
 /// The explored state graph.
@@ -58,6 +71,8 @@ pub struct StateGraph {
     pub truncated: bool,
     /// Edges that close loops (found by depth-first search from the start).
     pub back_edges: Vec<EdgeIx>,
+    /// Counted steps passed before the first state (the start's chain).
+    pub initial_weight: u32,
 }
 
 /// Edges that close a loop: edges to a step still on the depth-first stack.
@@ -97,6 +112,11 @@ struct Net<'a> {
     /// For each inclusive join: for each incoming edge, the edges from which
     /// it can be reached without passing through the join.
     upstream: HashMap<StepIx, Vec<(u32, Vec<bool>)>>,
+    /// Explore one order of independent moves only (see `successors`).
+    reduce: bool,
+    /// Steps with one way in and one way out (no choice, no timeout, no
+    /// loop-closing edge): a token entering one goes straight through.
+    chain: Vec<bool>,
 }
 
 impl<'a> Net<'a> {
@@ -134,7 +154,32 @@ impl<'a> Net<'a> {
             }
             upstream.insert(j, per);
         }
-        Net { p, back_bit, upstream }
+        let chain = p
+            .steps
+            .iter()
+            .map(|st| {
+                matches!(st.kind, StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess)
+                    && st.incoming.len() == 1
+                    && st.outgoing.len() == 1
+                    && back_bit[st.outgoing[0].ix()].is_none()
+            })
+            .collect();
+        Net { p, back_bit, upstream, reduce: loops == Loops::AtMostOnce, chain }
+    }
+
+    /// Where a token put on `e` ends up after going through chain steps, and
+    /// how many counted steps it passed.
+    fn forward(&self, mut e: EdgeIx) -> (EdgeIx, u32) {
+        let mut passed = 0;
+        for _ in 0..self.p.steps.len() {
+            let t = self.p.edge(e).to;
+            if !self.chain[t.ix()] {
+                break;
+            }
+            passed += u32::from(self.p.step(t).counts());
+            e = self.p.step(t).outgoing[0];
+        }
+        (e, passed)
     }
 }
 
@@ -154,32 +199,34 @@ pub fn explore(p: &Process, loops: Loops, max_states: usize) -> StateGraph {
     let back = back_edges(p);
     let net = Net::new(p, loops, &back);
     let mut g = StateGraph { back_edges: back, ..StateGraph::default() };
-    let mut index: HashMap<(Marking, u64), u32> = HashMap::new();
+    let mut index: FxHashMap<(Marking, u64), u32> = FxHashMap::default();
     let mut issues = std::collections::BTreeSet::new();
 
     // The start step fires first.
     let mut init: Marking = Vec::new();
     for &e in &p.step(p.start).outgoing {
-        insert_sorted(&mut init, e.0);
+        let (f, passed) = net.forward(e);
+        g.initial_weight += passed;
+        insert_sorted(&mut init, f.0);
     }
     index.insert((init.clone(), 0), 0);
     g.states.push((init, 0));
     // States not to expand (unsafe): their problem is already reported.
     let mut frontier = vec![0u32];
-    let mut succ: Vec<(StepIx, Marking, u64)> = Vec::new();
+    let mut succ: Vec<(StepIx, Marking, u64, u32)> = Vec::new();
     while let Some(s) = frontier.pop() {
-        let (m, mask) = g.states[s as usize].clone();
+        let (m, mask) = &g.states[s as usize];
         if m.is_empty() {
             g.finals.push(s);
             continue;
         }
         succ.clear();
-        successors(&net, &m, mask, &mut succ, &mut issues);
+        successors(&net, m, *mask, &mut succ, &mut issues);
         if succ.is_empty() {
-            issues.insert(deadlock(p, &m));
+            issues.insert(deadlock(p, m));
             continue;
         }
-        for (step, nm, nmask) in succ.drain(..) {
+        for (step, nm, nmask, weight) in succ.drain(..) {
             if let Some(issue) = unsafe_state(p, &nm) {
                 issues.insert(issue);
                 continue;
@@ -199,7 +246,7 @@ pub fn explore(p: &Process, loops: Loops, max_states: usize) -> StateGraph {
                     t
                 }
             };
-            g.moves.push(Move { from: s, to, step });
+            g.moves.push(Move { from: s, to, step, weight });
         }
     }
     if !g.truncated && loops == Loops::Free {
@@ -243,11 +290,16 @@ fn merge(issues: std::collections::BTreeSet<Issue>) -> Vec<Issue> {
     out
 }
 
-fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking, u64)>, issues: &mut std::collections::BTreeSet<Issue>) {
+fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking, u64, u32)>, issues: &mut std::collections::BTreeSet<Issue>) {
     let p = net.p;
+    // With `Loops::AtMostOnce` (figures, not soundness), fire only one token
+    // whose next step is local (needs no other token): the interleavings of
+    // independent branches give the same steps, so one order suffices.
+    let local = |e: u32| !matches!(p.step(p.edge(EdgeIx(e)).to).kind, StepKind::Join | StepKind::InclusiveJoin);
+    let reduced = net.reduce.then(|| m.iter().copied().find(|&e| local(e))).flatten();
     let mut prev = None;
     for &e in m {
-        if prev == Some(e) {
+        if prev == Some(e) || reduced.is_some_and(|r| r != e) {
             continue;
         }
         prev = Some(e);
@@ -289,12 +341,16 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
             None => true,
         };
         let bits = |xs: &[EdgeIx]| xs.iter().filter_map(|x| net.back_bit[x.ix()]).fold(0u64, |a, b| a | (1u64 << b));
+        let own = u32::from(step.counts());
         let mut emit = |targets: &[EdgeIx]| {
             let mut nm = base.clone();
+            let mut weight = own;
             for t in targets {
-                insert_sorted(&mut nm, t.0);
+                let (f, passed) = net.forward(*t);
+                weight += passed;
+                insert_sorted(&mut nm, f.0);
             }
-            out.push((n, nm, mask | bits(targets)));
+            out.push((n, nm, mask | bits(targets), weight));
         };
         match step.kind {
             StepKind::End => {
@@ -304,7 +360,7 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
                 }
                 emit(&[]);
             }
-            StepKind::Terminate => out.push((n, Vec::new(), mask)),
+            StepKind::Terminate => out.push((n, Vec::new(), mask, own)),
             StepKind::Parallel => {
                 let outs: Vec<EdgeIx> = step.outgoing.iter().copied().filter(usable).collect();
                 emit(&outs);
@@ -346,22 +402,21 @@ fn unsafe_state(p: &Process, m: &Marking) -> Option<Issue> {
             return Some(Issue::LackOfSync { step: e.to, from: vec![e.from] });
         }
     }
+    if m.len() < 2 {
+        return None;
+    }
     // Two incoming edges of a step that does not synchronise.
-    let mut by_step: HashMap<StepIx, Vec<StepIx>> = HashMap::new();
-    for &e in m {
-        let edge = p.edge(EdgeIx(e));
-        if !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin) {
-            by_step.entry(edge.to).or_default().push(edge.from);
-        }
-    }
-    let mut worst: Option<(StepIx, Vec<StepIx>)> = None;
-    for (s, mut from) in by_step {
-        if from.len() > 1 && worst.as_ref().is_none_or(|w| s < w.0) {
-            from.sort();
-            worst = Some((s, from));
-        }
-    }
-    worst.map(|(step, from)| Issue::LackOfSync { step, from })
+    let mut at: Vec<(StepIx, StepIx)> = m
+        .iter()
+        .map(|&e| p.edge(EdgeIx(e)))
+        .filter(|edge| !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin))
+        .map(|edge| (edge.to, edge.from))
+        .collect();
+    at.sort_unstable();
+    let i = at.windows(2).position(|w| w[0].0 == w[1].0)?;
+    let step = at[i].0;
+    let from = at.iter().filter(|x| x.0 == step).map(|x| x.1).collect();
+    Some(Issue::LackOfSync { step, from })
 }
 
 fn deadlock(p: &Process, m: &Marking) -> Issue {
