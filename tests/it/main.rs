@@ -1,1 +1,11 @@
+//! Ravand's integration tests: one binary, one module per area.
 
+mod cli;
+mod definitions;
+mod diagnostics;
+mod helpers;
+mod hostile;
+mod measure;
+mod properties;
+mod schema;
+mod soundness;

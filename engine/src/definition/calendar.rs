@@ -160,7 +160,7 @@ pub fn parse_month_day(text: &str, solar: bool) -> Result<(u32, u32), String> {
     let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
     let max = if solar { solar_hijri_month_len(m) } else { [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31].get((m as usize).wrapping_sub(1)).copied().unwrap_or(0) };
     if !(1..=12).contains(&m) || d == 0 || d > max {
-        return Err(format!("`{text}`: there is no day {d} of month {m}"));
+        return Err(format!("there is no day {d} of month {m}"));
     }
     Ok((m, d))
 }
@@ -176,7 +176,7 @@ pub fn parse_date(text: &str) -> Result<WrittenDate, String> {
         return Err(bad());
     }
     let solar = y < 1700;
-    let (m, d) = parse_month_day(&rest, solar).map_err(|e| format!("`{t}`: {e}"))?;
+    let (m, d) = parse_month_day(&rest, solar).map_err(|e| format!("`{t}`: {e}{}", if solar { " (Solar Hijri)" } else { "" }))?;
     if !solar && m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
         return Err(format!("`{t}`: {y} is not a leap year"));
     }

@@ -107,8 +107,8 @@ fn parse<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Ve
     if src.text.len() > limits.max_bytes {
         return Err(vec![too_large(src.text.len(), limits).in_file(&src.name)]);
     }
-    if src.text.trim().is_empty() {
-        return Err(vec![Diagnostic::error("empty", Place { line: 1, column: 1, bytes: 0..0 }, "the file is empty")
+    if src.text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(vec![Diagnostic::error("empty", Place { line: 1, column: 1, bytes: 0..0 }, "the file is empty (or only comments)")
             .help("a process starts with `id:`, `version:`, `title:` and `steps:`")
             .in_file(&src.name)]);
     }
@@ -122,6 +122,10 @@ fn yaml_error(e: &serde_saphyr::Error) -> Diagnostic {
     let msg = strip_location(&full);
     let (code, help) = classify(&msg);
     let msg = match code {
+        "wrong-type" => match expected_scalar(&msg) {
+            Some(want) => format!("this must be {want}"),
+            None => msg,
+        },
         "unknown-key" => format!("unknown key `{}`", unknown_and_expected(&msg).0),
         "unknown-value" => format!("unknown value `{}`", unknown_and_expected(&msg).0),
         _ => msg,
@@ -154,6 +158,18 @@ fn unknown_and_expected(msg: &str) -> (String, Vec<String>) {
     (unknown, expected)
 }
 
+/// For serde-saphyr's terse "invalid u32" (a scalar of the wrong kind), what
+/// the value should be, in words.
+fn expected_scalar(msg: &str) -> Option<&'static str> {
+    let ty = msg.strip_prefix("invalid ").filter(|t| !t.contains(' '))?;
+    Some(match ty {
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" => "a whole number, e.g. `1`",
+        "f32" | "f64" => "a number, e.g. `0.25`",
+        "bool" => "`true` or `false`",
+        _ => "a value of another type",
+    })
+}
+
 fn classify(msg: &str) -> (&'static str, Option<String>) {
     for (prefix, code, what) in [("unknown field", "unknown-key", "the keys allowed here are"), ("unknown variant", "unknown-value", "write one of")] {
         if msg.starts_with(prefix) {
@@ -167,6 +183,9 @@ fn classify(msg: &str) -> (&'static str, Option<String>) {
     }
     if msg.starts_with("missing field") {
         return ("missing-key", Some("add the key; see `ravand schema` for what each part needs".into()));
+    }
+    if let Some(want) = expected_scalar(msg) {
+        return ("wrong-type", Some(format!("write {want}")));
     }
     if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
         return ("wrong-type", Some("check the value's type: text, a number, a list (`- item`) or a mapping (`key: value`)".into()));

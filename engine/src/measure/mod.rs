@@ -150,7 +150,12 @@ pub fn measure(p: &Process) -> Measures {
 /// Fewest and most counted steps from the start to a proper finish, over the
 /// acyclic state graph in which each loop may be taken at most once.
 pub fn path_figures(p: &Process, max_states: usize) -> PathFigures {
-    let g = statespace::explore(p, Loops::AtMostOnce, max_states);
+    path_figures_with(p, max_states, true)
+}
+
+/// [`path_figures`] with chain agglomeration on or off (for tests).
+pub fn path_figures_with(p: &Process, max_states: usize, agglomerate: bool) -> PathFigures {
+    let g = statespace::explore_with(p, Loops::AtMostOnce, max_states, agglomerate);
     let loops = g.back_edges.len() as u32;
     if g.truncated || g.finals.is_empty() {
         return PathFigures { fewest_steps: 0, most_steps: 0, loops, exact: false };

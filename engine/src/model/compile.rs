@@ -44,6 +44,13 @@ fn valid_var(s: &str) -> bool {
     matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_')) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Longest condition accepted.
+const MAX_CONDITION_BYTES: usize = 4096;
+/// Deepest bracket nesting in a condition (the parser recurses on it).
+const MAX_CONDITION_NESTING: usize = 32;
+/// Most branches of an inclusive decision: soundness checks every subset.
+pub const MAX_INCLUSIVE_BRANCHES: usize = 12;
+
 /// CEL words that cannot name a variable.
 const RESERVED: &[&str] = &["true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"];
 
@@ -60,7 +67,8 @@ impl Compiler {
         match duration::parse(&s.value) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.err("bad-duration", Place::of(s), format!("{what}: {e}"), "durations look like `3 working days`, `10 days`, `4 hours`, `1 month` or `P10D`");
+                let (msg, hint) = e.0.split_once("; ").unwrap_or((&e.0, "durations look like `3 working days`, `10 days`, `4 hours`, `1 month` or `P10D`"));
+                self.err("bad-duration", Place::of(s), format!("{what}: {msg}"), hint);
                 None
             }
         }
@@ -96,20 +104,42 @@ impl Compiler {
     }
 
     fn condition(&mut self, s: &SStr, vars: &HashMap<&str, VarIx>, what: &str) -> Option<Condition> {
-        if s.value.len() > 4096 {
-            self.err("bad-condition", Place::of(s), format!("{what} is longer than 4096 characters"), "split the rule into simpler decisions");
+        if s.value.len() > MAX_CONDITION_BYTES {
+            self.err("bad-condition", Place::of(s), format!("{what} is longer than {MAX_CONDITION_BYTES} bytes"), "split the rule into simpler decisions");
             return None;
         }
-        let program = match cel_interpreter::Program::compile(&s.value) {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = e.errors.first().map(|e| e.msg.clone()).unwrap_or_else(|| e.to_string());
+        let mut depth = 0usize;
+        let mut deepest = 0usize;
+        for c in s.value.chars() {
+            match c {
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if deepest > MAX_CONDITION_NESTING {
+            self.err("bad-condition", Place::of(s), format!("{what} nests brackets {deepest} deep, more than {MAX_CONDITION_NESTING}"), "split the rule into simpler decisions");
+            return None;
+        }
+        // The parser is third-party code fed analyst input: a panic inside it
+        // must still become a diagnostic.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cel::Program::compile(&s.value).map_err(|e| e.to_string())));
+        let program = match parsed {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
                 self.err(
                     "bad-condition",
                     Place::of(s),
-                    format!("{what} `{}` is not a valid CEL expression: {msg}", s.value),
+                    format!("{what} `{}` is not a valid CEL expression: {}", s.value, cel_message(&e)),
                     "conditions are CEL, e.g. `area > 500 && zone == \"residential\"`; text goes in double quotes",
                 );
+                return None;
+            }
+            Err(_) => {
+                self.err("bad-condition", Place::of(s), format!("{what} `{}` could not be read", s.value), "simplify the expression");
                 return None;
             }
         };
@@ -310,6 +340,9 @@ impl Compiler {
         // Flow.
         match kind {
             StepKind::Decision | StepKind::Inclusive => {
+                if kind == StepKind::Inclusive && s.branches.len() > MAX_INCLUSIVE_BRANCHES {
+                    self.err("too-many-branches", place.clone(), format!("inclusive `{}` has {} branches, more than {MAX_INCLUSIVE_BRANCHES}", s.id.value, s.branches.len()), "every combination of branches must be checked; group related branches into sub-decisions");
+                }
                 if s.branches.is_empty() {
                     self.err("missing-branches", place.clone(), format!("{} `{}` has no `branches`", kind.name(), s.id.value), "list the ways out: `branches: [{when: \"…\", next: step}]`, and an `otherwise`");
                 }
@@ -693,6 +726,22 @@ impl Compiler {
                 None
             }
         }
+    }
+}
+
+/// The first line of a CEL parse error, as "<what> at character N".
+fn cel_message(e: &str) -> String {
+    let first = e.lines().next().unwrap_or(e);
+    // "ERROR: <input>:1:9: Syntax error: mismatched input ..."
+    let rest = first.strip_prefix("ERROR: <input>:").unwrap_or(first);
+    let mut parts = rest.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_line), Some(col), Some(msg)) => {
+            let msg = msg.trim().trim_start_matches("Syntax error: ");
+            let msg = msg.split(" expecting ").next().unwrap_or(msg).replace("input '<EOF>'", "end");
+            format!("{msg} at character {}", col.trim())
+        }
+        _ => first.to_owned(),
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use compile::{compile, CompileContext};
+pub use compile::{compile, CompileContext, MAX_INCLUSIVE_BRANCHES};
 
 pub use crate::definition::duration::{Basis, Duration};
 pub use crate::definition::{EscalationAction, StepKind, Tag, TaskMode, ValueClass, VarType};
@@ -226,7 +226,7 @@ impl EdgeKind {
 #[derive(Clone)]
 pub struct Condition {
     pub source: String,
-    pub program: Arc<cel_interpreter::Program>,
+    pub program: Arc<cel::Program>,
     /// The case variables it reads, sorted.
     pub variables: Vec<String>,
 }

@@ -146,6 +146,19 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
         }
     }
 
+    // A deadline counted from another step needs that step to come first.
+    for s in p.step_ixs() {
+        let st = p.step(s);
+        let Some(f) = st.deadline.as_ref().and_then(|d| d.from) else { continue };
+        if f == s || !reaches(p, f, s) {
+            out.push(
+                Diagnostic::error("deadline-from-not-before", st.place.clone(), format!("the deadline of `{}` counts from `{}`, which cannot come before it", st.id, p.step(f).id))
+                    .related(p.step(f).place.clone(), "counted from here")
+                    .help("count from a step that every path to this one passes first, or leave out `from`"),
+            );
+        }
+    }
+
     // Smells.
     for s in p.step_ixs() {
         let st = p.step(s);
@@ -185,6 +198,24 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
         out.push(issue_diagnostic(p, issue));
     }
     out
+}
+
+/// Whether some path leads from `a` to `b`.
+fn reaches(p: &Process, a: StepIx, b: StepIx) -> bool {
+    let mut seen = vec![false; p.steps.len()];
+    let mut todo = vec![a];
+    while let Some(s) = todo.pop() {
+        for &e in &p.step(s).outgoing {
+            let t = p.edge(e).to;
+            if t == b {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[t.ix()], true) {
+                todo.push(t);
+            }
+        }
+    }
+    false
 }
 
 /// The counted steps that can follow `s` directly, looking through gateways.
@@ -304,12 +335,12 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
     }
     for h in &cal.holidays.solar_hijri_yearly {
         if let Err(e) = parse_month_day(&h.date.value, true) {
-            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), e).help("yearly Solar Hijri holidays are `MM-DD`, e.g. `01-01` for Nowruz"));
+            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), format!("`{}`: {e} (Solar Hijri)", h.date.value)).help("yearly Solar Hijri holidays are `MM-DD`, e.g. `01-01` for Nowruz"));
         }
     }
     for h in &cal.holidays.gregorian_yearly {
         if let Err(e) = parse_month_day(&h.date.value, false) {
-            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), e).help("yearly Gregorian holidays are `MM-DD`"));
+            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), format!("`{}`: {e}", h.date.value)).help("yearly Gregorian holidays are `MM-DD`"));
         }
     }
     for h in &cal.holidays.dates {

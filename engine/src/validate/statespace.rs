@@ -196,8 +196,17 @@ fn remove_one(m: &mut Marking, e: u32) {
 
 /// Explores every reachable state from the start, up to `max_states`.
 pub fn explore(p: &Process, loops: Loops, max_states: usize) -> StateGraph {
+    explore_with(p, loops, max_states, true)
+}
+
+/// [`explore`], with chain agglomeration on or off (off only to test that it
+/// changes no verdict).
+pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: bool) -> StateGraph {
     let back = back_edges(p);
-    let net = Net::new(p, loops, &back);
+    let mut net = Net::new(p, loops, &back);
+    if !agglomerate {
+        net.chain.iter_mut().for_each(|c| *c = false);
+    }
     let mut g = StateGraph { back_edges: back, ..StateGraph::default() };
     let mut index: FxHashMap<(Marking, u64), u32> = FxHashMap::default();
     let mut issues = std::collections::BTreeSet::new();
@@ -323,8 +332,13 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
                     continue;
                 }
                 let Some(ups) = net.upstream.get(&n) else { continue };
-                let blocked = ups.iter().any(|(f, up)| {
-                    !marked.contains(f) && m.iter().any(|&t| !step.incoming.iter().any(|i| i.0 == t) && up[t as usize])
+                // BPMN 2.0 (13.4.3): a token elsewhere blocks the join when it
+                // can reach an empty input without passing the join, unless it
+                // can also reach a marked one.
+                let blocked = m.iter().any(|&t| {
+                    !step.incoming.iter().any(|i| i.0 == t)
+                        && ups.iter().any(|(f, up)| !marked.contains(f) && up[t as usize])
+                        && !ups.iter().any(|(g, up)| marked.contains(g) && up[t as usize])
                 });
                 if blocked {
                     continue;
@@ -368,7 +382,7 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
             StepKind::Inclusive => {
                 let branches: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
                 let others: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| !matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
-                let k = branches.len().min(12);
+                let k = branches.len().min(crate::model::MAX_INCLUSIVE_BRANCHES);
                 for subset in 1u32..(1u32 << k) {
                     let chosen: Vec<EdgeIx> = (0..k).filter(|i| subset & (1 << i) != 0).map(|i| branches[i]).collect();
                     emit(&chosen);
@@ -409,7 +423,9 @@ fn unsafe_state(p: &Process, m: &Marking) -> Option<Issue> {
     let mut at: Vec<(StepIx, StepIx)> = m
         .iter()
         .map(|&e| p.edge(EdgeIx(e)))
-        .filter(|edge| !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin))
+        // Joins synchronise; at an end, improper completion is the finding;
+        // a terminate ends the case on the first token.
+        .filter(|edge| !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin | StepKind::End | StepKind::Terminate))
         .map(|edge| (edge.to, edge.from))
         .collect();
     at.sort_unstable();

@@ -1,0 +1,68 @@
+//! Measurement: figures come from the model, and the reform shows.
+
+use ravand_engine::definition::Limits;
+use ravand_engine::measure::{measure, path_figures_with};
+use ravand_engine::model::Process;
+use ravand_engine::validate::validate_paths;
+
+use crate::helpers::{check, process, root};
+
+fn load(name: &str) -> Process {
+    let path = root().join("definitions").join(name);
+    validate_paths(&[path], &Limits::default()).remove(0).process.expect("valid definition")
+}
+
+#[test]
+fn permit_reform_removes_steps_and_golden_signatures() {
+    let old = measure(&load("building-permit-current.yaml"));
+    let new = measure(&load("building-permit-reformed.yaml"));
+    // About 129 steps today; under 70 after the reform.
+    assert!((120..=135).contains(&old.steps), "current: {}", old.steps);
+    assert!(new.steps < 70, "reformed: {}", new.steps);
+    assert!(old.steps - new.steps >= 55, "the reform removes 60-70 steps: {} -> {}", old.steps, new.steps);
+    assert!(old.discretionary >= 10 && new.discretionary == 0, "{} -> {}", old.discretionary, new.discretionary);
+    assert!(new.steps_by_tag["citizen-visit"] < old.steps_by_tag["citizen-visit"]);
+    assert!(new.handoffs < old.handoffs);
+    assert!(new.path.fewest_steps <= new.path.most_steps && new.path.most_steps <= new.steps + 10);
+}
+
+#[test]
+fn counts_follow_the_documented_rule() {
+    // start, decision, 2 tasks, a wait, a receive, a parallel block of 2, end.
+    let r = check("m.yaml", &process(
+        "  - {id: d, kind: decision, branches: [{when: ok, next: a}], otherwise: {next: b}}\n  - {id: a, title: الف, mode: service, tags: [approval, discretionary], next: w}\n  - {id: b, title: ب, mode: service, tags: [signature], next: w}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 3 days}}\n  - {id: r, kind: receive, title: پیام, message: m}\n  - {id: p, kind: parallel, next: [x, y]}\n  - {id: x, title: ایکس, mode: service, next: j}\n  - {id: y, title: وای, mode: service, next: j}\n  - {id: j, kind: join}\n",
+    ));
+    let p = r.process.expect("valid");
+    let m = measure(&p);
+    assert_eq!(m.steps, 6, "a, b, w, r, x, y");
+    assert_eq!(m.gateways, 3, "decision, parallel, join");
+    assert_eq!(m.steps_by_kind["task"], 4);
+    assert_eq!(m.steps_by_kind["wait"], 1);
+    assert_eq!(m.steps_by_kind["receive"], 1);
+    assert_eq!((m.discretionary, m.signatures, m.approvals), (1, 1, 1));
+    // One of a/b, then w, r, and both parallel branches.
+    assert_eq!((m.path.fewest_steps, m.path.most_steps), (5, 5));
+}
+
+#[test]
+fn loops_count_at_most_once_more() {
+    let p = check("l.yaml", &process("  - {id: a, title: الف, mode: service}\n  - {id: b, title: ب, mode: service}\n  - {id: d, kind: decision, branches: [{when: ok, next: a}], otherwise: {next: done}}\n")).process.expect("valid");
+    let f = ravand_engine::measure::path_figures(&p, 10_000);
+    assert_eq!((f.fewest_steps, f.most_steps, f.loops), (2, 4, 1));
+}
+
+#[test]
+fn agglomeration_changes_no_figure_on_the_municipal_processes() {
+    for name in ["building-permit-current.yaml", "building-permit-reformed.yaml", "article-100.yaml", "complaint-137.yaml", "mardom-salam.yaml"] {
+        let p = load(name);
+        assert_eq!(path_figures_with(&p, 2_000_000, true), path_figures_with(&p, 2_000_000, false), "{name}");
+    }
+}
+
+#[test]
+fn handoffs_count_role_changes() {
+    let text = "id: h\nversion: 1\ntitle: h\nroles:\n  - {id: r1, title: یک}\n  - {id: r2, title: دو}\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: الف, performer: r1}\n  - {id: b, title: ب, performer: r1}\n  - {id: c, title: ج, performer: r2}\n  - {id: d, title: د, performer: r1}\n  - {id: done, kind: end, outcome: done}\n";
+    let m = measure(&check("h.yaml", text).process.expect("valid"));
+    assert_eq!(m.handoffs, 2);
+    assert_eq!(m.roles_involved, 2);
+}

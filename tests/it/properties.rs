@@ -1,0 +1,228 @@
+//! Property tests over generated processes. Well-structured processes
+//! validate clean; mutations are reported and never panic; chain
+//! agglomeration changes no verdict. proptest prints the failing case and
+//! keeps its seed in `proptest-regressions/`.
+
+use proptest::prelude::*;
+use ravand_engine::validate::statespace::{explore_with, Issue, Loops};
+
+use crate::helpers::check;
+
+/// A well-structured block.
+#[derive(Debug, Clone)]
+enum Block {
+    Task,
+    Seq(Vec<Block>),
+    Xor(Vec<Block>),
+    And(Vec<Block>),
+    Or(Vec<Block>),
+    Loop(Box<Block>),
+}
+
+fn block() -> impl Strategy<Value = Block> {
+    let leaf = Just(Block::Task);
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..4).prop_map(Block::Seq),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Xor),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Block::And),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Or),
+            inner.prop_map(|b| Block::Loop(Box::new(b))),
+        ]
+    })
+}
+
+/// Writes a block as steps; returns the id of its entry. `next` is where it
+/// goes when done.
+struct Writer {
+    steps: Vec<String>,
+    n: usize,
+}
+
+impl Writer {
+    fn id(&mut self, p: &str) -> String {
+        self.n += 1;
+        format!("{p}{}", self.n)
+    }
+
+    fn write(&mut self, b: &Block, next: &str) -> String {
+        match b {
+            Block::Task => {
+                let id = self.id("t");
+                self.steps.push(format!("  - {{id: {id}, title: کار, mode: service, next: {next}}}"));
+                id
+            }
+            Block::Seq(v) => {
+                let mut nxt = next.to_owned();
+                for b in v.iter().rev() {
+                    nxt = self.write(b, &nxt);
+                }
+                nxt
+            }
+            Block::Xor(v) => {
+                let id = self.id("x");
+                let merge = self.id("m");
+                self.steps.push(format!("  - {{id: {merge}, title: ادغام, mode: service, next: {next}}}"));
+                let entries: Vec<String> = v.iter().map(|b| self.write(b, &merge)).collect();
+                let (first, rest) = entries.split_first().expect("2+ branches");
+                let branches: Vec<String> = rest.iter().map(|e| format!("{{when: ok, next: {e}}}")).collect();
+                self.steps.push(format!("  - {{id: {id}, kind: decision, branches: [{}], otherwise: {{next: {first}}}}}", branches.join(", ")));
+                id
+            }
+            Block::And(v) | Block::Or(v) => {
+                let or = matches!(b, Block::Or(_));
+                let id = self.id(if or { "o" } else { "a" });
+                let join = self.id("j");
+                self.steps.push(format!("  - {{id: {join}, kind: {}, next: {next}}}", if or { "inclusive-join" } else { "join" }));
+                let entries: Vec<String> = v.iter().map(|b| self.write(b, &join)).collect();
+                if or {
+                    let branches: Vec<String> = entries.iter().map(|e| format!("{{when: ok, next: {e}}}")).collect();
+                    self.steps.push(format!("  - {{id: {id}, kind: inclusive, branches: [{}], otherwise: {{next: {join}}}}}", branches.join(", ")));
+                } else {
+                    self.steps.push(format!("  - {{id: {id}, kind: parallel, next: [{}]}}", entries.join(", ")));
+                }
+                id
+            }
+            Block::Loop(body) => {
+                // entry merge -> body -> decision (back to entry, or on)
+                let entry = self.id("l");
+                let dec = self.id("d");
+                self.steps.push(format!("  - {{id: {dec}, kind: decision, branches: [{{when: ok, next: {entry}}}], otherwise: {{next: {next}}}}}"));
+                let inner = self.write(body, &dec);
+                self.steps.push(format!("  - {{id: {entry}, title: ورود, mode: service, next: {inner}}}"));
+                entry
+            }
+        }
+    }
+}
+
+fn to_yaml(b: &Block) -> String {
+    let mut w = Writer { steps: Vec::new(), n: 0 };
+    let first = w.write(b, "done");
+    let mut text = String::from("id: gen\nversion: 1\ntitle: تولیدی\ndata:\n  - {name: ok, type: bool}\nsteps:\n");
+    text += &format!("  - {{id: start, kind: start, next: {first}}}\n");
+    for s in w.steps.iter().rev() {
+        text += s;
+        text.push('\n');
+    }
+    text += "  - {id: done, kind: end, outcome: done}\n";
+    text
+}
+
+/// The verdicts must agree: both find lack of synchronisation or neither
+/// does; without it, the same kinds of issue. (Exploration stops at an unsafe
+/// state, so the errors that follow from one can differ in number.)
+fn same_verdict(a: &[Issue], b: &[Issue]) -> bool {
+    let (ka, kb) = (issue_kinds(a), issue_kinds(b));
+    let unsafe_a = ka.contains(&1);
+    if unsafe_a || kb.contains(&1) {
+        return unsafe_a == kb.contains(&1);
+    }
+    ka == kb
+}
+
+fn issue_kinds(issues: &[Issue]) -> Vec<u8> {
+    let mut v: Vec<u8> = issues
+        .iter()
+        .map(|i| match i {
+            Issue::Deadlock { .. } => 0,
+            Issue::LackOfSync { .. } => 1,
+            Issue::ImproperCompletion { .. } => 2,
+            Issue::Livelock { .. } => 3,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn well_structured_processes_validate_clean(b in block()) {
+        let text = to_yaml(&b);
+        let r = check("gen.yaml", &text);
+        let errors: Vec<_> = r.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.render(&text)).collect();
+        prop_assert!(errors.is_empty(), "{}\n{}", text, errors.join("\n"));
+    }
+
+    #[test]
+    fn a_broken_reference_is_reported(b in block(), pick in any::<prop::sample::Index>()) {
+        let text = to_yaml(&b);
+        let targets: Vec<usize> = text.match_indices("next: t").map(|(i, _)| i).collect();
+        prop_assume!(!targets.is_empty());
+        let at = targets[pick.index(targets.len())] + "next: ".len();
+        let mutated = format!("{}zz{}", &text[..at], &text[at..]);
+        let r = check("gen.yaml", &mutated);
+        prop_assert!(r.diagnostics.iter().any(|d| d.code == "dangling-reference"), "{}", mutated);
+    }
+
+    #[test]
+    fn a_join_turned_into_a_task_is_unsound(b in block()) {
+        let text = to_yaml(&b);
+        prop_assume!(text.contains("kind: join"));
+        let mutated = text.replacen("kind: join", "title: بدون همگام‌سازی, mode: service", 1);
+        let r = check("gen.yaml", &mutated);
+        prop_assert!(r.diagnostics.iter().any(|d| d.code == "lack-of-synchronisation" || d.code == "improper-completion"), "{}", mutated);
+    }
+
+    #[test]
+    fn a_merge_turned_into_a_join_deadlocks(b in block()) {
+        let text = to_yaml(&b);
+        // Exclusive merges are named m<N>.
+        let Some(at) = text.find("  - {id: m") else { return Ok(()) };
+        let line_end = at + text[at..].find('\n').expect("line");
+        let line = &text[at..line_end];
+        let mutated = text.replacen(line, &line.replace("title: ادغام, mode: service", "kind: join"), 1);
+        let r = check("gen.yaml", &mutated);
+        prop_assert!(r.diagnostics.iter().any(|d| d.code == "deadlock"), "{}", mutated);
+    }
+
+    #[test]
+    fn random_edits_never_panic(b in block(), cuts in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+        let mut bytes = to_yaml(&b).into_bytes();
+        for (i, byte) in cuts {
+            let at = i.index(bytes.len());
+            bytes[at] = byte;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let _ = check("gen.yaml", &text);
+    }
+
+    #[test]
+    fn any_condition_text_is_a_diagnostic_not_a_panic(cond in "[a-z0-9 ()\\[\\]{}.,:?!&|=<>+*/%'\"-]{0,40}") {
+        let quoted = cond.replace('\'', "''");
+        let text = crate::helpers::process(&format!("  - {{id: d, kind: decision, branches: [{{when: '{quoted}', next: done}}], otherwise: {{next: done}}}}\n"));
+        let _ = check("c.yaml", &text);
+    }
+
+    #[test]
+    fn agglomeration_changes_no_verdict(b in block(), swap in any::<bool>()) {
+        // Optionally make it unsound, to compare verdicts on bad nets too.
+        let mut text = to_yaml(&b);
+        if swap {
+            text = text.replacen("kind: join", "title: x, mode: service", 1);
+        }
+        let r = check("gen.yaml", &text);
+        if let Some(p) = r.process.as_ref() {
+            let a = explore_with(p, Loops::Free, 200_000, true);
+            let n = explore_with(p, Loops::Free, 200_000, false);
+            prop_assert_eq!(a.truncated, false);
+            prop_assert!(same_verdict(&a.issues, &n.issues), "{:?} vs {:?}", a.issues, n.issues);
+            prop_assert_eq!(
+                ravand_engine::measure::path_figures_with(p, 200_000, true),
+                ravand_engine::measure::path_figures_with(p, 200_000, false)
+            );
+        } else if swap {
+            // The unsound version: compare verdicts through the compiled graph
+            // of the same text without flow checks.
+            let def = ravand_engine::definition::parse_process(&r.source, &Default::default()).expect("parses");
+            let (p, _) = ravand_engine::model::compile(&def, &Default::default());
+            let p = p.expect("compiles");
+            let a = explore_with(&p, Loops::Free, 200_000, true);
+            let n = explore_with(&p, Loops::Free, 200_000, false);
+            prop_assert!(same_verdict(&a.issues, &n.issues), "{:?} vs {:?}\n{}", a.issues, n.issues, text);
+        }
+    }
+}
