@@ -16,7 +16,11 @@ use ravand_engine::render::{self, Format};
 use ravand_engine::validate::{self, Report};
 
 #[derive(Parser)]
-#[command(name = "ravand", version, about = "Ravand (روند): a workflow engine for municipal processes")]
+#[command(
+    name = "ravand",
+    version,
+    about = "Ravand (روند): a workflow engine for municipal processes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

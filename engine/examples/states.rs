@@ -6,6 +6,11 @@ fn main() {
     for loops in [Loops::Free, Loops::AtMostOnce] {
         let t = std::time::Instant::now();
         let g = explore(p, loops, 1_000_000);
-        println!("{loops:?}: {} states {} moves {:?}", g.states.len(), g.moves.len(), t.elapsed());
+        println!(
+            "{loops:?}: {} states {} moves {:?}",
+            g.states.len(),
+            g.moves.len(),
+            t.elapsed()
+        );
     }
 }

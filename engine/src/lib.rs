@@ -12,4 +12,5 @@ pub mod diagnostic;
 pub mod measure;
 pub mod model;
 pub mod render;
+pub mod testkit;
 pub mod validate;

@@ -6,19 +6,32 @@ use crate::helpers::{check, codes, rendered};
 
 #[test]
 fn each_fixture_reports_its_code_at_its_line() {
-    insta::glob!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/diagnostics"), "*.yaml", |path| {
-        let name = path.file_stem().and_then(|s| s.to_str()).expect("fixture name");
-        let text = std::fs::read_to_string(path).expect("fixture readable");
-        let report = check(&format!("{name}.yaml"), &text);
-        // `wrong-type-until-data` is a second fixture for `wrong-type`.
-        let code = name.split("-until").next().unwrap_or(name);
-        assert!(codes(&report).contains(&code), "{name}: expected code `{code}`, got {:?}\n{}", codes(&report), rendered(&report));
-        for d in &report.diagnostics {
-            assert!(d.line >= 1 && d.column >= 1, "{name}: {d:?} has no place");
-            assert!(d.help.as_deref().is_some_and(|h| !h.is_empty()), "{name}: {} has no help line", d.code);
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/diagnostics"),
+        "*.yaml",
+        |path| {
+            let name = path.file_stem().and_then(|s| s.to_str()).expect("fixture name");
+            let text = std::fs::read_to_string(path).expect("fixture readable");
+            let report = check(&format!("{name}.yaml"), &text);
+            // `wrong-type-until-data` is a second fixture for `wrong-type`.
+            let code = name.split("-until").next().unwrap_or(name);
+            assert!(
+                codes(&report).contains(&code),
+                "{name}: expected code `{code}`, got {:?}\n{}",
+                codes(&report),
+                rendered(&report)
+            );
+            for d in &report.diagnostics {
+                assert!(d.line >= 1 && d.column >= 1, "{name}: {d:?} has no place");
+                assert!(
+                    d.help.as_deref().is_some_and(|h| !h.is_empty()),
+                    "{name}: {} has no help line",
+                    d.code
+                );
+            }
+            insta::assert_snapshot!(rendered(&report));
         }
-        insta::assert_snapshot!(rendered(&report));
-    });
+    );
 }
 
 #[test]
@@ -40,7 +53,10 @@ fn all_problems_at_once_not_only_the_first() {
 
 #[test]
 fn json_shape_is_stable() {
-    let report = check("x.yaml", &crate::helpers::process("  - {id: a, title: الف, performer: nobody}\n"));
+    let report = check(
+        "x.yaml",
+        &crate::helpers::process("  - {id: a, title: الف, performer: nobody}\n"),
+    );
     let v = serde_json::to_value(&report.diagnostics).expect("serialises");
     let first = &v[0];
     for key in ["file", "line", "column", "severity", "code", "message", "help"] {
@@ -55,7 +71,12 @@ fn json_shape_is_stable() {
 fn calendars_are_checked() {
     use ravand_engine::definition::{Limits, SourceFile};
     let dir = crate::helpers::root().join("tests/fixtures/calendars");
-    let read = |n: &str| SourceFile::new(format!("calendars/{n}.yaml"), std::fs::read_to_string(dir.join(format!("{n}.yaml"))).expect("read"));
+    let read = |n: &str| {
+        SourceFile::new(
+            format!("calendars/{n}.yaml"),
+            std::fs::read_to_string(dir.join(format!("{n}.yaml"))).expect("read"),
+        )
+    };
     let (_, diags) = ravand_engine::validate::validate_calendar(&read("bad-calendar"), &Limits::default());
     let c: Vec<&str> = diags.iter().map(|d| d.code).collect();
     for expected in ["calendar-name", "bad-time-zone", "bad-hours", "bad-date"] {

@@ -15,7 +15,10 @@ pub fn root() -> PathBuf {
 /// Validates `text` as a file called `name`, with a fixed context: one
 /// calendar (`tehran-municipal`) and one process (`fixture`) exist.
 pub fn check(name: &str, text: &str) -> Report {
-    let ctx = CompileContext { calendars: Some(vec!["tehran-municipal".into()]), processes: Some(vec!["fixture".into()]) };
+    let ctx = CompileContext {
+        calendars: Some(vec!["tehran-municipal".into()]),
+        processes: Some(vec!["fixture".into()]),
+    };
     validate_source(SourceFile::new(name, text), &ctx, &Limits::default())
 }
 
@@ -26,7 +29,11 @@ pub fn codes(r: &Report) -> Vec<&'static str> {
 
 /// Every diagnostic rendered as a person sees it.
 pub fn rendered(r: &Report) -> String {
-    r.diagnostics.iter().map(|d| d.render(&r.source.text)).collect::<Vec<_>>().join("\n")
+    r.diagnostics
+        .iter()
+        .map(|d| d.render(&r.source.text))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The `ravand` binary, built once per test run.

@@ -7,7 +7,11 @@ use crate::helpers::{check, codes, process};
 
 #[test]
 fn deep_nesting_is_refused() {
-    let text = format!("id: x\nversion: 1\ntitle: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let text = format!(
+        "id: x\nversion: 1\ntitle: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let r = check("deep.yaml", &text);
     assert!(r.has_errors());
     let d = &r.diagnostics[0];
@@ -25,7 +29,13 @@ fn alias_bomb_is_refused() {
     let r = check("bomb.yaml", &text);
     assert!(r.has_errors());
     assert!(start.elapsed().as_secs() < 10, "the bomb was expanded");
-    assert!(codes(&r).iter().any(|c| *c == "limit" || *c == "unknown-key" || *c == "yaml"), "{:?}", codes(&r));
+    assert!(
+        codes(&r)
+            .iter()
+            .any(|c| *c == "limit" || *c == "unknown-key" || *c == "yaml"),
+        "{:?}",
+        codes(&r)
+    );
 }
 
 #[test]
@@ -62,15 +72,35 @@ fn missing_file_is_a_clear_error() {
 
 #[test]
 fn too_many_steps_is_refused() {
-    let limits = Limits { max_steps: 100, ..Limits::default() };
-    let body: String = (0..200).map(|i| format!("  - {{id: s{i}, title: t, mode: service}}\n")).collect();
-    let r = ravand_engine::validate::validate_source(SourceFile::new("many.yaml", process(&body)), &Default::default(), &limits);
+    let limits = Limits {
+        max_steps: 100,
+        ..Limits::default()
+    };
+    let body: String = (0..200)
+        .map(|i| format!("  - {{id: s{i}, title: t, mode: service}}\n"))
+        .collect();
+    let r = ravand_engine::validate::validate_source(
+        SourceFile::new("many.yaml", process(&body)),
+        &Default::default(),
+        &limits,
+    );
     assert_eq!(codes(&r), vec!["too-many-steps"]);
 }
 
 #[test]
 fn garbage_never_panics() {
-    let samples: &[&[u8]] = &[b"\0\0\0", b"- - - -", b"{{{{", b"id: [", b"steps: {a: 1}", b"\xef\xbb\xbfid: x", b"? ? ?", b"!!binary aGVsbG8=", b"&a [*a]", b"steps:\n  - *undefined"];
+    let samples: &[&[u8]] = &[
+        b"\0\0\0",
+        b"- - - -",
+        b"{{{{",
+        b"id: [",
+        b"steps: {a: 1}",
+        b"\xef\xbb\xbfid: x",
+        b"? ? ?",
+        b"!!binary aGVsbG8=",
+        b"&a [*a]",
+        b"steps:\n  - *undefined",
+    ];
     for s in samples {
         let text = String::from_utf8_lossy(s).into_owned();
         let r = check("g.yaml", &text);
@@ -81,12 +111,21 @@ fn garbage_never_panics() {
 #[test]
 fn deeply_nested_condition_is_refused() {
     let cond = format!("{}ok{}", "(".repeat(5_000), ")".repeat(5_000));
-    let r = check("c.yaml", &process(&format!("  - {{id: d, kind: decision, branches: [{{when: '{cond}', next: done}}], otherwise: {{next: done}}}}\n")));
+    let r = check(
+        "c.yaml",
+        &process(&format!(
+            "  - {{id: d, kind: decision, branches: [{{when: '{cond}', next: done}}], otherwise: {{next: done}}}}\n"
+        )),
+    );
     assert_eq!(codes(&r), vec!["bad-condition"]);
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ravand-test-{}-{}", std::process::id(), std::thread::current().name().unwrap_or("t").replace("::", "-")));
+    let dir = std::env::temp_dir().join(format!(
+        "ravand-test-{}-{}",
+        std::process::id(),
+        std::thread::current().name().unwrap_or("t").replace("::", "-")
+    ));
     std::fs::create_dir_all(&dir).expect("tempdir");
     dir
 }

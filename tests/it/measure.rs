@@ -9,7 +9,10 @@ use crate::helpers::{check, process, root};
 
 fn load(name: &str) -> Process {
     let path = root().join("definitions").join(name);
-    validate_paths(&[path], &Limits::default()).remove(0).process.expect("valid definition")
+    validate_paths(&[path], &Limits::default())
+        .remove(0)
+        .process
+        .expect("valid definition")
 }
 
 #[test]
@@ -19,11 +22,26 @@ fn permit_reform_removes_steps_and_golden_signatures() {
     // About 129 steps today; under 70 after the reform.
     assert!((120..=135).contains(&old.steps), "current: {}", old.steps);
     assert!(new.steps < 70, "reformed: {}", new.steps);
-    assert!(old.steps - new.steps >= 55, "the reform removes 60-70 steps: {} -> {}", old.steps, new.steps);
-    assert!(old.discretionary >= 10 && new.discretionary == 0, "{} -> {}", old.discretionary, new.discretionary);
+    assert!(
+        old.steps - new.steps >= 55,
+        "the reform removes 60-70 steps: {} -> {}",
+        old.steps,
+        new.steps
+    );
+    assert!(
+        old.discretionary >= 10 && new.discretionary == 0,
+        "{} -> {}",
+        old.discretionary,
+        new.discretionary
+    );
     assert!(new.steps_by_tag["citizen-visit"] < old.steps_by_tag["citizen-visit"]);
     assert!(new.handoffs < old.handoffs);
     assert!(new.path.fewest_steps <= new.path.most_steps && new.path.most_steps <= new.steps + 10);
+    // A case that ends with a permit: over a hundred steps today, under 70 after.
+    let (o, n) = (old.path.by_outcome["issued"], new.path.by_outcome["issued"]);
+    assert!(o.fewest_steps >= 100, "{o:?}");
+    assert!(n.most_steps < 70, "{n:?}");
+    assert!(old.path.by_outcome.contains_key("rejected") && new.path.by_outcome.contains_key("withdrawn"));
 }
 
 #[test]
@@ -42,6 +60,13 @@ fn counts_follow_the_documented_rule() {
     assert_eq!((m.discretionary, m.signatures, m.approvals), (1, 1, 1));
     // One of a/b, then w, r, and both parallel branches.
     assert_eq!((m.path.fewest_steps, m.path.most_steps), (5, 5));
+    assert_eq!(
+        m.path.by_outcome["done"],
+        ravand_engine::measure::Span {
+            fewest_steps: 5,
+            most_steps: 5
+        }
+    );
 }
 
 #[test]
@@ -53,9 +78,19 @@ fn loops_count_at_most_once_more() {
 
 #[test]
 fn agglomeration_changes_no_figure_on_the_municipal_processes() {
-    for name in ["building-permit-current.yaml", "building-permit-reformed.yaml", "article-100.yaml", "complaint-137.yaml", "mardom-salam.yaml"] {
+    for name in [
+        "building-permit-current.yaml",
+        "building-permit-reformed.yaml",
+        "article-100.yaml",
+        "complaint-137.yaml",
+        "mardom-salam.yaml",
+    ] {
         let p = load(name);
-        assert_eq!(path_figures_with(&p, 2_000_000, true), path_figures_with(&p, 2_000_000, false), "{name}");
+        assert_eq!(
+            path_figures_with(&p, 2_000_000, true),
+            path_figures_with(&p, 2_000_000, false),
+            "{name}"
+        );
     }
 }
 

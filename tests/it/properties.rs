@@ -49,7 +49,8 @@ impl Writer {
         match b {
             Block::Task => {
                 let id = self.id("t");
-                self.steps.push(format!("  - {{id: {id}, title: کار, mode: service, next: {next}}}"));
+                self.steps
+                    .push(format!("  - {{id: {id}, title: کار, mode: service, next: {next}}}"));
                 id
             }
             Block::Seq(v) => {
@@ -62,24 +63,38 @@ impl Writer {
             Block::Xor(v) => {
                 let id = self.id("x");
                 let merge = self.id("m");
-                self.steps.push(format!("  - {{id: {merge}, title: ادغام, mode: service, next: {next}}}"));
+                self.steps.push(format!(
+                    "  - {{id: {merge}, title: ادغام, mode: service, next: {next}}}"
+                ));
                 let entries: Vec<String> = v.iter().map(|b| self.write(b, &merge)).collect();
                 let (first, rest) = entries.split_first().expect("2+ branches");
                 let branches: Vec<String> = rest.iter().map(|e| format!("{{when: ok, next: {e}}}")).collect();
-                self.steps.push(format!("  - {{id: {id}, kind: decision, branches: [{}], otherwise: {{next: {first}}}}}", branches.join(", ")));
+                self.steps.push(format!(
+                    "  - {{id: {id}, kind: decision, branches: [{}], otherwise: {{next: {first}}}}}",
+                    branches.join(", ")
+                ));
                 id
             }
             Block::And(v) | Block::Or(v) => {
                 let or = matches!(b, Block::Or(_));
                 let id = self.id(if or { "o" } else { "a" });
                 let join = self.id("j");
-                self.steps.push(format!("  - {{id: {join}, kind: {}, next: {next}}}", if or { "inclusive-join" } else { "join" }));
+                self.steps.push(format!(
+                    "  - {{id: {join}, kind: {}, next: {next}}}",
+                    if or { "inclusive-join" } else { "join" }
+                ));
                 let entries: Vec<String> = v.iter().map(|b| self.write(b, &join)).collect();
                 if or {
                     let branches: Vec<String> = entries.iter().map(|e| format!("{{when: ok, next: {e}}}")).collect();
-                    self.steps.push(format!("  - {{id: {id}, kind: inclusive, branches: [{}], otherwise: {{next: {join}}}}}", branches.join(", ")));
+                    self.steps.push(format!(
+                        "  - {{id: {id}, kind: inclusive, branches: [{}], otherwise: {{next: {join}}}}}",
+                        branches.join(", ")
+                    ));
                 } else {
-                    self.steps.push(format!("  - {{id: {id}, kind: parallel, next: [{}]}}", entries.join(", ")));
+                    self.steps.push(format!(
+                        "  - {{id: {id}, kind: parallel, next: [{}]}}",
+                        entries.join(", ")
+                    ));
                 }
                 id
             }
@@ -89,7 +104,9 @@ impl Writer {
                 let dec = self.id("d");
                 self.steps.push(format!("  - {{id: {dec}, kind: decision, branches: [{{when: ok, next: {entry}}}], otherwise: {{next: {next}}}}}"));
                 let inner = self.write(body, &dec);
-                self.steps.push(format!("  - {{id: {entry}, title: ورود, mode: service, next: {inner}}}"));
+                self.steps.push(format!(
+                    "  - {{id: {entry}, title: ورود, mode: service, next: {inner}}}"
+                ));
                 entry
             }
         }
@@ -97,7 +114,10 @@ impl Writer {
 }
 
 fn to_yaml(b: &Block) -> String {
-    let mut w = Writer { steps: Vec::new(), n: 0 };
+    let mut w = Writer {
+        steps: Vec::new(),
+        n: 0,
+    };
     let first = w.write(b, "done");
     let mut text = String::from("id: gen\nversion: 1\ntitle: تولیدی\ndata:\n  - {name: ok, type: bool}\nsteps:\n");
     text += &format!("  - {{id: start, kind: start, next: {first}}}\n");

@@ -5,8 +5,14 @@ use crate::helpers::root;
 #[test]
 fn committed_schemas_are_fresh() {
     for (file, schema) in [
-        ("ravand-process.schema.json", ravand_engine::definition::process_schema()),
-        ("ravand-calendar.schema.json", ravand_engine::definition::calendar_schema()),
+        (
+            "ravand-process.schema.json",
+            ravand_engine::definition::process_schema(),
+        ),
+        (
+            "ravand-calendar.schema.json",
+            ravand_engine::definition::calendar_schema(),
+        ),
     ] {
         let path = root().join("definitions/schema").join(file);
         let committed = std::fs::read_to_string(&path).expect("committed schema");
@@ -20,7 +26,20 @@ fn schema_forbids_unknown_keys_and_lists_step_kinds() {
     let s = ravand_engine::definition::process_schema();
     assert_eq!(s["additionalProperties"], false);
     let text = s.to_string();
-    for kind in ["start", "task", "decision", "inclusive", "inclusive-join", "parallel", "join", "wait", "receive", "subprocess", "end", "terminate"] {
+    for kind in [
+        "start",
+        "task",
+        "decision",
+        "inclusive",
+        "inclusive-join",
+        "parallel",
+        "join",
+        "wait",
+        "receive",
+        "subprocess",
+        "end",
+        "terminate",
+    ] {
         assert!(text.contains(&format!("\"{kind}\"")), "kind {kind} missing");
     }
 }

@@ -90,8 +90,15 @@ fn state_limit_gives_a_warning_not_a_hang() {
         body += &format!("  - {{id: d{i}, kind: decision, branches: [{{when: ok, next: x{i}}}], otherwise: {{next: j}}}}\n  - {{id: x{i}, title: x, mode: service, next: d{i}}}\n");
     }
     body += "  - {id: j, kind: join}\n";
-    let limits = Limits { max_states: 500, ..Limits::default() };
-    let r = ravand_engine::validate::validate_source(SourceFile::new("big.yaml", process(&body)), &CompileContext::default(), &limits);
+    let limits = Limits {
+        max_states: 500,
+        ..Limits::default()
+    };
+    let r = ravand_engine::validate::validate_source(
+        SourceFile::new("big.yaml", process(&body)),
+        &CompileContext::default(),
+        &limits,
+    );
     let c = codes(&r);
     // The join takes one token per incoming edge; 10 decisions each feed it
     // through `otherwise`, so this is sound, but too big to finish checking.

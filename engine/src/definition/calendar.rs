@@ -158,7 +158,14 @@ pub fn parse_month_day(text: &str, solar: bool) -> Result<(u32, u32), String> {
     let bad = || format!("`{text}` is not a month and day `MM-DD`");
     let (m, d) = text.trim().split_once('-').ok_or_else(bad)?;
     let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
-    let max = if solar { solar_hijri_month_len(m) } else { [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31].get((m as usize).wrapping_sub(1)).copied().unwrap_or(0) };
+    let max = if solar {
+        solar_hijri_month_len(m)
+    } else {
+        [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+            .get((m as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or(0)
+    };
     if !(1..=12).contains(&m) || d == 0 || d > max {
         return Err(format!("there is no day {d} of month {m}"));
     }
@@ -176,14 +183,23 @@ pub fn parse_date(text: &str) -> Result<WrittenDate, String> {
         return Err(bad());
     }
     let solar = y < 1700;
-    let (m, d) = parse_month_day(&rest, solar).map_err(|e| format!("`{t}`: {e}{}", if solar { " (Solar Hijri)" } else { "" }))?;
+    let (m, d) = parse_month_day(&rest, solar)
+        .map_err(|e| format!("`{t}`: {e}{}", if solar { " (Solar Hijri)" } else { "" }))?;
     if !solar && m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
         return Err(format!("`{t}`: {y} is not a leap year"));
     }
     Ok(if solar {
-        WrittenDate::SolarHijri { year: y, month: m, day: d }
+        WrittenDate::SolarHijri {
+            year: y,
+            month: m,
+            day: d,
+        }
     } else {
-        WrittenDate::Gregorian { year: y, month: m, day: d }
+        WrittenDate::Gregorian {
+            year: y,
+            month: m,
+            day: d,
+        }
     })
 }
 
@@ -199,8 +215,18 @@ mod tests {
         assert!(parse_hours("7-14").is_err());
         assert_eq!(parse_month_day("12-29", true).unwrap(), (12, 29));
         assert!(parse_month_day("07-31", true).is_err());
-        assert!(matches!(parse_date("1405-01-13").unwrap(), WrittenDate::SolarHijri { year: 1405, month: 1, day: 13 }));
-        assert!(matches!(parse_date("2026-03-21").unwrap(), WrittenDate::Gregorian { .. }));
+        assert!(matches!(
+            parse_date("1405-01-13").unwrap(),
+            WrittenDate::SolarHijri {
+                year: 1405,
+                month: 1,
+                day: 13
+            }
+        ));
+        assert!(matches!(
+            parse_date("2026-03-21").unwrap(),
+            WrittenDate::Gregorian { .. }
+        ));
         assert!(parse_date("2026-02-29").is_err());
         assert!(parse_date("2026-13-01").is_err());
     }
@@ -211,17 +237,28 @@ mod tests {
 /// (e.g. 30 Esfand of a common year).
 pub fn solar_hijri_to_gregorian(year: i32, month: u32, day: u32) -> Result<(i32, u32, u32), String> {
     let bad = || format!("{year:04}-{month:02}-{day:02} is not a Solar Hijri date");
-    let (m, d) = (u8::try_from(month).map_err(|_| bad())?, u8::try_from(day).map_err(|_| bad())?);
+    let (m, d) = (
+        u8::try_from(month).map_err(|_| bad())?,
+        u8::try_from(day).map_err(|_| bad())?,
+    );
     let date = icu_calendar::Date::try_new_persian(year, m, d).map_err(|_| bad())?;
     let iso = date.to_calendar(icu_calendar::Iso);
-    Ok((iso.year().extended_year(), u32::from(iso.month().ordinal), u32::from(iso.day_of_month().0)))
+    Ok((
+        iso.year().extended_year(),
+        u32::from(iso.month().ordinal),
+        u32::from(iso.day_of_month().0),
+    ))
 }
 
 /// Converts a Gregorian date to Solar Hijri (year, month, day).
 pub fn gregorian_to_solar_hijri(year: i32, month: u32, day: u32) -> Option<(i32, u32, u32)> {
     let iso = icu_calendar::Date::try_new_iso(year, u8::try_from(month).ok()?, u8::try_from(day).ok()?).ok()?;
     let p = iso.to_calendar(icu_calendar::cal::Persian);
-    Some((p.year().extended_year(), u32::from(p.month().ordinal), u32::from(p.day_of_month().0)))
+    Some((
+        p.year().extended_year(),
+        u32::from(p.month().ordinal),
+        u32::from(p.day_of_month().0),
+    ))
 }
 
 #[cfg(test)]

@@ -30,7 +30,12 @@ pub struct Duration {
 }
 
 impl Duration {
-    pub const ZERO: Duration = Duration { basis: Basis::Calendar, months: 0, working_days: 0, seconds: 0 };
+    pub const ZERO: Duration = Duration {
+        basis: Basis::Calendar,
+        months: 0,
+        working_days: 0,
+        seconds: 0,
+    };
 
     pub fn is_zero(&self) -> bool {
         self.months == 0 && self.working_days == 0 && self.seconds == 0
@@ -56,7 +61,11 @@ impl fmt::Display for Duration {
             parts.push(format!("{} month{}", self.months, plural(self.months as u64)));
         }
         if self.working_days > 0 {
-            parts.push(format!("{} working day{}", self.working_days, plural(self.working_days as u64)));
+            parts.push(format!(
+                "{} working day{}",
+                self.working_days,
+                plural(self.working_days as u64)
+            ));
         }
         let s = self.seconds;
         let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
@@ -93,7 +102,8 @@ fn plural(n: u64) -> &'static str {
 #[error("{0}")]
 pub struct DurationError(pub String);
 
-const HELP: &str = "write a number and a unit, e.g. `3 working days`, `10 days`, `4 hours`, `1 month`, or ISO-8601 `P10D`";
+const HELP: &str =
+    "write a number and a unit, e.g. `3 working days`, `10 days`, `4 hours`, `1 month`, or ISO-8601 `P10D`";
 
 /// The longest duration accepted: about 100 years. Longer is a typo.
 const MAX_SECONDS: u64 = 100 * 366 * 86_400;
@@ -139,7 +149,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         basis = Some(b);
         let unit = unit.trim_end_matches(',');
         let secs = |k: u64| -> Result<u64, DurationError> {
-            n.checked_mul(k).ok_or_else(|| DurationError(format!("`{t}` is too long")))
+            n.checked_mul(k)
+                .ok_or_else(|| DurationError(format!("`{t}` is too long")))
         };
         match (b, unit) {
             (_, "second" | "seconds") => d.seconds += secs(1)?,
@@ -151,7 +162,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
                 d.months += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?
             }
             (Basis::Calendar, "year" | "years") => {
-                d.months += u32::try_from(n.saturating_mul(12)).map_err(|_| DurationError(format!("`{t}` is too long")))?
+                d.months +=
+                    u32::try_from(n.saturating_mul(12)).map_err(|_| DurationError(format!("`{t}` is too long")))?
             }
             (Basis::Working, "day" | "days") => {
                 d.working_days += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?
@@ -235,10 +247,24 @@ mod tests {
 
     #[test]
     fn errors_say_what_to_write() {
-        for bad in ["", "3", "three days", "3 fortnights", "2 working weeks", "1 day 2 working hours", "P", "PT", "P3X", "99999999999 years"] {
+        for bad in [
+            "",
+            "3",
+            "three days",
+            "3 fortnights",
+            "2 working weeks",
+            "1 day 2 working hours",
+            "P",
+            "PT",
+            "P3X",
+            "99999999999 years",
+        ] {
             let e = parse(bad).unwrap_err();
             assert!(!e.0.is_empty(), "{bad}");
         }
-        assert!(parse("3 fortnights").unwrap_err().0.contains("unknown unit `fortnights`"));
+        assert!(parse("3 fortnights")
+            .unwrap_err()
+            .0
+            .contains("unknown unit `fortnights`"));
     }
 }

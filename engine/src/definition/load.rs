@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::{CalendarDef, ProcessDef};
-use crate::diagnostic::{did_you_mean, Diagnostic, Place};
+use crate::diagnostic::{suggest, Diagnostic, Place};
 
 /// A source file: its name (as shown in diagnostics) and text.
 #[derive(Debug, Clone)]
@@ -14,22 +14,41 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
-        SourceFile { name: name.into(), text: text.into() }
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// Reads a file, refusing one larger than `limits.max_bytes` before
     /// reading it whole.
-    pub fn read(path: &std::path::Path, limits: &Limits) -> Result<SourceFile, Diagnostic> {
+    pub fn read(path: &std::path::Path, limits: &Limits) -> Result<SourceFile, Box<Diagnostic>> {
         let name = path.display().to_string();
-        let fail = |msg: String| Diagnostic::error("io", Place { line: 1, column: 1, bytes: 0..0 }, msg).in_file(&name);
-        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read `{name}`: {e}")))?;
+        let fail = |msg: String| {
+            Diagnostic::error(
+                "io",
+                Place {
+                    line: 1,
+                    column: 1,
+                    bytes: 0..0,
+                },
+                msg,
+            )
+            .in_file(&name)
+        };
+        let meta = std::fs::metadata(path).map_err(|e| Box::new(fail(format!("cannot read `{name}`: {e}"))))?;
         if meta.len() > limits.max_bytes as u64 {
-            return Err(too_large(meta.len() as usize, limits).in_file(&name));
+            return Err(Box::new(too_large(meta.len() as usize, limits).in_file(&name)));
         }
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read `{name}`: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| Box::new(fail(format!("cannot read `{name}`: {e}"))))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            fail(format!("`{name}` is not UTF-8 text (bad byte at offset {})", e.utf8_error().valid_up_to()))
-                .help("save the file as UTF-8; Persian text must be UTF-8, not Windows-1256")
+            Box::new(
+                fail(format!(
+                    "`{name}` is not UTF-8 text (bad byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ))
+                .help("save the file as UTF-8; Persian text must be UTF-8, not Windows-1256"),
+            )
         })?;
         Ok(SourceFile { name, text })
     }
@@ -107,17 +126,34 @@ fn parse<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Ve
     if src.text.len() > limits.max_bytes {
         return Err(vec![too_large(src.text.len(), limits).in_file(&src.name)]);
     }
-    if src.text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(vec![Diagnostic::error("empty", Place { line: 1, column: 1, bytes: 0..0 }, "the file is empty (or only comments)")
-            .help("a process starts with `id:`, `version:`, `title:` and `steps:`")
-            .in_file(&src.name)]);
+    if src
+        .text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(vec![Diagnostic::error(
+            "empty",
+            Place {
+                line: 1,
+                column: 1,
+                bytes: 0..0,
+            },
+            "the file is empty (or only comments)",
+        )
+        .help("a process starts with `id:`, `version:`, `title:` and `steps:`")
+        .in_file(&src.name)]);
     }
-    serde_saphyr::from_str_with_options::<T>(&src.text, options(limits)).map_err(|e| vec![yaml_error(&e).in_file(&src.name)])
+    serde_saphyr::from_str_with_options::<T>(&src.text, options(limits))
+        .map_err(|e| vec![yaml_error(&e).in_file(&src.name)])
 }
 
 /// Turns a YAML or type error into a diagnostic with a help line.
 fn yaml_error(e: &serde_saphyr::Error) -> Diagnostic {
-    let place = e.location().map(|l| Place::from_location(&l)).unwrap_or(Place { line: 1, column: 1, bytes: 0..0 });
+    let place = e.location().map(|l| Place::from_location(&l)).unwrap_or(Place {
+        line: 1,
+        column: 1,
+        bytes: 0..0,
+    });
     let full = e.without_snippet().to_string();
     let msg = strip_location(&full);
     let (code, help) = classify(&msg);
@@ -141,7 +177,10 @@ fn yaml_error(e: &serde_saphyr::Error) -> Diagnostic {
 /// carries the place already.
 fn strip_location(msg: &str) -> String {
     let m = msg.trim();
-    let cut = m.rfind(" at line ").filter(|&i| m[i..].contains("column")).map_or(m, |i| &m[..i]);
+    let cut = m
+        .rfind(" at line ")
+        .filter(|&i| m[i..].contains("column"))
+        .map_or(m, |i| &m[..i]);
     cut.trim_end_matches([',', '.']).to_owned()
 }
 
@@ -153,8 +192,15 @@ fn backticked(msg: &str) -> Vec<&str> {
 /// expected one of `a`, `b`" (with or without backticks around the list).
 fn unknown_and_expected(msg: &str) -> (String, Vec<String>) {
     let unknown = backticked(msg).first().map(|s| s.to_string()).unwrap_or_default();
-    let list = msg.split_once("expected one of ").or_else(|| msg.split_once("expected ")).map_or("", |(_, l)| l);
-    let expected = list.split(',').map(|w| w.trim().trim_matches('`').trim().to_owned()).filter(|w| !w.is_empty() && !w.contains(' ')).collect();
+    let list = msg
+        .split_once("expected one of ")
+        .or_else(|| msg.split_once("expected "))
+        .map_or("", |(_, l)| l);
+    let expected = list
+        .split(',')
+        .map(|w| w.trim().trim_matches('`').trim().to_owned())
+        .filter(|w| !w.is_empty() && !w.contains(' '))
+        .collect();
     (unknown, expected)
 }
 
@@ -171,30 +217,48 @@ fn expected_scalar(msg: &str) -> Option<&'static str> {
 }
 
 fn classify(msg: &str) -> (&'static str, Option<String>) {
-    for (prefix, code, what) in [("unknown field", "unknown-key", "the keys allowed here are"), ("unknown variant", "unknown-value", "write one of")] {
+    for (prefix, code, what) in [
+        ("unknown field", "unknown-key", "the keys allowed here are"),
+        ("unknown variant", "unknown-value", "write one of"),
+    ] {
         if msg.starts_with(prefix) {
             let (unknown, expected) = unknown_and_expected(msg);
-            let help = match did_you_mean(&unknown, expected.iter().map(String::as_str)) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("{what}: {}", expected.join(", ")),
-            };
+            let help = suggest(
+                &unknown,
+                expected.iter().map(String::as_str),
+                format!("{what}: {}", expected.join(", ")),
+            );
             return (code, Some(help));
         }
     }
     if msg.starts_with("missing field") {
-        return ("missing-key", Some("add the key; see `ravand schema` for what each part needs".into()));
+        return (
+            "missing-key",
+            Some("add the key; see `ravand schema` for what each part needs".into()),
+        );
     }
     if let Some(want) = expected_scalar(msg) {
         return ("wrong-type", Some(format!("write {want}")));
     }
     if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
-        return ("wrong-type", Some("check the value's type: text, a number, a list (`- item`) or a mapping (`key: value`)".into()));
+        return (
+            "wrong-type",
+            Some("check the value's type: text, a number, a list (`- item`) or a mapping (`key: value`)".into()),
+        );
     }
     if msg.contains("duplicate") {
-        return ("duplicate-key", Some("a key may appear once in a mapping; remove or rename one of them".into()));
+        return (
+            "duplicate-key",
+            Some("a key may appear once in a mapping; remove or rename one of them".into()),
+        );
     }
     if msg.contains("budget") || msg.contains("limit") || msg.contains("depth") || msg.contains("alias") {
         return ("limit", Some("the document is larger or deeper than a process definition can be; aliases that expand hugely are refused".into()));
     }
-    ("yaml", Some("check the YAML syntax near this place: indentation, a missing `:`, or an unclosed quote or bracket".into()))
+    (
+        "yaml",
+        Some(
+            "check the YAML syntax near this place: indentation, a missing `:`, or an unclosed quote or bracket".into(),
+        ),
+    )
 }

@@ -39,7 +39,11 @@ impl Place {
         let span = loc.span();
         let start = span.byte_offset().unwrap_or(0) as usize;
         let len = span.byte_len().unwrap_or(0) as usize;
-        Place { line: loc.line() as u32, column: loc.column() as u32, bytes: start..start + len }
+        Place {
+            line: loc.line() as u32,
+            column: loc.column() as u32,
+            bytes: start..start + len,
+        }
     }
 }
 
@@ -98,7 +102,10 @@ impl Diagnostic {
     }
 
     pub fn related(mut self, place: Place, label: impl Into<String>) -> Diagnostic {
-        self.related.push(Related { place, label: label.into() });
+        self.related.push(Related {
+            place,
+            label: label.into(),
+        });
         self
     }
 
@@ -118,12 +125,18 @@ impl Diagnostic {
             Severity::Warning => Level::WARNING,
         };
         let primary = clamp(source, self.line, self.column, &self.bytes);
-        let mut snippet = Snippet::source(source).path(self.file.as_str()).fold(true).annotation(AnnotationKind::Primary.span(primary));
+        let mut snippet = Snippet::source(source)
+            .path(self.file.as_str())
+            .fold(true)
+            .annotation(AnnotationKind::Primary.span(primary));
         for r in &self.related {
             let range = clamp(source, r.place.line, r.place.column, &r.place.bytes);
             snippet = snippet.annotation(AnnotationKind::Context.span(range).label(r.label.as_str()));
         }
-        let mut group = level.primary_title(self.message.as_str()).id(self.code).element(snippet);
+        let mut group = level
+            .primary_title(self.message.as_str())
+            .id(self.code)
+            .element(snippet);
         if let Some(h) = &self.help {
             group = group.element(Level::HELP.message(h.as_str()));
         }
@@ -136,10 +149,14 @@ impl Diagnostic {
 /// line and column when the parser gave no byte range, and never panics on
 /// out-of-range input.
 fn clamp(source: &str, line: u32, column: u32, bytes: &Range<usize>) -> Range<usize> {
-    let valid = |r: &Range<usize>| r.start <= r.end && r.end <= source.len() && source.is_char_boundary(r.start) && source.is_char_boundary(r.end);
+    let valid = |r: &Range<usize>| {
+        r.start <= r.end && r.end <= source.len() && source.is_char_boundary(r.start) && source.is_char_boundary(r.end)
+    };
     if bytes.end > bytes.start && valid(bytes) {
         // Keep the marker on one line.
-        let end = source[bytes.start..bytes.end].find('\n').map_or(bytes.end, |i| bytes.start + i);
+        let end = source[bytes.start..bytes.end]
+            .find('\n')
+            .map_or(bytes.end, |i| bytes.start + i);
         if end > bytes.start {
             return bytes.start..end;
         }
@@ -149,9 +166,15 @@ fn clamp(source: &str, line: u32, column: u32, bytes: &Range<usize>) -> Range<us
     for (i, l) in source.split_inclusive('\n').enumerate() {
         if i + 1 == line as usize {
             let col = (column.max(1) - 1) as usize;
-            let off = l.char_indices().nth(col).map_or(l.trim_end_matches('\n').len(), |(o, _)| o);
+            let off = l
+                .char_indices()
+                .nth(col)
+                .map_or(l.trim_end_matches('\n').len(), |(o, _)| o);
             let s = start + off;
-            let e = source[s..].chars().next().map_or(s, |c| if c == '\n' { s } else { s + c.len_utf8() });
+            let e = source[s..]
+                .chars()
+                .next()
+                .map_or(s, |c| if c == '\n' { s } else { s + c.len_utf8() });
             return s..e;
         }
         start += l.len();
@@ -162,7 +185,9 @@ fn clamp(source: &str, line: u32, column: u32, bytes: &Range<usize>) -> Range<us
 
 /// Sorts diagnostics by file, line and column, errors before warnings at one place.
 pub fn sort(diags: &mut [Diagnostic]) {
-    diags.sort_by(|a, b| (&a.file, a.line, a.column, a.severity, a.code).cmp(&(&b.file, b.line, b.column, b.severity, b.code)));
+    diags.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.severity, a.code).cmp(&(&b.file, b.line, b.column, b.severity, b.code))
+    });
 }
 
 /// The closest of `candidates` to `word`, if close enough to be a likely typo.
@@ -177,6 +202,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     best.map(|(c, _)| c)
 }
 
+/// A help line: "did you mean `x`?" when a candidate is close to `word`,
+/// else `otherwise`.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, otherwise: impl Into<String>) -> String {
+    match did_you_mean(word, candidates) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None => otherwise.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,9 +218,17 @@ mod tests {
     #[test]
     fn renders_marker_under_persian_text() {
         let src = "title: صدور پروانه\nnext: bogus\n";
-        let d = Diagnostic::error("dangling-reference", Place { line: 2, column: 7, bytes: 0..0 }, "no step `bogus`")
-            .help("did you mean `bogus2`?")
-            .in_file("x.yaml");
+        let d = Diagnostic::error(
+            "dangling-reference",
+            Place {
+                line: 2,
+                column: 7,
+                bytes: 0..0,
+            },
+            "no step `bogus`",
+        )
+        .help("did you mean `bogus2`?")
+        .in_file("x.yaml");
         let out = d.render(src);
         assert!(out.contains("x.yaml:2:7"), "{out}");
         assert!(out.contains("next: bogus"), "{out}");

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::{Process, StepKind, Tag, TaskMode};
-use crate::validate::statespace::{self, Loops};
 use crate::validate::next_counted;
+use crate::validate::statespace::{self, Loops};
 
 /// The figures of one process. Keys are stable; see the README.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -67,6 +67,15 @@ pub struct PathFigures {
     /// False when the process was too large to explore fully; the figures
     /// are then `0`.
     pub exact: bool,
+    /// The same figures for each outcome (`issued`, `rejected`, …).
+    pub by_outcome: BTreeMap<String, Span>,
+}
+
+/// Fewest and most steps.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Span {
+    pub fewest_steps: u32,
+    pub most_steps: u32,
 }
 
 /// Measures a valid process.
@@ -100,13 +109,17 @@ pub fn measure(p: &Process) -> Measures {
                 TaskMode::Manual => "manual",
             };
             *by_mode.entry(mode).or_insert(0) += 1;
-            let role = st.performer.map_or_else(|| "(none)".to_owned(), |r| p.role(r).id.clone());
+            let role = st
+                .performer
+                .map_or_else(|| "(none)".to_owned(), |r| p.role(r).id.clone());
             *by_role.entry(role).or_insert(0) += 1;
         }
         for t in st.tags.iter() {
             *by_tag.entry(t.name()).or_insert(0) += 1;
         }
-        *by_value.entry(st.value.map_or("unclassified", |v| v.name())).or_insert(0) += 1;
+        *by_value
+            .entry(st.value.map_or("unclassified", |v| v.name()))
+            .or_insert(0) += 1;
         with_deadline += u32::from(st.deadline.is_some());
     }
     outcomes.sort();
@@ -158,7 +171,13 @@ pub fn path_figures_with(p: &Process, max_states: usize, agglomerate: bool) -> P
     let g = statespace::explore_with(p, Loops::AtMostOnce, max_states, agglomerate);
     let loops = g.back_edges.len() as u32;
     if g.truncated || g.finals.is_empty() {
-        return PathFigures { fewest_steps: 0, most_steps: 0, loops, exact: false };
+        return PathFigures {
+            fewest_steps: 0,
+            most_steps: 0,
+            loops,
+            exact: false,
+            by_outcome: BTreeMap::new(),
+        };
     }
     let n = g.states.len();
     // Kahn's order over the acyclic state graph, then relax forward.
@@ -191,11 +210,27 @@ pub fn path_figures_with(p: &Process, max_states: usize, agglomerate: bool) -> P
         }
     }
     let finals: Vec<usize> = g.finals.iter().map(|&f| f as usize).filter(|&f| reached[f]).collect();
+    let mut by_outcome: BTreeMap<String, Span> = BTreeMap::new();
+    for mv in &g.moves {
+        let (from, to) = (mv.from as usize, mv.to as usize);
+        if !reached[from] || !g.states[to].0.is_empty() {
+            continue;
+        }
+        let outcome = p.step(mv.step).outcome.clone().unwrap_or_else(|| "(none)".to_owned());
+        let (a, b) = (lo[from] + mv.weight, hi[from] + mv.weight);
+        let e = by_outcome.entry(outcome).or_insert(Span {
+            fewest_steps: a,
+            most_steps: b,
+        });
+        e.fewest_steps = e.fewest_steps.min(a);
+        e.most_steps = e.most_steps.max(b);
+    }
     PathFigures {
         fewest_steps: finals.iter().map(|&f| lo[f]).min().unwrap_or(0),
         most_steps: finals.iter().map(|&f| hi[f]).max().unwrap_or(0),
         loops,
         exact: !finals.is_empty(),
+        by_outcome,
     }
 }
 
@@ -208,7 +243,14 @@ pub fn to_text(m: &Measures) -> String {
     let kinds: Vec<String> = m.steps_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(s, "    by kind             {}", kinds.join(", "));
     let _ = writeln!(s, "  fewest steps a case  {}", m.path.fewest_steps);
-    let _ = writeln!(s, "  most steps a case    {} (each of {} loops at most once more)", m.path.most_steps, m.path.loops);
+    let _ = writeln!(
+        s,
+        "  most steps a case    {} (each of {} loops at most once more)",
+        m.path.most_steps, m.path.loops
+    );
+    for (o, span) in &m.path.by_outcome {
+        let _ = writeln!(s, "    to {o:<17} {} to {} steps", span.fewest_steps, span.most_steps);
+    }
     let _ = writeln!(s, "  discretionary        {}", m.discretionary);
     let _ = writeln!(s, "  signatures           {}", m.signatures);
     let _ = writeln!(s, "  approvals            {}", m.approvals);
@@ -216,9 +258,19 @@ pub fn to_text(m: &Measures) -> String {
     let _ = writeln!(s, "  roles involved       {}", m.roles_involved);
     let _ = writeln!(s, "  gateways             {}", m.gateways);
     let _ = writeln!(s, "  with a deadline      {}", m.with_deadline);
-    let tags: Vec<String> = m.steps_by_tag.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    let tags: Vec<String> = m
+        .steps_by_tag
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(s, "  by tag               {}", tags.join(", "));
-    let vals: Vec<String> = m.steps_by_value.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+    let vals: Vec<String> = m
+        .steps_by_value
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(s, "  by value             {}", vals.join(", "));
     let mut roles: Vec<(&String, &u32)> = m.steps_by_role.iter().collect();
     roles.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -227,4 +279,3 @@ pub fn to_text(m: &Measures) -> String {
     let _ = writeln!(s, "  outcomes             {}", m.outcomes.join(", "));
     s
 }
-

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::*;
 use crate::definition::duration::{self, Duration};
 use crate::definition::{DistributionDef, NextDef, ProcessDef, SStr, StepDef, StepKind, WaitsOn};
-use crate::diagnostic::{did_you_mean, Diagnostic, Place};
+use crate::diagnostic::{did_you_mean, suggest, Diagnostic, Place};
 
 /// What compile may look up outside the file.
 #[derive(Debug, Default, Clone)]
@@ -23,7 +23,11 @@ pub struct CompileContext {
 /// Compiles a definition. Returns the process when no error stopped it, and
 /// every problem found (errors and warnings) either way.
 pub fn compile(def: &ProcessDef, ctx: &CompileContext) -> (Option<Process>, Vec<Diagnostic>) {
-    let mut c = Compiler { diags: Vec::new(), var_types: Vec::new() };
+    let mut c = Compiler {
+        diags: Vec::new(),
+        var_types: Vec::new(),
+        conditions: HashMap::new(),
+    };
     let p = c.process(def, ctx);
     let failed = c.diags.iter().any(|d| d.is_error());
     (if failed { None } else { p }, c.diags)
@@ -32,16 +36,20 @@ pub fn compile(def: &ProcessDef, ctx: &CompileContext) -> (Option<Process>, Vec<
 struct Compiler {
     diags: Vec<Diagnostic>,
     var_types: Vec<VarType>,
+    /// Conditions already compiled, by source text: analysts repeat them.
+    conditions: HashMap<String, Condition>,
 }
 
 fn valid_id(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z' | '0'..='9')) && s.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    matches!(chars.next(), Some('a'..='z' | '0'..='9'))
+        && s.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
 }
 
 fn valid_var(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_')) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Longest condition accepted.
@@ -52,7 +60,29 @@ const MAX_CONDITION_NESTING: usize = 32;
 pub const MAX_INCLUSIVE_BRANCHES: usize = 12;
 
 /// CEL words that cannot name a variable.
-const RESERVED: &[&str] = &["true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"];
+const RESERVED: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
 
 impl Compiler {
     fn err(&mut self, code: &'static str, place: Place, msg: impl Into<String>, help: impl Into<String>) {
@@ -67,7 +97,10 @@ impl Compiler {
         match duration::parse(&s.value) {
             Ok(d) => Some(d),
             Err(e) => {
-                let (msg, hint) = e.0.split_once("; ").unwrap_or((&e.0, "durations look like `3 working days`, `10 days`, `4 hours`, `1 month` or `P10D`"));
+                let (msg, hint) = e.0.split_once("; ").unwrap_or((
+                    &e.0,
+                    "durations look like `3 working days`, `10 days`, `4 hours`, `1 month` or `P10D`",
+                ));
                 self.err("bad-duration", Place::of(s), format!("{what}: {msg}"), hint);
                 None
             }
@@ -81,9 +114,17 @@ impl Compiler {
         let help = match did_you_mean(&s.value, roles.keys().copied()) {
             Some(m) => format!("did you mean `{m}`?"),
             None if roles.is_empty() => "declare it under `roles:` at the top of the file".to_owned(),
-            None => format!("declare it under `roles:`, or use one of: {}", sorted(roles.keys().copied()).join(", ")),
+            None => format!(
+                "declare it under `roles:`, or use one of: {}",
+                sorted(roles.keys().copied()).join(", ")
+            ),
         };
-        self.err("unknown-role", Place::of(s), format!("{what} `{}` is not a declared role", s.value), help);
+        self.err(
+            "unknown-role",
+            Place::of(s),
+            format!("{what} `{}` is not a declared role", s.value),
+            help,
+        );
         None
     }
 
@@ -96,16 +137,36 @@ impl Compiler {
     }
 
     fn unknown_var(&mut self, place: Place, name: &str, vars: &HashMap<&str, VarIx>, what: &str) {
-        let help = match did_you_mean(name, vars.keys().copied()) {
-            Some(m) => format!("did you mean `{m}`?"),
-            None => "declare it under `data:` at the top of the file".to_owned(),
-        };
-        self.err("unknown-variable", place, format!("`{name}` ({what}) is not declared case data"), help);
+        let help = suggest(
+            name,
+            vars.keys().copied(),
+            "declare it under `data:` at the top of the file".to_owned(),
+        );
+        self.err(
+            "unknown-variable",
+            place,
+            format!("`{name}` ({what}) is not declared case data"),
+            help,
+        );
     }
 
     fn condition(&mut self, s: &SStr, vars: &HashMap<&str, VarIx>, what: &str) -> Option<Condition> {
+        if let Some(c) = self.conditions.get(&s.value) {
+            return Some(c.clone());
+        }
+        let c = self.compile_condition(s, vars, what)?;
+        self.conditions.insert(s.value.clone(), c.clone());
+        Some(c)
+    }
+
+    fn compile_condition(&mut self, s: &SStr, vars: &HashMap<&str, VarIx>, what: &str) -> Option<Condition> {
         if s.value.len() > MAX_CONDITION_BYTES {
-            self.err("bad-condition", Place::of(s), format!("{what} is longer than {MAX_CONDITION_BYTES} bytes"), "split the rule into simpler decisions");
+            self.err(
+                "bad-condition",
+                Place::of(s),
+                format!("{what} is longer than {MAX_CONDITION_BYTES} bytes"),
+                "split the rule into simpler decisions",
+            );
             return None;
         }
         let mut depth = 0usize;
@@ -121,29 +182,50 @@ impl Compiler {
             }
         }
         if deepest > MAX_CONDITION_NESTING {
-            self.err("bad-condition", Place::of(s), format!("{what} nests brackets {deepest} deep, more than {MAX_CONDITION_NESTING}"), "split the rule into simpler decisions");
+            self.err(
+                "bad-condition",
+                Place::of(s),
+                format!("{what} nests brackets {deepest} deep, more than {MAX_CONDITION_NESTING}"),
+                "split the rule into simpler decisions",
+            );
             return None;
         }
         // The parser is third-party code fed analyst input: a panic inside it
         // must still become a diagnostic.
-        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cel::Program::compile(&s.value).map_err(|e| e.to_string())));
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cel::Program::compile(&s.value).map_err(|e| e.to_string())
+        }));
         let program = match parsed {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
                 self.err(
                     "bad-condition",
                     Place::of(s),
-                    format!("{what} `{}` is not a valid CEL expression: {}", s.value, cel_message(&e)),
+                    format!(
+                        "{what} `{}` is not a valid CEL expression: {}",
+                        s.value,
+                        cel_message(&e)
+                    ),
                     "conditions are CEL, e.g. `area > 500 && zone == \"residential\"`; text goes in double quotes",
                 );
                 return None;
             }
             Err(_) => {
-                self.err("bad-condition", Place::of(s), format!("{what} `{}` could not be read", s.value), "simplify the expression");
+                self.err(
+                    "bad-condition",
+                    Place::of(s),
+                    format!("{what} `{}` could not be read", s.value),
+                    "simplify the expression",
+                );
                 return None;
             }
         };
-        let mut names: Vec<String> = program.references().variables().into_iter().map(str::to_owned).collect();
+        let mut names: Vec<String> = program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         names.sort();
         let mut ok = true;
         for n in &names {
@@ -152,12 +234,21 @@ impl Compiler {
                 ok = false;
             }
         }
-        ok.then(|| Condition { source: s.value.clone(), program: Arc::new(program), variables: names })
+        ok.then(|| Condition {
+            source: s.value.clone(),
+            program: Arc::new(program),
+            variables: names,
+        })
     }
 
     fn process(&mut self, def: &ProcessDef, ctx: &CompileContext) -> Option<Process> {
         if !valid_id(&def.id.value) {
-            self.err("bad-id", Place::of(&def.id), format!("`{}` is not a valid process id", def.id.value), "use lowercase Latin letters, digits and `-`, e.g. `building-permit`; the Persian name goes in `title`");
+            self.err(
+                "bad-id",
+                Place::of(&def.id),
+                format!("`{}` is not a valid process id", def.id.value),
+                "use lowercase Latin letters, digits and `-`, e.g. `building-permit`; the Persian name goes in `title`",
+            );
         }
         if let (Some(cal), Some(known)) = (&def.calendar, &ctx.calendars) {
             if !known.iter().any(|k| k == &cal.value) {
@@ -166,7 +257,12 @@ impl Compiler {
                     None if known.is_empty() => "add a file `calendars/<name>.yaml` beside the definition".to_owned(),
                     None => format!("calendars found: {}", known.join(", ")),
                 };
-                self.err("unknown-calendar", Place::of(cal), format!("calendar `{}` does not exist", cal.value), help);
+                self.err(
+                    "unknown-calendar",
+                    Place::of(cal),
+                    format!("calendar `{}` does not exist", cal.value),
+                    help,
+                );
             }
         }
 
@@ -176,19 +272,32 @@ impl Compiler {
         let mut role_places: HashMap<&str, Place> = HashMap::new();
         for r in &def.roles {
             if !valid_id(&r.id.value) {
-                self.err("bad-id", Place::of(&r.id), format!("`{}` is not a valid role id", r.id.value), "use lowercase Latin letters, digits and `-`; the Persian name goes in `title`");
+                self.err(
+                    "bad-id",
+                    Place::of(&r.id),
+                    format!("`{}` is not a valid role id", r.id.value),
+                    "use lowercase Latin letters, digits and `-`; the Persian name goes in `title`",
+                );
             }
             if let Some(first) = role_places.get(r.id.value.as_str()) {
                 self.diags.push(
-                    Diagnostic::error("duplicate-id", Place::of(&r.id), format!("role `{}` is declared twice", r.id.value))
-                        .related(first.clone(), "first declared here")
-                        .help("give each role its own id, or remove one"),
+                    Diagnostic::error(
+                        "duplicate-id",
+                        Place::of(&r.id),
+                        format!("role `{}` is declared twice", r.id.value),
+                    )
+                    .related(first.clone(), "first declared here")
+                    .help("give each role its own id, or remove one"),
                 );
                 continue;
             }
             role_places.insert(&r.id.value, Place::of(&r.id));
             role_ix.insert(&r.id.value, RoleIx(roles.len() as u32));
-            roles.push(Role { id: r.id.value.clone(), title: r.title.clone(), unit: r.unit.clone() });
+            roles.push(Role {
+                id: r.id.value.clone(),
+                title: r.title.clone(),
+                unit: r.unit.clone(),
+            });
         }
 
         // Variables.
@@ -198,25 +307,50 @@ impl Compiler {
         for v in &def.data {
             let name = v.name.value.as_str();
             if !valid_var(name) || RESERVED.contains(&name) {
-                self.err("bad-variable", Place::of(&v.name), format!("`{name}` cannot name a variable"), "use Latin letters, digits and `_`, starting with a letter, e.g. `area_m2`; not a CEL keyword");
+                self.err(
+                    "bad-variable",
+                    Place::of(&v.name),
+                    format!("`{name}` cannot name a variable"),
+                    "use Latin letters, digits and `_`, starting with a letter, e.g. `area_m2`; not a CEL keyword",
+                );
             }
             if let Some(first) = var_places.get(name) {
                 self.diags.push(
-                    Diagnostic::error("duplicate-id", Place::of(&v.name), format!("variable `{name}` is declared twice"))
-                        .related(first.clone(), "first declared here")
-                        .help("give each variable its own name, or remove one"),
+                    Diagnostic::error(
+                        "duplicate-id",
+                        Place::of(&v.name),
+                        format!("variable `{name}` is declared twice"),
+                    )
+                    .related(first.clone(), "first declared here")
+                    .help("give each variable its own name, or remove one"),
                 );
                 continue;
             }
             if v.ty == VarType::Enum && v.values.is_empty() {
-                self.err("bad-variable", Place::of(&v.name), format!("enum variable `{name}` has no `values`"), "list its values, e.g. `values: [roads, waste, lighting]`");
+                self.err(
+                    "bad-variable",
+                    Place::of(&v.name),
+                    format!("enum variable `{name}` has no `values`"),
+                    "list its values, e.g. `values: [roads, waste, lighting]`",
+                );
             }
             if v.ty != VarType::Enum && !v.values.is_empty() {
-                self.err("bad-variable", Place::of(&v.name), format!("`values` is only for `enum` variables, and `{name}` is not one"), "write `type: enum`, or remove `values`");
+                self.err(
+                    "bad-variable",
+                    Place::of(&v.name),
+                    format!("`values` is only for `enum` variables, and `{name}` is not one"),
+                    "write `type: enum`, or remove `values`",
+                );
             }
             var_places.insert(name, Place::of(&v.name));
             var_ix.insert(name, VarIx(variables.len() as u32));
-            variables.push(Variable { name: name.to_owned(), ty: v.ty, title: v.title.clone(), values: v.values.clone(), required: v.required });
+            variables.push(Variable {
+                name: name.to_owned(),
+                ty: v.ty,
+                title: v.title.clone(),
+                values: v.values.clone(),
+                required: v.required,
+            });
         }
 
         self.var_types = variables.iter().map(|v: &Variable| v.ty).collect();
@@ -227,13 +361,22 @@ impl Compiler {
         for (i, s) in def.steps.iter().enumerate() {
             let id = s.id.value.as_str();
             if !valid_id(id) {
-                self.err("bad-id", Place::of(&s.id), format!("`{id}` is not a valid step id"), "use lowercase Latin letters, digits and `-`, e.g. `site-visit`; the Persian name goes in `title`");
+                self.err(
+                    "bad-id",
+                    Place::of(&s.id),
+                    format!("`{id}` is not a valid step id"),
+                    "use lowercase Latin letters, digits and `-`, e.g. `site-visit`; the Persian name goes in `title`",
+                );
             }
             if let Some(first) = step_places.get(id) {
                 self.diags.push(
-                    Diagnostic::error("duplicate-id", Place::of(&s.id), format!("step id `{id}` is used twice"))
-                        .related(first.clone(), "first used here")
-                        .help("each step needs its own id; rename one of them"),
+                    Diagnostic::error(
+                        "duplicate-id",
+                        Place::of(&s.id),
+                        format!("step id `{id}` is used twice"),
+                    )
+                    .related(first.clone(), "first used here")
+                    .help("each step needs its own id; rename one of them"),
                 );
                 continue;
             }
@@ -241,7 +384,12 @@ impl Compiler {
             by_id.insert(id.to_owned(), StepIx(i as u32));
         }
         if def.steps.is_empty() {
-            self.err("no-steps", Place::of(&def.id), "the process has no steps", "add a `start` step, the work, and an `end` step under `steps:`");
+            self.err(
+                "no-steps",
+                Place::of(&def.id),
+                "the process has no steps",
+                "add a `start` step, the work, and an `end` step under `steps:`",
+            );
             return None;
         }
 
@@ -250,7 +398,16 @@ impl Compiler {
         let mut starts = Vec::new();
         for (i, s) in def.steps.iter().enumerate() {
             let following = def.steps.get(i + 1);
-            let step = self.step(s, following, StepIx(i as u32), &by_id, &role_ix, &var_ix, ctx, &mut edges);
+            let step = self.step(
+                s,
+                following,
+                StepIx(i as u32),
+                &by_id,
+                &role_ix,
+                &var_ix,
+                ctx,
+                &mut edges,
+            );
             if s.kind == StepKind::Start {
                 starts.push(Place::of(&s.id));
             }
@@ -264,17 +421,30 @@ impl Compiler {
             if steps[e.to.ix()].kind == StepKind::Start {
                 let to = &steps[e.to.ix()];
                 self.diags.push(
-                    Diagnostic::error("edge-to-start", e.place.clone(), format!("`{}` goes back to the start step `{}`", steps[e.from.ix()].id, to.id))
-                        .help("a case starts once; go to the first real step instead"),
+                    Diagnostic::error(
+                        "edge-to-start",
+                        e.place.clone(),
+                        format!("`{}` goes back to the start step `{}`", steps[e.from.ix()].id, to.id),
+                    )
+                    .help("a case starts once; go to the first real step instead"),
                 );
             }
         }
         let start = match starts.as_slice() {
             [] => {
-                self.err("no-start", Place::of(&def.steps[0].id), "the process has no `start` step", "add a first step `- id: start` with `kind: start`");
+                self.err(
+                    "no-start",
+                    Place::of(&def.steps[0].id),
+                    "the process has no `start` step",
+                    "add a first step `- id: start` with `kind: start`",
+                );
                 return None;
             }
-            [_] => def.steps.iter().position(|s| s.kind == StepKind::Start).map(|i| StepIx(i as u32))?,
+            [_] => def
+                .steps
+                .iter()
+                .position(|s| s.kind == StepKind::Start)
+                .map(|i| StepIx(i as u32))?,
             [first, rest @ ..] => {
                 for p in rest {
                     self.diags.push(
@@ -286,7 +456,10 @@ impl Compiler {
                 return None;
             }
         };
-        let deadline = def.deadline.as_ref().and_then(|d| self.deadline(d, &role_ix, &var_ix, Place::of(&def.id), &by_id));
+        let deadline = def
+            .deadline
+            .as_ref()
+            .and_then(|d| self.deadline(d, &role_ix, &var_ix, Place::of(&def.id), &by_id));
 
         Some(Process {
             id: ProcessId(def.id.value.clone()),
@@ -321,21 +494,34 @@ impl Compiler {
         self.fields_for_kind(s);
 
         let mut outgoing = Vec::new();
-        let mut add_edge = |this: &mut Self, outgoing: &mut Vec<EdgeIx>, target: &SStr, ek: EdgeKind| {
-            match by_id.get(&target.value) {
+        let mut add_edge =
+            |this: &mut Self, outgoing: &mut Vec<EdgeIx>, target: &SStr, ek: EdgeKind| match by_id.get(&target.value) {
                 Some(&to) => {
                     outgoing.push(EdgeIx(edges.len() as u32));
-                    edges.push(Edge { from: ix, to, kind: ek, place: Place::of(target) });
+                    edges.push(Edge {
+                        from: ix,
+                        to,
+                        kind: ek,
+                        place: Place::of(target),
+                    });
                 }
                 None => {
-                    let help = match did_you_mean(&target.value, by_id.keys().map(String::as_str)) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => "write the id of a step of this process".to_owned(),
-                    };
-                    this.err("dangling-reference", Place::of(target), format!("step `{}` goes to `{}`, which is not a step of this process", s.id.value, target.value), help);
+                    let help = suggest(
+                        &target.value,
+                        by_id.keys().map(String::as_str),
+                        "write the id of a step of this process".to_owned(),
+                    );
+                    this.err(
+                        "dangling-reference",
+                        Place::of(target),
+                        format!(
+                            "step `{}` goes to `{}`, which is not a step of this process",
+                            s.id.value, target.value
+                        ),
+                        help,
+                    );
                 }
-            }
-        };
+            };
 
         // Flow.
         match kind {
@@ -423,29 +609,47 @@ impl Compiler {
             (outgoing.len() > before).then(|| (d, outgoing[before]))
         });
 
-        if s.title.is_none() && matches!(kind, StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess) {
-            self.warn("no-title", place.clone(), format!("step `{}` has no title", s.id.value), "give it a human title, e.g. `title: بازدید از محل` and `title_en: Site visit`");
+        if s.title.is_none()
+            && matches!(
+                kind,
+                StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+            )
+        {
+            self.warn(
+                "no-title",
+                place.clone(),
+                format!("step `{}` has no title", s.id.value),
+                "give it a human title, e.g. `title: بازدید از محل` and `title_en: Site visit`",
+            );
         }
 
         // Task fields.
         let performer = s.performer.as_ref().and_then(|p| self.role(p, roles, "performer"));
         let mode = s.mode.unwrap_or_default();
         if kind == StepKind::Task && performer.is_none() && s.performer.is_none() && mode != TaskMode::Service {
-            self.warn("no-performer", place.clone(), format!("task `{}` has no performer", s.id.value), "say who does it: `performer: <role>`; automatic steps are `mode: service`");
+            self.warn(
+                "no-performer",
+                place.clone(),
+                format!("task `{}` has no performer", s.id.value),
+                "say who does it: `performer: <role>`; automatic steps are `mode: service`",
+            );
         }
         let mut tags = TagSet::default();
         for t in &s.tags {
             match Tag::from_name(&t.value) {
                 Some(tag) => {
                     if !tags.insert(tag) {
-                        self.warn("duplicate-tag", Place::of(t), format!("tag `{}` is written twice", t.value), "remove one");
+                        self.warn(
+                            "duplicate-tag",
+                            Place::of(t),
+                            format!("tag `{}` is written twice", t.value),
+                            "remove one",
+                        );
                     }
                 }
                 None => {
-                    let help = match did_you_mean(&t.value, Tag::ALL.iter().map(|t| t.name())) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => format!("tags are: {}", Tag::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")),
-                    };
+                    let all: Vec<&str> = Tag::ALL.iter().map(|t| t.name()).collect();
+                    let help = suggest(&t.value, all.iter().copied(), format!("tags are: {}", all.join(", ")));
                     self.err("unknown-tag", Place::of(t), format!("`{}` is not a tag", t.value), help);
                 }
             }
@@ -453,15 +657,37 @@ impl Compiler {
         if tags.contains(Tag::Discretionary) && !(tags.contains(Tag::Approval) || tags.contains(Tag::Signature)) {
             self.warn("discretionary-without-approval", place.clone(), format!("`{}` is discretionary but neither an approval nor a signature", s.id.value), "a discretionary step is an approval or signature that rests on one person's judgement; tag it `approval` or `signature` too");
         }
-        let shows = s.shows.iter().filter_map(|v| self.var(v, vars, "shown variable")).collect();
-        let sets = s.sets.iter().filter_map(|v| self.var(v, vars, "set variable")).collect();
+        let shows = s
+            .shows
+            .iter()
+            .filter_map(|v| self.var(v, vars, "shown variable"))
+            .collect();
+        let sets = s
+            .sets
+            .iter()
+            .filter_map(|v| self.var(v, vars, "set variable"))
+            .collect();
         let duration = s.duration.as_ref().and_then(|d| self.distribution(d));
-        let deadline = s.deadline.as_ref().and_then(|d| self.deadline(d, roles, vars, place.clone(), by_id));
+        let deadline = s
+            .deadline
+            .as_ref()
+            .and_then(|d| self.deadline(d, roles, vars, place.clone(), by_id));
 
         let wait = s.wait.as_ref().and_then(|w| {
-            let given = [w.duration.is_some(), w.until.is_some(), w.until_data.is_some()].iter().filter(|b| **b).count();
+            let given = [w.duration.is_some(), w.until.is_some(), w.until_data.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
             if given != 1 {
-                self.err("bad-wait", place.clone(), format!("wait `{}` must give exactly one of `duration`, `until` and `until_data`", s.id.value), "e.g. `wait: {duration: 10 working days}`");
+                self.err(
+                    "bad-wait",
+                    place.clone(),
+                    format!(
+                        "wait `{}` must give exactly one of `duration`, `until` and `until_data`",
+                        s.id.value
+                    ),
+                    "e.g. `wait: {duration: 10 working days}`",
+                );
                 return None;
             }
             if let Some(d) = &w.duration {
@@ -471,7 +697,12 @@ impl Compiler {
                 return match parse_local_datetime(&u.value) {
                     Ok(t) => Some(WaitFor::Until(t)),
                     Err(e) => {
-                        self.err("bad-date", Place::of(u), e, "write a Gregorian `2026-03-20T09:00` or a Solar Hijri `1405-01-15` date");
+                        self.err(
+                            "bad-date",
+                            Place::of(u),
+                            e,
+                            "write a Gregorian `2026-03-20T09:00` or a Solar Hijri `1405-01-15` date",
+                        );
                         None
                     }
                 };
@@ -479,35 +710,72 @@ impl Compiler {
             let v = w.until_data.as_ref()?;
             let ix = self.var(v, vars, "wait until")?;
             if self.var_types.get(ix.0 as usize) != Some(&VarType::Date) {
-                self.err("wrong-type", Place::of(v), format!("`until_data: {}` must name a `date` variable", v.value), "declare the variable with `type: date`");
+                self.err(
+                    "wrong-type",
+                    Place::of(v),
+                    format!("`until_data: {}` must name a `date` variable", v.value),
+                    "declare the variable with `type: date`",
+                );
                 return None;
             }
             Some(WaitFor::UntilData(ix))
         });
         if kind == StepKind::Wait && s.wait.is_none() {
-            self.err("bad-wait", place.clone(), format!("wait `{}` does not say what it waits for", s.id.value), "add `wait: {duration: 10 working days}` (or `until:` a date, or `until_data:` a date variable)");
+            self.err(
+                "bad-wait",
+                place.clone(),
+                format!("wait `{}` does not say what it waits for", s.id.value),
+                "add `wait: {duration: 10 working days}` (or `until:` a date, or `until_data:` a date variable)",
+            );
         }
         if kind == StepKind::Receive && s.message.is_none() {
-            self.err("missing-message", place.clone(), format!("receive `{}` has no `message`", s.id.value), "name the message it waits for, e.g. `message: payment-confirmed`");
+            self.err(
+                "missing-message",
+                place.clone(),
+                format!("receive `{}` has no `message`", s.id.value),
+                "name the message it waits for, e.g. `message: payment-confirmed`",
+            );
         }
-        let correlation = s.correlation.as_ref().and_then(|c| self.condition(c, vars, "the correlation key"));
+        let correlation = s
+            .correlation
+            .as_ref()
+            .and_then(|c| self.condition(c, vars, "the correlation key"));
         let calls = s.process.as_ref().map(|p| {
             if let Some(known) = &ctx.processes {
                 if !known.iter().any(|k| k == &p.value) {
-                    let help = match did_you_mean(&p.value, known.iter().map(String::as_str)) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => "validate it together with the file that defines the called process".to_owned(),
-                    };
-                    self.warn("unknown-process", Place::of(p), format!("subprocess `{}` calls `{}`, which is not among the processes validated", s.id.value, p.value), help);
+                    let help = suggest(
+                        &p.value,
+                        known.iter().map(String::as_str),
+                        "validate it together with the file that defines the called process".to_owned(),
+                    );
+                    self.warn(
+                        "unknown-process",
+                        Place::of(p),
+                        format!(
+                            "subprocess `{}` calls `{}`, which is not among the processes validated",
+                            s.id.value, p.value
+                        ),
+                        help,
+                    );
                 }
             }
             ProcessId(p.value.clone())
         });
         if kind == StepKind::Subprocess && s.process.is_none() {
-            self.err("missing-process", place.clone(), format!("subprocess `{}` does not say which process it calls", s.id.value), "add `process: <process id>`");
+            self.err(
+                "missing-process",
+                place.clone(),
+                format!("subprocess `{}` does not say which process it calls", s.id.value),
+                "add `process: <process id>`",
+            );
         }
         if matches!(kind, StepKind::End | StepKind::Terminate) && s.outcome.is_none() {
-            self.warn("no-outcome", place.clone(), format!("{} `{}` has no `outcome`", kind.name(), s.id.value), "say how the case ended, e.g. `outcome: issued` or `outcome: rejected`");
+            self.warn(
+                "no-outcome",
+                place.clone(),
+                format!("{} `{}` has no `outcome`", kind.name(), s.id.value),
+                "say how the case ended, e.g. `outcome: issued` or `outcome: rejected`",
+            );
         }
         let schedule = s.schedule.as_ref().and_then(|sch| self.schedule(sch, place.clone()));
 
@@ -541,7 +809,12 @@ impl Compiler {
     fn probabilities(&mut self, s: &StepDef, kind: StepKind, probs: &[(f64, Place)], place: Place) {
         for (p, pl) in probs {
             if !(0.0..=1.0).contains(p) || p.is_nan() {
-                self.err("bad-probability", pl.clone(), format!("probability {p} is not between 0 and 1"), "write a chance such as `0.25`");
+                self.err(
+                    "bad-probability",
+                    pl.clone(),
+                    format!("probability {p} is not between 0 and 1"),
+                    "write a chance such as `0.25`",
+                );
             }
         }
         if kind != StepKind::Decision || probs.is_empty() {
@@ -549,12 +822,28 @@ impl Compiler {
         }
         let ways = s.branches.len() + usize::from(s.otherwise.is_some());
         if probs.len() != ways {
-            self.err("bad-probability", place, format!("decision `{}` gives probabilities to some ways out but not all", s.id.value), "give every branch and `otherwise` a probability, or none of them");
+            self.err(
+                "bad-probability",
+                place,
+                format!(
+                    "decision `{}` gives probabilities to some ways out but not all",
+                    s.id.value
+                ),
+                "give every branch and `otherwise` a probability, or none of them",
+            );
             return;
         }
         let sum: f64 = probs.iter().map(|(p, _)| p).sum();
         if (sum - 1.0).abs() > 1e-6 {
-            self.err("bad-probability", place, format!("the probabilities of decision `{}` add up to {sum:.4}, not 1", s.id.value), "exactly one way is taken, so the chances must sum to 1");
+            self.err(
+                "bad-probability",
+                place,
+                format!(
+                    "the probabilities of decision `{}` add up to {sum:.4}, not 1",
+                    s.id.value
+                ),
+                "exactly one way is taken, so the chances must sum to 1",
+            );
         }
     }
 
@@ -570,7 +859,11 @@ impl Compiler {
             ("value", s.value.is_some(), work),
             ("shows", !s.shows.is_empty(), k == Task),
             ("sets", !s.sets.is_empty(), matches!(k, Task | Receive | Subprocess)),
-            ("duration", s.duration.is_some(), matches!(k, Task | Receive | Subprocess)),
+            (
+                "duration",
+                s.duration.is_some(),
+                matches!(k, Task | Receive | Subprocess),
+            ),
             ("deadline", s.deadline.is_some(), matches!(k, Task | Subprocess)),
             ("timeout", s.timeout.is_some(), matches!(k, Task | Receive | Subprocess)),
             ("waits_on", s.waits_on.is_some(), work),
@@ -584,15 +877,34 @@ impl Compiler {
         ];
         for (field, present, allowed) in checks {
             if present && !allowed {
-                self.err("field-not-for-kind", Place::of(&s.id), format!("`{field}` does not apply to a {} step (`{}`)", k.name(), s.id.value), format!("remove `{field}`, or change `kind:`"));
+                self.err(
+                    "field-not-for-kind",
+                    Place::of(&s.id),
+                    format!("`{field}` does not apply to a {} step (`{}`)", k.name(), s.id.value),
+                    format!("remove `{field}`, or change `kind:`"),
+                );
             }
         }
         if s.schedule.is_some() && k != Start {
-            self.err("field-not-for-kind", Place::of(&s.id), format!("`schedule` applies only to the start step, not to `{}`", s.id.value), "move it to the `start` step");
+            self.err(
+                "field-not-for-kind",
+                Place::of(&s.id),
+                format!("`schedule` applies only to the start step, not to `{}`", s.id.value),
+                "move it to the `start` step",
+            );
         }
         if s.next.is_some() && matches!(k, End | Terminate | Decision | Inclusive) {
-            let help = if matches!(k, Decision | Inclusive) { "a decision leaves by its `branches` and `otherwise`" } else { "nothing follows an end" };
-            self.err("field-not-for-kind", Place::of(&s.id), format!("`next` does not apply to a {} step (`{}`)", k.name(), s.id.value), help);
+            let help = if matches!(k, Decision | Inclusive) {
+                "a decision leaves by its `branches` and `otherwise`"
+            } else {
+                "nothing follows an end"
+            };
+            self.err(
+                "field-not-for-kind",
+                Place::of(&s.id),
+                format!("`next` does not apply to a {} step (`{}`)", k.name(), s.id.value),
+                help,
+            );
         }
     }
 
@@ -604,11 +916,21 @@ impl Compiler {
         let basis = parsed[0].0.basis;
         for (dur, s) in &parsed {
             if dur.basis != basis {
-                self.err("bad-duration", Place::of(*s), "the parameters of one distribution mix working and calendar time", "write all of them in working time, or all in calendar time");
+                self.err(
+                    "bad-duration",
+                    Place::of(*s),
+                    "the parameters of one distribution mix working and calendar time",
+                    "write all of them in working time, or all in calendar time",
+                );
                 return None;
             }
             if dur.months > 0 && !matches!(d, DistributionDef::Fixed(_)) {
-                self.err("bad-duration", Place::of(*s), "a distribution cannot be in months, whose length varies", "write it in days, e.g. `30 days`");
+                self.err(
+                    "bad-duration",
+                    Place::of(*s),
+                    "a distribution cannot be in months, whose length varies",
+                    "write it in days, e.g. `30 days`",
+                );
                 return None;
             }
         }
@@ -626,22 +948,41 @@ impl Compiler {
             }
             DistributionDef::Triangular { .. } => {
                 if !(secs(&v[0]) <= secs(&v[1]) && secs(&v[1]) <= secs(&v[2])) {
-                    self.err("bad-duration", first, "triangular needs `min` ≤ `mode` ≤ `max`", "put the most likely value between the least and the most");
+                    self.err(
+                        "bad-duration",
+                        first,
+                        "triangular needs `min` ≤ `mode` ≤ `max`",
+                        "put the most likely value between the least and the most",
+                    );
                     return None;
                 }
-                Distribution::Triangular { min: v[0], mode: v[1], max: v[2] }
+                Distribution::Triangular {
+                    min: v[0],
+                    mode: v[1],
+                    max: v[2],
+                }
             }
             DistributionDef::Normal { .. } => Distribution::Normal { mean: v[0], sd: v[1] },
             DistributionDef::Lognormal { .. } => {
                 if v[0].is_zero() {
-                    self.err("bad-duration", first, "a lognormal mean must be more than 0", "give a positive mean");
+                    self.err(
+                        "bad-duration",
+                        first,
+                        "a lognormal mean must be more than 0",
+                        "give a positive mean",
+                    );
                     return None;
                 }
                 Distribution::Lognormal { mean: v[0], sd: v[1] }
             }
             DistributionDef::Exponential { .. } => {
                 if v[0].is_zero() {
-                    self.err("bad-duration", first, "an exponential mean must be more than 0", "give a positive mean");
+                    self.err(
+                        "bad-duration",
+                        first,
+                        "an exponential mean must be more than 0",
+                        "give a positive mean",
+                    );
                     return None;
                 }
                 Distribution::Exponential { mean: v[0] }
@@ -649,17 +990,33 @@ impl Compiler {
         })
     }
 
-    fn deadline(&mut self, d: &crate::definition::DeadlineDef, roles: &HashMap<&str, RoleIx>, vars: &HashMap<&str, VarIx>, place: Place, steps: &HashMap<String, StepIx>) -> Option<Deadline> {
+    fn deadline(
+        &mut self,
+        d: &crate::definition::DeadlineDef,
+        roles: &HashMap<&str, RoleIx>,
+        vars: &HashMap<&str, VarIx>,
+        place: Place,
+        steps: &HashMap<String, StepIx>,
+    ) -> Option<Deadline> {
         let from = match &d.from {
             None => None,
             Some(f) => match steps.get(&f.value) {
                 Some(ix) => Some(*ix),
                 None => {
-                    let help = match did_you_mean(&f.value, steps.keys().map(String::as_str)) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => "name an earlier step of this process".to_owned(),
-                    };
-                    self.err("dangling-reference", Place::of(f), format!("deadline counts from `{}`, which is not a step of this process", f.value), help);
+                    let help = suggest(
+                        &f.value,
+                        steps.keys().map(String::as_str),
+                        "name an earlier step of this process".to_owned(),
+                    );
+                    self.err(
+                        "dangling-reference",
+                        Place::of(f),
+                        format!(
+                            "deadline counts from `{}`, which is not a step of this process",
+                            f.value
+                        ),
+                        help,
+                    );
                     return None;
                 }
             },
@@ -672,10 +1029,19 @@ impl Compiler {
                 for c in &by.cases {
                     cases.push((c.value.value.clone(), self.duration(&c.due, "deadline")?));
                 }
-                Due::ByData { variable, cases, otherwise: self.duration(&by.otherwise, "deadline")? }
+                Due::ByData {
+                    variable,
+                    cases,
+                    otherwise: self.duration(&by.otherwise, "deadline")?,
+                }
             }
             _ => {
-                self.err("bad-deadline", place, "a deadline needs exactly one of `due` and `due_by`", "e.g. `due: 3 working days`");
+                self.err(
+                    "bad-deadline",
+                    place,
+                    "a deadline needs exactly one of `due` and `due_by`",
+                    "e.g. `due: 3 working days`",
+                );
                 return None;
             }
         };
@@ -686,7 +1052,12 @@ impl Compiler {
                 Some(e) => {
                     let ev = self.duration(e, "escalation `every`")?;
                     if ev.is_zero() {
-                        self.err("bad-deadline", Place::of(e), "`every` must be longer than 0", "e.g. `every: 1 working day`");
+                        self.err(
+                            "bad-deadline",
+                            Place::of(e),
+                            "`every` must be longer than 0",
+                            "e.g. `every: 1 working day`",
+                        );
                         return None;
                     }
                     Some(ev)
@@ -695,14 +1066,35 @@ impl Compiler {
             };
             let to = r.to.as_ref().and_then(|t| self.role(t, roles, "escalation target"));
             if matches!(r.action, EscalationAction::Reassign | EscalationAction::Notify) && r.to.is_none() {
-                self.err("bad-deadline", Place::of(&r.after), format!("`{:?}` needs `to:` a role", r.action).to_lowercase(), "say who gets the task or the notice, e.g. `to: mayor-office`");
+                self.err(
+                    "bad-deadline",
+                    Place::of(&r.after),
+                    format!("`{:?}` needs `to:` a role", r.action).to_lowercase(),
+                    "say who gets the task or the notice, e.g. `to: mayor-office`",
+                );
             }
             if r.times.is_some() && r.every.is_none() {
-                self.err("bad-deadline", Place::of(&r.after), "`times` needs `every`", "e.g. `every: 1 working day` with `times: 3`");
+                self.err(
+                    "bad-deadline",
+                    Place::of(&r.after),
+                    "`times` needs `every`",
+                    "e.g. `every: 1 working day` with `times: 3`",
+                );
             }
-            escalation.push(Rung { after, action: r.action, every, times: r.times, to });
+            escalation.push(Rung {
+                after,
+                action: r.action,
+                every,
+                times: r.times,
+                to,
+            });
         }
-        Some(Deadline { due, from, pauses_for_citizen: d.pauses_for_citizen, escalation })
+        Some(Deadline {
+            due,
+            from,
+            pauses_for_citizen: d.pauses_for_citizen,
+            escalation,
+        })
     }
 
     fn schedule(&mut self, s: &crate::definition::ScheduleDef, place: Place) -> Option<Schedule> {
@@ -722,7 +1114,12 @@ impl Compiler {
                 }
             },
             _ => {
-                self.err("bad-schedule", place, "a schedule needs exactly one of `cron` and `repeat`", "e.g. `schedule: {repeat: R/2026-01-06T19:00/P14D}`");
+                self.err(
+                    "bad-schedule",
+                    place,
+                    "a schedule needs exactly one of `cron` and `repeat`",
+                    "e.g. `schedule: {repeat: R/2026-01-06T19:00/P14D}`",
+                );
                 None
             }
         }
@@ -738,7 +1135,11 @@ fn cel_message(e: &str) -> String {
     match (parts.next(), parts.next(), parts.next()) {
         (Some(_line), Some(col), Some(msg)) => {
             let msg = msg.trim().trim_start_matches("Syntax error: ");
-            let msg = msg.split(" expecting ").next().unwrap_or(msg).replace("input '<EOF>'", "end");
+            let msg = msg
+                .split(" expecting ")
+                .next()
+                .unwrap_or(msg)
+                .replace("input '<EOF>'", "end");
             format!("{msg} at character {}", col.trim())
         }
         _ => first.to_owned(),
@@ -763,7 +1164,9 @@ pub fn parse_local_datetime(text: &str) -> Result<chrono::NaiveDateTime, String>
     let written = crate::definition::calendar::parse_date(date)?;
     let (y, m, d) = match written {
         crate::definition::calendar::WrittenDate::Gregorian { year, month, day } => (year, month, day),
-        crate::definition::calendar::WrittenDate::SolarHijri { year, month, day } => crate::definition::calendar::solar_hijri_to_gregorian(year, month, day)?,
+        crate::definition::calendar::WrittenDate::SolarHijri { year, month, day } => {
+            crate::definition::calendar::solar_hijri_to_gregorian(year, month, day)?
+        }
     };
     let date = chrono::NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| format!("`{t}` is not a date"))?;
     let time = match time {
@@ -783,7 +1186,10 @@ fn parse_repeat(text: &str) -> Result<Schedule, String> {
     };
     let count = match r.strip_prefix('R') {
         Some("") => None,
-        Some(n) => Some(n.parse::<u32>().map_err(|_| format!("`{r}`: the count after R must be a whole number"))?),
+        Some(n) => Some(
+            n.parse::<u32>()
+                .map_err(|_| format!("`{r}`: the count after R must be a whole number"))?,
+        ),
         None => return Err(format!("`{text}` must begin with `R`")),
     };
     let start = parse_local_datetime(start)?;

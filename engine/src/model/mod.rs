@@ -180,7 +180,10 @@ impl Step {
     /// Whether a case "goes through" this step: tasks, waits, receives and
     /// subprocess calls count; starts, gateways and ends do not.
     pub fn counts(&self) -> bool {
-        matches!(self.kind, StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess)
+        matches!(
+            self.kind,
+            StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+        )
     }
     /// Whether the step is a gateway (decision, split or join).
     pub fn is_gateway(&self) -> bool {
@@ -206,7 +209,10 @@ pub enum EdgeKind {
     /// `next`, or one of the targets of a parallel split.
     Next,
     /// A decision branch.
-    Branch { condition: Condition, probability: Option<f64> },
+    Branch {
+        condition: Condition,
+        probability: Option<f64>,
+    },
     /// A decision's `otherwise`.
     Otherwise { probability: Option<f64> },
     /// Taken when the step's interrupting timer fires.
@@ -251,11 +257,26 @@ pub enum WaitFor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Distribution {
     Fixed(Duration),
-    Uniform { min: Duration, max: Duration },
-    Triangular { min: Duration, mode: Duration, max: Duration },
-    Normal { mean: Duration, sd: Duration },
-    Lognormal { mean: Duration, sd: Duration },
-    Exponential { mean: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    Triangular {
+        min: Duration,
+        mode: Duration,
+        max: Duration,
+    },
+    Normal {
+        mean: Duration,
+        sd: Duration,
+    },
+    Lognormal {
+        mean: Duration,
+        sd: Duration,
+    },
+    Exponential {
+        mean: Duration,
+    },
 }
 
 impl Distribution {
@@ -267,7 +288,9 @@ impl Distribution {
         match self {
             Distribution::Fixed(d) => d,
             Distribution::Uniform { min, .. } | Distribution::Triangular { min, .. } => min,
-            Distribution::Normal { mean, .. } | Distribution::Lognormal { mean, .. } | Distribution::Exponential { mean } => mean,
+            Distribution::Normal { mean, .. }
+            | Distribution::Lognormal { mean, .. }
+            | Distribution::Exponential { mean } => mean,
         }
     }
     /// The mean, in approximate calendar days (see [`Duration::approx_days`]).
@@ -275,8 +298,12 @@ impl Distribution {
         match self {
             Distribution::Fixed(d) => d.approx_days(),
             Distribution::Uniform { min, max } => (min.approx_days() + max.approx_days()) / 2.0,
-            Distribution::Triangular { min, mode, max } => (min.approx_days() + mode.approx_days() + max.approx_days()) / 3.0,
-            Distribution::Normal { mean, .. } | Distribution::Lognormal { mean, .. } | Distribution::Exponential { mean } => mean.approx_days(),
+            Distribution::Triangular { min, mode, max } => {
+                (min.approx_days() + mode.approx_days() + max.approx_days()) / 3.0
+            }
+            Distribution::Normal { mean, .. }
+            | Distribution::Lognormal { mean, .. }
+            | Distribution::Exponential { mean } => mean.approx_days(),
         }
     }
 }
@@ -286,7 +313,11 @@ impl Distribution {
 pub enum Due {
     After(Duration),
     /// By the value of a variable, with a default.
-    ByData { variable: VarIx, cases: Vec<(String, Duration)>, otherwise: Duration },
+    ByData {
+        variable: VarIx,
+        cases: Vec<(String, Duration)>,
+        otherwise: Duration,
+    },
 }
 
 /// A deadline and its escalation ladder.
@@ -316,5 +347,9 @@ pub struct Rung {
 pub enum Schedule {
     Cron(Box<cron::Schedule>),
     /// `R[n]/start/period`.
-    Repeat { count: Option<u32>, start: chrono::NaiveDateTime, period: Duration },
+    Repeat {
+        count: Option<u32>,
+        start: chrono::NaiveDateTime,
+        period: Duration,
+    },
 }

@@ -21,7 +21,9 @@ pub enum Format {
 /// Wraps text in a first-strong isolate (U+2068 … U+2069), so each title
 /// takes its own direction: Persian right to left, English left to right.
 fn isolate(s: &str) -> String {
-    if s.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c)) {
+    if s.chars()
+        .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c) || ('\u{FB50}'..='\u{FEFF}').contains(&c))
+    {
         format!("\u{2068}{s}\u{2069}")
     } else {
         s.to_owned()
@@ -111,7 +113,11 @@ fn mermaid(p: &Process) -> String {
     }
     for e in &p.edges {
         let (a, b) = (node_id(e.from.ix()), node_id(e.to.ix()));
-        let arrow = if matches!(e.kind, EdgeKind::Timeout) { "-.->" } else { "-->" };
+        let arrow = if matches!(e.kind, EdgeKind::Timeout) {
+            "-.->"
+        } else {
+            "-->"
+        };
         match edge_label(&e.kind) {
             Some(l) => {
                 let _ = writeln!(s, "    {a} {arrow}|\"{}\"| {b}", mermaid_text(&l));
@@ -140,16 +146,42 @@ fn dot(p: &Process) -> String {
             StepKind::Subprocess => "box3d",
             StepKind::Task => "box",
         };
-        let _ = writeln!(s, "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"];", node_id(i), dot_text(&label(p, i)), dot_text(&st.id));
+        let _ = writeln!(
+            s,
+            "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"];",
+            node_id(i),
+            dot_text(&label(p, i)),
+            dot_text(&st.id)
+        );
     }
     for e in &p.edges {
-        let style = if matches!(e.kind, EdgeKind::Timeout) { ", style=dashed" } else { "" };
+        let style = if matches!(e.kind, EdgeKind::Timeout) {
+            ", style=dashed"
+        } else {
+            ""
+        };
         match edge_label(&e.kind) {
             Some(l) => {
-                let _ = writeln!(s, "    {} -> {} [label=\"{}\"{style}];", node_id(e.from.ix()), node_id(e.to.ix()), dot_text(&l));
+                let _ = writeln!(
+                    s,
+                    "    {} -> {} [label=\"{}\"{style}];",
+                    node_id(e.from.ix()),
+                    node_id(e.to.ix()),
+                    dot_text(&l)
+                );
             }
             None => {
-                let _ = writeln!(s, "    {} -> {}{};", node_id(e.from.ix()), node_id(e.to.ix()), if style.is_empty() { String::new() } else { " [style=dashed]".into() });
+                let _ = writeln!(
+                    s,
+                    "    {} -> {}{};",
+                    node_id(e.from.ix()),
+                    node_id(e.to.ix()),
+                    if style.is_empty() {
+                        String::new()
+                    } else {
+                        " [style=dashed]".into()
+                    }
+                );
             }
         }
     }

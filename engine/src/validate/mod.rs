@@ -37,16 +37,34 @@ impl Report {
 pub fn validate_source(source: SourceFile, ctx: &CompileContext, limits: &Limits) -> Report {
     let def = match parse_process(&source, limits) {
         Ok(d) => d,
-        Err(diags) => return Report { source, process: None, diagnostics: diags },
+        Err(diags) => {
+            return Report {
+                source,
+                process: None,
+                diagnostics: diags,
+            }
+        }
     };
     let mut diags = Vec::new();
     if def.steps.len() > limits.max_steps {
         diags.push(
-            Diagnostic::error("too-many-steps", Place::of(&def.id), format!("the process has {} steps, more than the limit of {}", def.steps.len(), limits.max_steps))
-                .help("split it into subprocesses")
-                .in_file(&source.name),
+            Diagnostic::error(
+                "too-many-steps",
+                Place::of(&def.id),
+                format!(
+                    "the process has {} steps, more than the limit of {}",
+                    def.steps.len(),
+                    limits.max_steps
+                ),
+            )
+            .help("split it into subprocesses")
+            .in_file(&source.name),
         );
-        return Report { source, process: None, diagnostics: diags };
+        return Report {
+            source,
+            process: None,
+            diagnostics: diags,
+        };
     }
     let (process, compile_diags) = compile(&def, ctx);
     diags.extend(compile_diags);
@@ -60,7 +78,11 @@ pub fn validate_source(source: SourceFile, ctx: &CompileContext, limits: &Limits
         d.file.clone_from(&source.name);
     }
     diagnostic::sort(&mut diags);
-    Report { source, process, diagnostics: diags }
+    Report {
+        source,
+        process,
+        diagnostics: diags,
+    }
 }
 
 /// The flow checks of a compiled process.
@@ -85,15 +107,22 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
         if !reach[s.ix()] {
             let st = p.step(s);
             out.push(
-                Diagnostic::error("unreachable", st.place.clone(), format!("step `{}` can never be reached from the start", st.id))
-                    .help("make some step go to it with `next:` (or a branch), or remove it"),
+                Diagnostic::error(
+                    "unreachable",
+                    st.place.clone(),
+                    format!("step `{}` can never be reached from the start", st.id),
+                )
+                .help("make some step go to it with `next:` (or a branch), or remove it"),
             );
         }
     }
 
     // Can reach an end.
     let mut done = vec![false; n];
-    let mut todo: Vec<StepIx> = p.step_ixs().filter(|s| matches!(p.step(*s).kind, StepKind::End | StepKind::Terminate)).collect();
+    let mut todo: Vec<StepIx> = p
+        .step_ixs()
+        .filter(|s| matches!(p.step(*s).kind, StepKind::End | StepKind::Terminate))
+        .collect();
     for s in &todo {
         done[s.ix()] = true;
     }
@@ -106,8 +135,15 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             }
         }
     }
-    if !p.steps.iter().any(|s| matches!(s.kind, StepKind::End | StepKind::Terminate)) {
-        out.push(Diagnostic::error("no-end", p.step(p.start).place.clone(), "the process has no `end` step").help("add `- id: done` with `kind: end` and an `outcome`"));
+    if !p
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::End | StepKind::Terminate))
+    {
+        out.push(
+            Diagnostic::error("no-end", p.step(p.start).place.clone(), "the process has no `end` step")
+                .help("add `- id: done` with `kind: end` and an `outcome`"),
+        );
     } else {
         let stuck: Vec<StepIx> = p.step_ixs().filter(|s| reach[s.ix()] && !done[s.ix()]).collect();
         if !stuck.is_empty() {
@@ -149,12 +185,22 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
     // A deadline counted from another step needs that step to come first.
     for s in p.step_ixs() {
         let st = p.step(s);
-        let Some(f) = st.deadline.as_ref().and_then(|d| d.from) else { continue };
+        let Some(f) = st.deadline.as_ref().and_then(|d| d.from) else {
+            continue;
+        };
         if f == s || !reaches(p, f, s) {
             out.push(
-                Diagnostic::error("deadline-from-not-before", st.place.clone(), format!("the deadline of `{}` counts from `{}`, which cannot come before it", st.id, p.step(f).id))
-                    .related(p.step(f).place.clone(), "counted from here")
-                    .help("count from a step that every path to this one passes first, or leave out `from`"),
+                Diagnostic::error(
+                    "deadline-from-not-before",
+                    st.place.clone(),
+                    format!(
+                        "the deadline of `{}` counts from `{}`, which cannot come before it",
+                        st.id,
+                        p.step(f).id
+                    ),
+                )
+                .related(p.step(f).place.clone(), "counted from here")
+                .help("count from a step that every path to this one passes first, or leave out `from`"),
             );
         }
     }
@@ -164,8 +210,12 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
         let st = p.step(s);
         if matches!(st.kind, StepKind::Join | StepKind::InclusiveJoin) && st.incoming.len() < 2 && reach[s.ix()] {
             out.push(
-                Diagnostic::warning("useless-gateway", st.place.clone(), format!("{} `{}` has one way in and one way out", st.kind.name(), st.id))
-                    .help("a join needs two or more incoming branches; remove it and connect the steps directly"),
+                Diagnostic::warning(
+                    "useless-gateway",
+                    st.place.clone(),
+                    format!("{} `{}` has one way in and one way out", st.kind.name(), st.id),
+                )
+                .help("a join needs two or more incoming branches; remove it and connect the steps directly"),
             );
         }
         if st.tags.contains(Tag::Discretionary) {
@@ -190,8 +240,15 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
     let g = statespace::explore(p, Loops::Free, limits.max_states);
     if g.truncated {
         out.push(
-            Diagnostic::warning("soundness-unchecked", p.step(p.start).place.clone(), format!("the process has more than {} reachable states; soundness was checked only partly", limits.max_states))
-                .help("many parallel branches multiply the states; nesting them in subprocesses keeps each part checkable"),
+            Diagnostic::warning(
+                "soundness-unchecked",
+                p.step(p.start).place.clone(),
+                format!(
+                    "the process has more than {} reachable states; soundness was checked only partly",
+                    limits.max_states
+                ),
+            )
+            .help("many parallel branches multiply the states; nesting them in subprocesses keeps each part checkable"),
         );
     }
     for issue in &g.issues {
@@ -237,7 +294,11 @@ pub fn next_counted(p: &Process, s: StepIx) -> Vec<StepIx> {
 }
 
 fn names(p: &Process, steps: &[StepIx]) -> String {
-    steps.iter().map(|s| format!("`{}`", p.step(*s).id)).collect::<Vec<_>>().join(", ")
+    steps
+        .iter()
+        .map(|s| format!("`{}`", p.step(*s).id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn issue_diagnostic(p: &Process, issue: &Issue) -> Diagnostic {
@@ -289,7 +350,10 @@ fn issue_diagnostic(p: &Process, issue: &Issue) -> Diagnostic {
             let mut d = Diagnostic::error(
                 "loop-without-exit",
                 st.place.clone(),
-                format!("once the case is in the loop through {}, it can never finish", names(p, steps)),
+                format!(
+                    "once the case is in the loop through {}, it can never finish",
+                    names(p, steps)
+                ),
             )
             .help("give the loop a way out that does not wait on its own branches");
             for o in steps.iter().skip(1).take(6) {
@@ -308,17 +372,28 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
         Err(d) => return (None, d),
     };
     let mut diags = Vec::new();
-    let expected = Path::new(&source.name).file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let expected = Path::new(&source.name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
     if !expected.is_empty() && cal.id.value != expected {
         diags.push(
-            Diagnostic::error("calendar-name", Place::of(&cal.id), format!("calendar id `{}` differs from its file name `{expected}`", cal.id.value))
-                .help("processes find a calendar by file name; make the id the same"),
+            Diagnostic::error(
+                "calendar-name",
+                Place::of(&cal.id),
+                format!("calendar id `{}` differs from its file name `{expected}`", cal.id.value),
+            )
+            .help("processes find a calendar by file name; make the id the same"),
         );
     }
     if cal.time_zone.value.parse::<chrono_tz::Tz>().is_err() {
         diags.push(
-            Diagnostic::error("bad-time-zone", Place::of(&cal.time_zone), format!("`{}` is not an IANA time zone", cal.time_zone.value))
-                .help("e.g. `Asia/Tehran`"),
+            Diagnostic::error(
+                "bad-time-zone",
+                Place::of(&cal.time_zone),
+                format!("`{}` is not an IANA time zone", cal.time_zone.value),
+            )
+            .help("e.g. `Asia/Tehran`"),
         );
     }
     let mut open_days = 0;
@@ -326,30 +401,51 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
         if let Some(h) = hours {
             match parse_hours(&h.value) {
                 Ok(r) => open_days += usize::from(!r.is_empty()),
-                Err(e) => diags.push(Diagnostic::error("bad-hours", Place::of(h), format!("{day}: {e}")).help("write opening hours as `07:30-14:30`, or `off`")),
+                Err(e) => diags.push(
+                    Diagnostic::error("bad-hours", Place::of(h), format!("{day}: {e}"))
+                        .help("write opening hours as `07:30-14:30`, or `off`"),
+                ),
             }
         }
     }
     if open_days == 0 {
-        diags.push(Diagnostic::error("no-working-days", Place::of(&cal.id), "the calendar has no working day").help("give opening hours to at least one day under `week:`"));
+        diags.push(
+            Diagnostic::error("no-working-days", Place::of(&cal.id), "the calendar has no working day")
+                .help("give opening hours to at least one day under `week:`"),
+        );
     }
     for h in &cal.holidays.solar_hijri_yearly {
         if let Err(e) = parse_month_day(&h.date.value, true) {
-            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), format!("`{}`: {e} (Solar Hijri)", h.date.value)).help("yearly Solar Hijri holidays are `MM-DD`, e.g. `01-01` for Nowruz"));
+            diags.push(
+                Diagnostic::error(
+                    "bad-date",
+                    Place::of(&h.date),
+                    format!("`{}`: {e} (Solar Hijri)", h.date.value),
+                )
+                .help("yearly Solar Hijri holidays are `MM-DD`, e.g. `01-01` for Nowruz"),
+            );
         }
     }
     for h in &cal.holidays.gregorian_yearly {
         if let Err(e) = parse_month_day(&h.date.value, false) {
-            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), format!("`{}`: {e}", h.date.value)).help("yearly Gregorian holidays are `MM-DD`"));
+            diags.push(
+                Diagnostic::error("bad-date", Place::of(&h.date), format!("`{}`: {e}", h.date.value))
+                    .help("yearly Gregorian holidays are `MM-DD`"),
+            );
         }
     }
     for h in &cal.holidays.dates {
         let checked = parse_date(&h.date.value).and_then(|d| match d {
-            crate::definition::calendar::WrittenDate::SolarHijri { year, month, day } => crate::definition::calendar::solar_hijri_to_gregorian(year, month, day).map(|_| ()),
+            crate::definition::calendar::WrittenDate::SolarHijri { year, month, day } => {
+                crate::definition::calendar::solar_hijri_to_gregorian(year, month, day).map(|_| ())
+            }
             crate::definition::calendar::WrittenDate::Gregorian { .. } => Ok(()),
         });
         if let Err(e) = checked {
-            diags.push(Diagnostic::error("bad-date", Place::of(&h.date), e).help("one-off holidays are `YYYY-MM-DD`, Solar Hijri (e.g. `1405-01-13`) or Gregorian"));
+            diags.push(
+                Diagnostic::error("bad-date", Place::of(&h.date), e)
+                    .help("one-off holidays are `YYYY-MM-DD`, Solar Hijri (e.g. `1405-01-13`) or Gregorian"),
+            );
         }
     }
     for d in &mut diags {
@@ -360,7 +456,9 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
 
 /// Is this path a calendar file (inside a `calendars` folder)?
 pub fn is_calendar_path(path: &Path) -> bool {
-    path.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "calendars")
+    path.parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "calendars")
 }
 
 /// Validates several files together: processes may call each other as
@@ -368,7 +466,8 @@ pub fn is_calendar_path(path: &Path) -> bool {
 /// process file. Files inside a `calendars/` folder are checked as calendars.
 pub fn validate_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Report> {
     let mut reports = Vec::new();
-    let mut sources: Vec<(PathBuf, Result<SourceFile, Diagnostic>)> = paths.iter().map(|p| (p.clone(), SourceFile::read(p, limits))).collect();
+    let mut sources: Vec<(PathBuf, Result<SourceFile, Box<Diagnostic>>)> =
+        paths.iter().map(|p| (p.clone(), SourceFile::read(p, limits))).collect();
     // First pass: which process ids exist among the files.
     let mut ids: Vec<String> = Vec::new();
     for (path, src) in &sources {
@@ -382,16 +481,27 @@ pub fn validate_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Report> {
         let source = match src {
             Ok(s) => s,
             Err(d) => {
-                reports.push(Report { source: SourceFile::new(path.display().to_string(), String::new()), process: None, diagnostics: vec![d] });
+                reports.push(Report {
+                    source: SourceFile::new(path.display().to_string(), String::new()),
+                    process: None,
+                    diagnostics: vec![*d],
+                });
                 continue;
             }
         };
         if is_calendar_path(&path) {
             let (_, diagnostics) = validate_calendar(&source, limits);
-            reports.push(Report { source, process: None, diagnostics });
+            reports.push(Report {
+                source,
+                process: None,
+                diagnostics,
+            });
             continue;
         }
-        let ctx = CompileContext { calendars: Some(calendars_beside(&path)), processes: Some(ids.clone()) };
+        let ctx = CompileContext {
+            calendars: Some(calendars_beside(&path)),
+            processes: Some(ids.clone()),
+        };
         reports.push(validate_source(source, &ctx, limits));
     }
     reports
@@ -406,7 +516,9 @@ pub fn calendars_beside(path: &Path) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let p = e.path();
-            (p.extension().is_some_and(|x| x == "yaml" || x == "yml")).then(|| p.file_stem()?.to_str().map(str::to_owned)).flatten()
+            (p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .then(|| p.file_stem()?.to_str().map(str::to_owned))
+                .flatten()
         })
         .collect();
     out.sort();

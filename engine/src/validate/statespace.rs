@@ -158,13 +158,21 @@ impl<'a> Net<'a> {
             .steps
             .iter()
             .map(|st| {
-                matches!(st.kind, StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess)
-                    && st.incoming.len() == 1
+                matches!(
+                    st.kind,
+                    StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+                ) && st.incoming.len() == 1
                     && st.outgoing.len() == 1
                     && back_bit[st.outgoing[0].ix()].is_none()
             })
             .collect();
-        Net { p, back_bit, upstream, reduce: loops == Loops::AtMostOnce, chain }
+        Net {
+            p,
+            back_bit,
+            upstream,
+            reduce: loops == Loops::AtMostOnce,
+            chain,
+        }
     }
 
     /// Where a token put on `e` ends up after going through chain steps, and
@@ -207,7 +215,10 @@ pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: b
     if !agglomerate {
         net.chain.iter_mut().for_each(|c| *c = false);
     }
-    let mut g = StateGraph { back_edges: back, ..StateGraph::default() };
+    let mut g = StateGraph {
+        back_edges: back,
+        ..StateGraph::default()
+    };
     let mut index: FxHashMap<(Marking, u64), u32> = FxHashMap::default();
     let mut issues = std::collections::BTreeSet::new();
 
@@ -255,7 +266,12 @@ pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: b
                     t
                 }
             };
-            g.moves.push(Move { from: s, to, step, weight });
+            g.moves.push(Move {
+                from: s,
+                to,
+                step,
+                weight,
+            });
         }
     }
     if !g.truncated && loops == Loops::Free {
@@ -277,7 +293,9 @@ fn merge(issues: std::collections::BTreeSet<Issue>) -> Vec<Issue> {
     };
     for i in issues {
         let merged = out.iter_mut().any(|o| match (o, &i) {
-            (Issue::Deadlock { joins, waiting }, Issue::Deadlock { joins: j2, waiting: w2 }) if joins.first() == j2.first() => {
+            (Issue::Deadlock { joins, waiting }, Issue::Deadlock { joins: j2, waiting: w2 })
+                if joins.first() == j2.first() =>
+            {
                 join(joins, j2);
                 join(waiting, w2);
                 true
@@ -299,12 +317,23 @@ fn merge(issues: std::collections::BTreeSet<Issue>) -> Vec<Issue> {
     out
 }
 
-fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking, u64, u32)>, issues: &mut std::collections::BTreeSet<Issue>) {
+fn successors(
+    net: &Net,
+    m: &Marking,
+    mask: u64,
+    out: &mut Vec<(StepIx, Marking, u64, u32)>,
+    issues: &mut std::collections::BTreeSet<Issue>,
+) {
     let p = net.p;
     // With `Loops::AtMostOnce` (figures, not soundness), fire only one token
     // whose next step is local (needs no other token): the interleavings of
     // independent branches give the same steps, so one order suffices.
-    let local = |e: u32| !matches!(p.step(p.edge(EdgeIx(e)).to).kind, StepKind::Join | StepKind::InclusiveJoin);
+    let local = |e: u32| {
+        !matches!(
+            p.step(p.edge(EdgeIx(e)).to).kind,
+            StepKind::Join | StepKind::InclusiveJoin
+        )
+    };
     let reduced = net.reduce.then(|| m.iter().copied().find(|&e| local(e))).flatten();
     let mut prev = None;
     for &e in m {
@@ -327,7 +356,12 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
                 }
             }
             StepKind::InclusiveJoin => {
-                let marked: Vec<u32> = step.incoming.iter().map(|x| x.0).filter(|i| m.binary_search(i).is_ok()).collect();
+                let marked: Vec<u32> = step
+                    .incoming
+                    .iter()
+                    .map(|x| x.0)
+                    .filter(|i| m.binary_search(i).is_ok())
+                    .collect();
                 if marked.iter().min() != Some(&e) {
                     continue;
                 }
@@ -354,7 +388,11 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
             Some(b) => mask & (1u64 << b) == 0,
             None => true,
         };
-        let bits = |xs: &[EdgeIx]| xs.iter().filter_map(|x| net.back_bit[x.ix()]).fold(0u64, |a, b| a | (1u64 << b));
+        let bits = |xs: &[EdgeIx]| {
+            xs.iter()
+                .filter_map(|x| net.back_bit[x.ix()])
+                .fold(0u64, |a, b| a | (1u64 << b))
+        };
         let own = u32::from(step.counts());
         let mut emit = |targets: &[EdgeIx]| {
             let mut nm = base.clone();
@@ -370,7 +408,10 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
             StepKind::End => {
                 if !base.is_empty() {
                     // Reported, and explored on: the other tokens go on.
-                    issues.insert(Issue::ImproperCompletion { end: n, open: open_steps(p, &base) });
+                    issues.insert(Issue::ImproperCompletion {
+                        end: n,
+                        open: open_steps(p, &base),
+                    });
                 }
                 emit(&[]);
             }
@@ -380,8 +421,20 @@ fn successors(net: &Net, m: &Marking, mask: u64, out: &mut Vec<(StepIx, Marking,
                 emit(&outs);
             }
             StepKind::Inclusive => {
-                let branches: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
-                let others: Vec<EdgeIx> = step.outgoing.iter().copied().filter(|x| !matches!(p.edge(*x).kind, EdgeKind::Branch { .. })).filter(usable).collect();
+                let branches: Vec<EdgeIx> = step
+                    .outgoing
+                    .iter()
+                    .copied()
+                    .filter(|x| matches!(p.edge(*x).kind, EdgeKind::Branch { .. }))
+                    .filter(usable)
+                    .collect();
+                let others: Vec<EdgeIx> = step
+                    .outgoing
+                    .iter()
+                    .copied()
+                    .filter(|x| !matches!(p.edge(*x).kind, EdgeKind::Branch { .. }))
+                    .filter(usable)
+                    .collect();
                 let k = branches.len().min(crate::model::MAX_INCLUSIVE_BRANCHES);
                 for subset in 1u32..(1u32 << k) {
                     let chosen: Vec<EdgeIx> = (0..k).filter(|i| subset & (1 << i) != 0).map(|i| branches[i]).collect();
@@ -413,7 +466,10 @@ fn unsafe_state(p: &Process, m: &Marking) -> Option<Issue> {
     for w in m.windows(2) {
         if w[0] == w[1] {
             let e = p.edge(EdgeIx(w[0]));
-            return Some(Issue::LackOfSync { step: e.to, from: vec![e.from] });
+            return Some(Issue::LackOfSync {
+                step: e.to,
+                from: vec![e.from],
+            });
         }
     }
     if m.len() < 2 {
@@ -425,7 +481,12 @@ fn unsafe_state(p: &Process, m: &Marking) -> Option<Issue> {
         .map(|&e| p.edge(EdgeIx(e)))
         // Joins synchronise; at an end, improper completion is the finding;
         // a terminate ends the case on the first token.
-        .filter(|edge| !matches!(p.step(edge.to).kind, StepKind::Join | StepKind::InclusiveJoin | StepKind::End | StepKind::Terminate))
+        .filter(|edge| {
+            !matches!(
+                p.step(edge.to).kind,
+                StepKind::Join | StepKind::InclusiveJoin | StepKind::End | StepKind::Terminate
+            )
+        })
         .map(|edge| (edge.to, edge.from))
         .collect();
     at.sort_unstable();
@@ -473,7 +534,11 @@ fn livelock(p: &Process, g: &StateGraph) -> Option<Issue> {
     // Keep only states on cycles of bad states: the others merely lead into
     // a deadlock, which is reported on its own.
     let mut on_cycle = vec![false; n];
-    let bad_moves: Vec<&Move> = g.moves.iter().filter(|mv| !good[mv.from as usize] && !good[mv.to as usize]).collect();
+    let bad_moves: Vec<&Move> = g
+        .moves
+        .iter()
+        .filter(|mv| !good[mv.from as usize] && !good[mv.to as usize])
+        .collect();
     let mut graph = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
     for mv in &bad_moves {
         graph.add_edge(mv.from, mv.to, ());
