@@ -9,8 +9,11 @@
 
 pub mod definition;
 pub mod diagnostic;
+pub mod engine;
 pub mod measure;
 pub mod model;
 pub mod render;
+pub mod runtime;
 pub mod testkit;
+pub mod time;
 pub mod validate;

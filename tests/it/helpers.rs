@@ -57,5 +57,5 @@ pub fn ravand() -> &'static Path {
 
 /// A small valid process, as text, with `body` as its middle steps.
 pub fn process(body: &str) -> String {
-    format!("id: small\nversion: 1\ntitle: کوچک\ndata:\n  - {{name: ok, type: bool}}\nsteps:\n  - {{id: start, kind: start}}\n{body}  - {{id: done, kind: end, outcome: done}}\n")
+    format!("id: small\nversion: 1\ntitle: کوچک\ndata:\n  - {{name: ok, type: bool, required: true}}\nsteps:\n  - {{id: start, kind: start}}\n{body}  - {{id: done, kind: end, outcome: done}}\n")
 }

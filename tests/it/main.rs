@@ -7,5 +7,6 @@ mod helpers;
 mod hostile;
 mod measure;
 mod properties;
+mod scenarios;
 mod schema;
 mod soundness;

@@ -28,6 +28,19 @@ pub struct CalendarDef {
     /// Holidays.
     #[serde(default)]
     pub holidays: HolidaysDef,
+    /// Which calendar "N months" follows: `solar-hijri` (29 Esfand + 1 month
+    /// is 29 Farvardin) or `gregorian` (the default).
+    #[serde(default)]
+    pub months: MonthReckoning,
+}
+
+/// The calendar in which months are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MonthReckoning {
+    #[default]
+    Gregorian,
+    SolarHijri,
 }
 
 /// Hours per weekday; each is `HH:MM-HH:MM` (several ranges may be joined

@@ -355,6 +355,10 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub sets: Vec<SStr>,
+    /// For automatic (`service`) tasks: case data computed by rule, in order,
+    /// e.g. `[{set: fee, to: "area * tariff"}]`.
+    #[serde(default)]
+    pub compute: Vec<ComputeDef>,
     /// How long the work takes (for a `receive`, how long until the message
     /// usually comes), for simulation.
     #[serde(default)]
@@ -404,6 +408,16 @@ pub struct StepDef {
     /// For `start`: a recurring schedule that starts cases by itself.
     #[serde(default)]
     pub schedule: Option<ScheduleDef>,
+}
+
+/// One computation of a service task: a variable and a CEL expression.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeDef {
+    #[schemars(with = "String")]
+    pub set: SStr,
+    #[schemars(with = "String")]
+    pub to: SStr,
 }
 
 /// A branch of a decision.
@@ -521,7 +535,7 @@ struct DueCaseSchema {
 }
 
 /// What an escalation rung does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EscalationAction {
     /// Record a reminder (تذکر) to the performer.

@@ -474,6 +474,7 @@ impl Compiler {
             start,
             deadline,
             by_id,
+            upstream: std::sync::OnceLock::new(),
         })
     }
 
@@ -667,6 +668,28 @@ impl Compiler {
             .iter()
             .filter_map(|v| self.var(v, vars, "set variable"))
             .collect();
+        let compute = s
+            .compute
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    self.var(&c.set, vars, "computed variable")?,
+                    self.condition(&c.to, vars, "the computation")?,
+                ))
+            })
+            .collect();
+        let automatic = kind == StepKind::Task && mode == TaskMode::Service;
+        if !s.compute.is_empty() && !automatic {
+            self.err(
+                "field-not-for-kind",
+                place.clone(),
+                format!(
+                    "`compute` applies only to automatic tasks (`mode: service`), not to `{}`",
+                    s.id.value
+                ),
+                "make the step `mode: service`, or let the performer `sets:` the value",
+            );
+        }
         let duration = s.duration.as_ref().and_then(|d| self.distribution(d));
         let deadline = s
             .deadline
@@ -790,6 +813,7 @@ impl Compiler {
             value: s.value,
             shows,
             sets,
+            compute,
             duration,
             deadline,
             timeout,

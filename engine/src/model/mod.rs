@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use compile::{compile, CompileContext, MAX_INCLUSIVE_BRANCHES};
+pub use compile::{compile, parse_local_datetime, CompileContext, MAX_INCLUSIVE_BRANCHES};
 
 pub use crate::definition::duration::{Basis, Duration};
 pub use crate::definition::{EscalationAction, StepKind, Tag, TaskMode, ValueClass, VarType};
@@ -48,6 +48,9 @@ pub struct RoleIx(pub u32);
 /// Index of a variable in [`Process::variables`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VarIx(pub u32);
+
+/// Per incoming edge of an inclusive join: which steps can still reach it.
+pub type Upstream = Vec<(EdgeIx, Vec<bool>)>;
 
 /// A process id such as `building-permit`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +102,9 @@ pub struct Process {
     /// A deadline on the whole case.
     pub deadline: Option<Deadline>,
     by_id: HashMap<String, StepIx>,
+    /// For each inclusive join, for each incoming edge: which steps can
+    /// still reach that edge without passing through the join.
+    upstream: std::sync::OnceLock<HashMap<StepIx, Upstream>>,
 }
 
 impl Process {
@@ -120,6 +126,43 @@ impl Process {
     }
     pub fn step_ixs(&self) -> impl Iterator<Item = StepIx> {
         (0..self.steps.len() as u32).map(StepIx)
+    }
+
+    /// The way on from a step that is not a timeout: its `next`.
+    pub fn next_edge(&self, s: StepIx) -> Option<EdgeIx> {
+        self.step(s)
+            .outgoing
+            .iter()
+            .copied()
+            .find(|e| !matches!(self.edge(*e).kind, EdgeKind::Timeout))
+    }
+
+    /// For an inclusive join: per incoming edge, the steps from which it can
+    /// be reached without passing through the join (computed once).
+    pub fn upstream_of(&self, join: StepIx) -> &[(EdgeIx, Vec<bool>)] {
+        let map = self.upstream.get_or_init(|| {
+            let mut map = HashMap::new();
+            for j in self
+                .step_ixs()
+                .filter(|j| self.step(*j).kind == StepKind::InclusiveJoin)
+            {
+                let mut per = Vec::new();
+                for &f in &self.step(j).incoming {
+                    let mut can = vec![false; self.steps.len()];
+                    let mut todo = vec![self.edge(f).from];
+                    while let Some(s) = todo.pop() {
+                        if s == j || std::mem::replace(&mut can[s.ix()], true) {
+                            continue;
+                        }
+                        todo.extend(self.step(s).incoming.iter().map(|e| self.edge(*e).from));
+                    }
+                    per.push((f, can));
+                }
+                map.insert(j, per);
+            }
+            map
+        });
+        map.get(&join).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -152,6 +195,8 @@ pub struct Step {
     pub value: Option<ValueClass>,
     pub shows: Vec<VarIx>,
     pub sets: Vec<VarIx>,
+    /// For service tasks: variables computed by rule, in order.
+    pub compute: Vec<(VarIx, Condition)>,
     pub duration: Option<Distribution>,
     pub deadline: Option<Deadline>,
     /// An interrupting timer: its duration, and the edge taken when it fires.

@@ -205,6 +205,8 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
         }
     }
 
+    out.extend(unset_variables(p));
+
     // Smells.
     for s in p.step_ixs() {
         let st = p.step(s);
@@ -253,6 +255,61 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
     }
     for issue in &g.issues {
         out.push(issue_diagnostic(p, issue));
+    }
+    out
+}
+
+/// Variables read (by a condition, correlation, computation, `due_by` or
+/// `until_data`) where no step that can come before sets them, and that are
+/// neither required at start nor the engine-given `tracking_code`.
+fn unset_variables(p: &Process) -> Vec<Diagnostic> {
+    use crate::model::{Due, EdgeKind, WaitFor};
+    let given = |name: &str| name == "tracking_code" || p.variable(name).is_some_and(|v| v.required);
+    let sets = |s: StepIx, name: &str| {
+        let st = p.step(s);
+        st.sets
+            .iter()
+            .chain(st.compute.iter().map(|c| &c.0))
+            .any(|v| p.variables[v.0 as usize].name == name)
+    };
+    let mut out = Vec::new();
+    for s in p.step_ixs() {
+        let st = p.step(s);
+        let mut reads: Vec<String> = Vec::new();
+        for &e in &st.outgoing {
+            if let EdgeKind::Branch { condition, .. } = &p.edge(e).kind {
+                reads.extend(condition.variables.iter().cloned());
+            }
+        }
+        if let Some(c) = &st.correlation {
+            reads.extend(c.variables.iter().cloned());
+        }
+        // A computation may use what an earlier one of the same step computed.
+        for (i, (_, c)) in st.compute.iter().enumerate() {
+            let earlier = |n: &String| {
+                st.compute[..i]
+                    .iter()
+                    .any(|(v, _)| p.variables[v.0 as usize].name == *n)
+            };
+            reads.extend(c.variables.iter().filter(|n| !earlier(n)).cloned());
+        }
+        if let Some(Due::ByData { variable, .. }) = st.deadline.as_ref().map(|d| &d.due) {
+            reads.push(p.variables[variable.0 as usize].name.clone());
+        }
+        if let Some(WaitFor::UntilData(v)) = &st.wait {
+            reads.push(p.variables[v.0 as usize].name.clone());
+        }
+        reads.sort();
+        reads.dedup();
+        for name in reads {
+            if given(&name) || p.step_ixs().any(|w| w != s && sets(w, &name) && reaches(p, w, s)) {
+                continue;
+            }
+            out.push(
+                Diagnostic::warning("unset-variable", st.place.clone(), format!("`{}` reads `{name}`, but no step before it sets it and it is not required at start", st.id))
+                    .help(format!("add `{name}` to the `sets:` of the step that decides it, or mark it `required: true` under `data:`")),
+            );
+        }
     }
     out
 }

@@ -1,0 +1,810 @@
+//! Executing commands: the semantics of every construct.
+
+use std::collections::VecDeque;
+
+use serde_json::Value;
+
+use super::data::{check_data, eval, eval_bool};
+use super::*;
+use crate::model::{Deadline, Due, EdgeIx, EdgeKind, Process, StepIx, StepKind, TaskMode, WaitFor};
+use crate::time::WorkCalendar;
+
+/// Most times a repeating escalation rung fires when it gives no `times`.
+const MAX_REPEATS: u32 = 100;
+/// Most steps one command may move tokens through: a guard against a loop
+/// of automatic steps that never waits (the validator rejects such loops).
+const MAX_MOVES: usize = 100_000;
+
+/// Starts a case. Returns its state; its first events are appended to `out`.
+pub fn start(
+    p: &Process,
+    cal: &WorkCalendar,
+    data: Data,
+    by: Option<String>,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+) -> Result<Instance, CommandError> {
+    check_data(p, &data, None).map_err(CommandError::BadData)?;
+    if let Some(v) = p.variables.iter().find(|v| v.required && !data.contains_key(&v.name)) {
+        return Err(CommandError::BadData(format!(
+            "`{}` is required to start a case",
+            v.name
+        )));
+    }
+    let mut st = Instance::default();
+    let mut x = Exec::new(p, cal, &mut st, now, out);
+    x.emit(EventKind::Started {
+        process: p.id.0.clone(),
+        version: p.version,
+        data,
+        by,
+    });
+    if let Some(d) = &p.deadline {
+        let due = x.due_instant(d, now);
+        x.emit(EventKind::CaseDue { due });
+        x.schedule_deadline(Scope::Case, d, due);
+    }
+    let token = x.st.next_id;
+    x.emit(EventKind::TokenCreated {
+        token,
+        step: p.start.0,
+        edge: None,
+    });
+    x.emit(EventKind::StepCompleted { step: p.start.0 });
+    if let Some(e) = p.next_edge(p.start) {
+        x.leave(token, e);
+    }
+    x.run();
+    Ok(st)
+}
+
+/// Applies a command to a running case. On error nothing changed and no
+/// event was produced.
+pub fn handle(
+    p: &Process,
+    cal: &WorkCalendar,
+    st: &mut Instance,
+    cmd: Command,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+) -> Result<(), CommandError> {
+    let running = |st: &Instance| {
+        if st.status == Status::Running {
+            Ok(())
+        } else {
+            Err(CommandError::NotRunning(st.status))
+        }
+    };
+    match cmd {
+        Command::Claim { task, user } => {
+            running(st)?;
+            let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;
+            if let Some(a) = t.assignee.as_ref().filter(|a| **a != user) {
+                return Err(CommandError::ClaimedByOther {
+                    task,
+                    assignee: a.clone(),
+                });
+            }
+            Exec::new(p, cal, st, now, out).emit(EventKind::TaskClaimed { task, user });
+        }
+        Command::Complete { task, by, outputs } => {
+            running(st)?;
+            let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;
+            if let (Some(a), Some(b)) = (&t.assignee, &by) {
+                if a != b {
+                    return Err(CommandError::ClaimedByOther {
+                        task,
+                        assignee: a.clone(),
+                    });
+                }
+            }
+            let (token, step) = (t.token, StepIx(t.step));
+            check_data(p, &outputs, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
+            let mut x = Exec::new(p, cal, st, now, out);
+            if !outputs.is_empty() {
+                x.emit(EventKind::DataSet { values: outputs });
+            }
+            x.emit(EventKind::TaskCompleted { task, by });
+            x.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: t } } | Purpose::Rung { scope: Scope::Task { task: t }, .. } if t == task));
+            x.cancel_timers(|pu| pu == Purpose::Timeout { token });
+            x.go_on(token, step);
+            x.run();
+        }
+        Command::Deliver { sub, data } => {
+            running(st)?;
+            let s = st
+                .subscriptions
+                .iter()
+                .find(|s| s.id == sub)
+                .ok_or(CommandError::NoSuchSubscription(sub))?;
+            let (token, message) = (s.token, s.message.clone());
+            let step = StepIx(st.token(token).map_or(0, |t| t.step));
+            check_data(p, &data, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.emit(EventKind::MessageReceived { sub, message });
+            if !data.is_empty() {
+                x.emit(EventKind::DataSet { values: data });
+            }
+            x.cancel_timers(|pu| pu == Purpose::Timeout { token });
+            x.go_on(token, step);
+            x.run();
+        }
+        Command::FireTimer { timer } => {
+            running(st)?;
+            let t = st.timer(timer).ok_or(CommandError::NoSuchTimer(timer))?;
+            if t.due.is_none_or(|d| d > now) {
+                return Err(CommandError::TimerNotDue(timer));
+            }
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.fire(timer);
+            x.run();
+        }
+        Command::ChildFinished { token, outcome, data } => {
+            running(st)?;
+            let t = st
+                .token(token)
+                .filter(|t| t.park == Park::Child)
+                .ok_or(CommandError::NoSuchChild(token))?;
+            let step = StepIx(t.step);
+            // Take back only what the step says it sets.
+            let sets = &p.step(step).sets;
+            let back: Data = data
+                .into_iter()
+                .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
+                .collect();
+            check_data(p, &back, None).map_err(CommandError::BadData)?;
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.emit(EventKind::ChildFinished { token, outcome });
+            if !back.is_empty() {
+                x.emit(EventKind::DataSet { values: back });
+            }
+            x.cancel_timers(|pu| pu == Purpose::Timeout { token });
+            x.go_on(token, step);
+            x.run();
+        }
+        Command::SetData { values, by: _ } => {
+            if st.status.is_finished() {
+                return Err(CommandError::NotRunning(st.status));
+            }
+            check_data(p, &values, None).map_err(CommandError::BadData)?;
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.emit(EventKind::DataSet { values });
+            if x.st.status == Status::Running {
+                let stuck: Vec<LocalId> = x.st.incidents.keys().copied().collect();
+                for token in stuck {
+                    x.emit(EventKind::IncidentResolved { token });
+                    x.emit(EventKind::TokenParked {
+                        token,
+                        park: Park::Moving,
+                    });
+                    x.agenda.push_back(token);
+                }
+                x.run();
+            }
+        }
+        Command::Suspend { by } => {
+            running(st)?;
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.emit(EventKind::Suspended { by });
+            let timers: Vec<(LocalId, i64)> = x.st.timers.iter().map(|t| (t.id, x.remaining(t))).collect();
+            if !timers.is_empty() {
+                x.emit(EventKind::TimersPaused {
+                    reason: PAUSE_SUSPENDED,
+                    timers,
+                });
+            }
+        }
+        Command::Resume { by } => {
+            if st.status != Status::Suspended {
+                return Err(CommandError::NotSuspended);
+            }
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.emit(EventKind::Resumed { by });
+            x.resume_timers(PAUSE_SUSPENDED);
+            x.run();
+        }
+        Command::Cancel { by, reason } => {
+            if st.status.is_finished() {
+                return Err(CommandError::NotRunning(st.status));
+            }
+            let mut x = Exec::new(p, cal, st, now, out);
+            x.clear_all();
+            x.emit(EventKind::Cancelled { by, reason });
+        }
+    }
+    debug_assert!(st.check_invariants().is_ok(), "{:?}", st.check_invariants());
+    Ok(())
+}
+
+struct Exec<'a> {
+    p: &'a Process,
+    cal: &'a WorkCalendar,
+    st: &'a mut Instance,
+    now: Timestamp,
+    out: &'a mut Vec<Event>,
+    agenda: VecDeque<LocalId>,
+    moves: usize,
+}
+
+impl<'a> Exec<'a> {
+    fn new(
+        p: &'a Process,
+        cal: &'a WorkCalendar,
+        st: &'a mut Instance,
+        now: Timestamp,
+        out: &'a mut Vec<Event>,
+    ) -> Exec<'a> {
+        Exec {
+            p,
+            cal,
+            st,
+            now,
+            out,
+            agenda: VecDeque::new(),
+            moves: 0,
+        }
+    }
+
+    /// Records an event and applies it: the only way state changes.
+    fn emit(&mut self, kind: EventKind) {
+        let e = Event {
+            seq: self.st.seq,
+            at: self.now,
+            kind,
+        };
+        apply(self.st, &e);
+        self.out.push(e);
+    }
+
+    /// Moves tokens until every one waits for something outside.
+    fn run(&mut self) {
+        loop {
+            while let Some(tok) = self.agenda.pop_front() {
+                self.moves += 1;
+                if self.moves > MAX_MOVES {
+                    let step = self.st.token(tok).map_or(0, |t| t.step);
+                    self.incident(
+                        tok,
+                        step,
+                        format!("more than {MAX_MOVES} automatic steps in one go: a loop that never waits"),
+                    );
+                    continue;
+                }
+                self.enter(tok);
+            }
+            if !self.fire_inclusive_joins() {
+                break;
+            }
+        }
+        self.update_citizen_clock();
+    }
+
+    fn leave(&mut self, token: LocalId, e: EdgeIx) {
+        let to = self.p.edge(e).to;
+        self.emit(EventKind::TokenMoved {
+            token,
+            step: to.0,
+            edge: e.0,
+        });
+        self.agenda.push_back(token);
+    }
+
+    /// The step's work is done: record it and take `next`.
+    fn go_on(&mut self, token: LocalId, step: StepIx) {
+        self.emit(EventKind::StepCompleted { step: step.0 });
+        match self.p.next_edge(step) {
+            Some(e) => self.leave(token, e),
+            None => self.incident(token, step.0, "the step has no way on".into()),
+        }
+    }
+
+    fn park(&mut self, token: LocalId, park: Park) {
+        self.emit(EventKind::TokenParked { token, park });
+    }
+
+    fn incident(&mut self, token: LocalId, step: u32, message: String) {
+        self.emit(EventKind::Incident { token, step, message });
+        self.park(token, Park::Incident);
+    }
+
+    fn enter(&mut self, token: LocalId) {
+        let Some(t) = self.st.token(token) else { return };
+        let s = StepIx(t.step);
+        let step = self.p.step(s);
+        match step.kind {
+            StepKind::Start => self.go_on(token, s),
+            // A service task that only computes runs at once; one that
+            // `sets` data from outside waits for its worker (external task).
+            StepKind::Task if step.mode == TaskMode::Service && step.sets.is_empty() => {
+                let mut values = Data::new();
+                for (var, expr) in &step.compute {
+                    let mut data = self.st.data.clone();
+                    data.extend(values.clone());
+                    let name = &self.p.variables[var.0 as usize];
+                    match eval(expr, &data).and_then(|v| super::data::check_value(name, &v).map(|_| v)) {
+                        Ok(v) => {
+                            values.insert(name.name.clone(), v);
+                        }
+                        Err(m) => return self.incident(token, s.0, m),
+                    }
+                }
+                if !values.is_empty() {
+                    self.emit(EventKind::DataSet { values });
+                }
+                self.go_on(token, s);
+            }
+            StepKind::Task => self.open_task(token, s),
+            StepKind::Decision => {
+                let mut chosen = None;
+                for &e in &step.outgoing {
+                    match &self.p.edge(e).kind {
+                        EdgeKind::Branch { condition, .. } => match eval_bool(condition, &self.st.data) {
+                            Ok(true) => {
+                                chosen = Some(e);
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(m) => return self.incident(token, s.0, m),
+                        },
+                        EdgeKind::Otherwise { .. } => chosen = chosen.or(Some(e)),
+                        _ => {}
+                    }
+                }
+                let Some(e) = chosen else {
+                    return self.incident(token, s.0, "no way out of the decision".into());
+                };
+                self.emit(EventKind::Decided {
+                    step: s.0,
+                    taken: vec![e.0],
+                });
+                self.leave(token, e);
+            }
+            StepKind::Inclusive => {
+                let mut taken = Vec::new();
+                let mut otherwise = None;
+                for &e in &step.outgoing {
+                    match &self.p.edge(e).kind {
+                        EdgeKind::Branch { condition, .. } => match eval_bool(condition, &self.st.data) {
+                            Ok(true) => taken.push(e),
+                            Ok(false) => {}
+                            Err(m) => return self.incident(token, s.0, m),
+                        },
+                        EdgeKind::Otherwise { .. } => otherwise = Some(e),
+                        _ => {}
+                    }
+                }
+                if taken.is_empty() {
+                    taken.extend(otherwise);
+                }
+                self.emit(EventKind::Decided {
+                    step: s.0,
+                    taken: taken.iter().map(|e| e.0).collect(),
+                });
+                self.split(token, s, &taken);
+            }
+            StepKind::Parallel => {
+                let outs = step.outgoing.clone();
+                self.split(token, s, &outs);
+            }
+            StepKind::Join => {
+                self.park(token, Park::Join);
+                let waiting: Vec<&Token> = self
+                    .st
+                    .tokens
+                    .iter()
+                    .filter(|t| t.step == s.0 && t.park == Park::Join)
+                    .collect();
+                let mut consumed = Vec::new();
+                for &e in &step.incoming {
+                    match waiting.iter().find(|t| t.edge == Some(e.0)) {
+                        Some(t) => consumed.push(t.id),
+                        None => return,
+                    }
+                }
+                self.merge(s, &consumed);
+            }
+            StepKind::InclusiveJoin => self.park(token, Park::Join),
+            StepKind::Wait => {
+                let due = match &step.wait {
+                    Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
+                    Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
+                    Some(WaitFor::UntilData(v)) => {
+                        let name = &self.p.variables[v.0 as usize].name;
+                        match self.st.data.get(name) {
+                            Some(Value::String(text)) => {
+                                self.cal.parse_local(text).map(|t| (t, crate::model::Basis::Calendar))
+                            }
+                            _ => Err(format!("`{name}` has no date to wait for")),
+                        }
+                    }
+                    None => Err("the wait says nothing to wait for".into()),
+                };
+                match due {
+                    Ok((due, basis)) => {
+                        let timer = self.schedule(due, basis, Purpose::Wait { token }, false);
+                        self.park(token, Park::Timer { timer });
+                    }
+                    Err(m) => self.incident(token, s.0, m),
+                }
+            }
+            StepKind::Receive => {
+                let key = match &step.correlation {
+                    None => None,
+                    Some(c) => match eval(c, &self.st.data) {
+                        Ok(Value::String(k)) => Some(k),
+                        Ok(v) => Some(v.to_string()),
+                        Err(m) => return self.incident(token, s.0, m),
+                    },
+                };
+                let sub = self.st.next_id;
+                let message = step.message.clone().unwrap_or_default();
+                self.emit(EventKind::SubscriptionOpened {
+                    sub,
+                    token,
+                    message,
+                    key,
+                });
+                self.park(token, Park::Message { sub });
+                self.schedule_timeout(token, s);
+            }
+            StepKind::Subprocess => {
+                let process = step.calls.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+                self.emit(EventKind::ChildRequested {
+                    token,
+                    step: s.0,
+                    process,
+                });
+                self.park(token, Park::Child);
+                self.schedule_timeout(token, s);
+            }
+            StepKind::End => {
+                self.emit(EventKind::TokenConsumed { token });
+                if self.st.tokens.is_empty() {
+                    self.clear_all();
+                    self.emit(EventKind::Completed {
+                        outcome: step.outcome.clone(),
+                    });
+                }
+            }
+            StepKind::Terminate => {
+                self.clear_all();
+                self.emit(EventKind::Terminated {
+                    step: s.0,
+                    outcome: step.outcome.clone(),
+                });
+            }
+        }
+    }
+
+    fn split(&mut self, token: LocalId, s: StepIx, edges: &[EdgeIx]) {
+        self.emit(EventKind::StepCompleted { step: s.0 });
+        self.emit(EventKind::TokenConsumed { token });
+        for &e in edges {
+            let t = self.st.next_id;
+            self.emit(EventKind::TokenCreated {
+                token: t,
+                step: s.0,
+                edge: None,
+            });
+            self.leave(t, e);
+        }
+    }
+
+    fn merge(&mut self, s: StepIx, consumed: &[LocalId]) {
+        for &t in consumed {
+            self.emit(EventKind::TokenConsumed { token: t });
+        }
+        let t = self.st.next_id;
+        self.emit(EventKind::TokenCreated {
+            token: t,
+            step: s.0,
+            edge: None,
+        });
+        self.go_on(t, s);
+    }
+
+    /// Fires every inclusive join that may fire (BPMN 2.0 rule); true when
+    /// one fired.
+    fn fire_inclusive_joins(&mut self) -> bool {
+        let mut joins: Vec<u32> = self
+            .st
+            .tokens
+            .iter()
+            .filter(|t| t.park == Park::Join && self.p.step(StepIx(t.step)).kind == StepKind::InclusiveJoin)
+            .map(|t| t.step)
+            .collect();
+        joins.sort();
+        joins.dedup();
+        for j in joins {
+            let up = self.p.upstream_of(StepIx(j));
+            let here: Vec<&Token> = self
+                .st
+                .tokens
+                .iter()
+                .filter(|t| t.step == j && t.park == Park::Join)
+                .collect();
+            let marked = |f: EdgeIx| here.iter().any(|t| t.edge == Some(f.0));
+            let blocked = self
+                .st
+                .tokens
+                .iter()
+                .filter(|t| !(t.step == j && t.park == Park::Join))
+                .any(|t| {
+                    let at = t.step as usize;
+                    up.iter().any(|(f, can)| !marked(*f) && can[at]) && !up.iter().any(|(g, can)| marked(*g) && can[at])
+                });
+            if !blocked {
+                let consumed: Vec<LocalId> = here.iter().map(|t| t.id).collect();
+                self.merge(StepIx(j), &consumed);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn open_task(&mut self, token: LocalId, s: StepIx) {
+        let step = self.p.step(s);
+        let task = self.st.next_id;
+        let due = step.deadline.as_ref().map(|d| self.due_instant(d, self.now));
+        self.emit(EventKind::TaskCreated {
+            task,
+            token,
+            step: s.0,
+            role: step.performer.map(|r| r.0),
+            due,
+        });
+        self.park(token, Park::Task { task });
+        if let (Some(d), Some(due)) = (&step.deadline, due) {
+            self.schedule_deadline(Scope::Task { task }, d, due);
+        }
+        self.schedule_timeout(token, s);
+    }
+
+    fn schedule_timeout(&mut self, token: LocalId, s: StepIx) {
+        if let Some((d, _)) = self.p.step(s).timeout {
+            let due = self.cal.add(self.now, &d);
+            self.schedule(due, d.basis, Purpose::Timeout { token }, false);
+        }
+    }
+
+    /// When a deadline falls due, counted from `from` (or `default`).
+    fn due_instant(&self, d: &Deadline, default: Timestamp) -> Timestamp {
+        let base = d
+            .from
+            .and_then(|f| self.st.completed.get(&f.0).copied())
+            .unwrap_or(default);
+        let dur = match &d.due {
+            Due::After(x) => *x,
+            Due::ByData {
+                variable,
+                cases,
+                otherwise,
+            } => {
+                let name = &self.p.variables[variable.0 as usize].name;
+                let v = self.st.data.get(name).and_then(Value::as_str);
+                cases
+                    .iter()
+                    .find(|(k, _)| Some(k.as_str()) == v)
+                    .map_or(*otherwise, |c| c.1)
+            }
+        };
+        self.cal.add(base, &dur)
+    }
+
+    fn due_basis(d: &Deadline) -> crate::model::Basis {
+        match &d.due {
+            Due::After(x) => x.basis,
+            Due::ByData { otherwise, .. } => otherwise.basis,
+        }
+    }
+
+    fn schedule_deadline(&mut self, scope: Scope, d: &Deadline, due: Timestamp) {
+        self.schedule(due, Self::due_basis(d), Purpose::Due { scope }, d.pauses_for_citizen);
+        for (i, r) in d.escalation.iter().enumerate() {
+            let at = self.cal.add(due, &r.after);
+            let purpose = Purpose::Rung {
+                scope,
+                rung: i as u16,
+                n: 1,
+            };
+            self.schedule(at, r.after.basis, purpose, d.pauses_for_citizen);
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        due: Timestamp,
+        basis: crate::model::Basis,
+        purpose: Purpose,
+        citizen_clock: bool,
+    ) -> LocalId {
+        let timer = self.st.next_id;
+        self.emit(EventKind::TimerScheduled {
+            timer,
+            due,
+            basis,
+            purpose,
+            citizen_clock,
+        });
+        if citizen_clock && self.citizen_waiting() {
+            let left = self.st.timer(timer).map_or(0, |t| self.remaining(t));
+            self.emit(EventKind::TimersPaused {
+                reason: PAUSE_CITIZEN,
+                timers: vec![(timer, left)],
+            });
+        }
+        timer
+    }
+
+    fn cancel_timers(&mut self, which: impl Fn(Purpose) -> bool) {
+        let ids: Vec<LocalId> = self
+            .st
+            .timers
+            .iter()
+            .filter(|t| which(t.purpose))
+            .map(|t| t.id)
+            .collect();
+        for timer in ids {
+            self.emit(EventKind::TimerCancelled { timer });
+        }
+    }
+
+    /// Time left on a timer, in its basis.
+    fn remaining(&self, t: &Timer) -> i64 {
+        match t.due {
+            None => t.remaining,
+            Some(due) => match t.basis {
+                crate::model::Basis::Calendar => (due.0 - self.now.0).max(0),
+                crate::model::Basis::Working => self.cal.open_seconds_between(self.now, due),
+            },
+        }
+    }
+
+    fn resume_timers(&mut self, reason: u8) {
+        let timers: Vec<(LocalId, Option<Timestamp>)> = self
+            .st
+            .timers
+            .iter()
+            .filter(|t| t.paused & reason != 0)
+            .map(|t| {
+                let due = (t.paused == reason).then(|| match t.basis {
+                    crate::model::Basis::Calendar => self.now.plus_seconds(t.remaining),
+                    crate::model::Basis::Working => self.cal.add_open_seconds(self.now, t.remaining),
+                });
+                (t.id, due)
+            })
+            .collect();
+        if !timers.is_empty() {
+            self.emit(EventKind::TimersResumed { reason, timers });
+        }
+    }
+
+    fn citizen_waiting(&self) -> bool {
+        self.st
+            .tokens
+            .iter()
+            .any(|t| t.park != Park::Moving && self.p.step(StepIx(t.step)).waits_on_citizen)
+    }
+
+    /// Pauses or resumes the citizen clocks when the case starts or stops
+    /// waiting on the citizen.
+    fn update_citizen_clock(&mut self) {
+        if self.st.status != Status::Running {
+            return;
+        }
+        if self.citizen_waiting() {
+            let timers: Vec<(LocalId, i64)> = self
+                .st
+                .timers
+                .iter()
+                .filter(|t| t.citizen_clock && t.paused & PAUSE_CITIZEN == 0)
+                .map(|t| (t.id, self.remaining(t)))
+                .collect();
+            if !timers.is_empty() {
+                self.emit(EventKind::TimersPaused {
+                    reason: PAUSE_CITIZEN,
+                    timers,
+                });
+            }
+        } else {
+            self.resume_timers(PAUSE_CITIZEN);
+        }
+    }
+
+    fn deadline_of(&self, scope: Scope) -> Option<&'a Deadline> {
+        match scope {
+            Scope::Case => self.p.deadline.as_ref(),
+            Scope::Task { task } => self
+                .st
+                .task(task)
+                .and_then(|t| self.p.step(StepIx(t.step)).deadline.as_ref()),
+        }
+    }
+
+    fn fire(&mut self, timer: LocalId) {
+        let Some(t) = self.st.timer(timer).cloned() else { return };
+        self.emit(EventKind::TimerFired { timer });
+        match t.purpose {
+            Purpose::Wait { token } => {
+                let step = StepIx(self.st.token(token).map_or(0, |t| t.step));
+                self.emit(EventKind::TokenParked {
+                    token,
+                    park: Park::Moving,
+                });
+                self.go_on(token, step);
+            }
+            Purpose::Timeout { token } => {
+                let Some(tok) = self.st.token(token).cloned() else {
+                    return;
+                };
+                let step = StepIx(tok.step);
+                match tok.park {
+                    Park::Task { task } => {
+                        self.emit(EventKind::TaskCancelled { task });
+                        self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
+                    }
+                    Park::Message { sub } => self.emit(EventKind::SubscriptionClosed { sub }),
+                    _ => {}
+                }
+                self.emit(EventKind::TokenParked {
+                    token,
+                    park: Park::Moving,
+                });
+                let edge = self.p.step(step).timeout.map(|(_, e)| e);
+                match edge {
+                    Some(e) => self.leave(token, e),
+                    None => self.incident(token, step.0, "a timeout without a way out".into()),
+                }
+            }
+            Purpose::Due { scope } => match scope {
+                Scope::Task { task } => self.emit(EventKind::TaskOverdue { task }),
+                Scope::Case => self.emit(EventKind::CaseOverdue),
+            },
+            Purpose::Rung { scope, rung, n } => {
+                let Some(r) = self.deadline_of(scope).and_then(|d| d.escalation.get(rung as usize)) else {
+                    return;
+                };
+                let citizen = self.deadline_of(scope).is_some_and(|d| d.pauses_for_citizen);
+                self.emit(EventKind::Escalated {
+                    scope,
+                    action: r.action,
+                    to: r.to.map(|x| x.0),
+                    n,
+                });
+                if let (crate::model::EscalationAction::Reassign, Scope::Task { task }, Some(role)) =
+                    (r.action, scope, r.to)
+                {
+                    self.emit(EventKind::TaskReassigned { task, role: role.0 });
+                }
+                if let Some(every) = r.every {
+                    if n < r.times.unwrap_or(MAX_REPEATS).min(MAX_REPEATS) {
+                        let at = self.cal.add(self.now, &every);
+                        self.schedule(at, every.basis, Purpose::Rung { scope, rung, n: n + 1 }, citizen);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every open thing: tasks, timers, subscriptions, tokens.
+    fn clear_all(&mut self) {
+        let tasks: Vec<LocalId> = self.st.tasks.iter().map(|t| t.id).collect();
+        for task in tasks {
+            self.emit(EventKind::TaskCancelled { task });
+        }
+        self.cancel_timers(|_| true);
+        let subs: Vec<LocalId> = self.st.subscriptions.iter().map(|s| s.id).collect();
+        for sub in subs {
+            self.emit(EventKind::SubscriptionClosed { sub });
+        }
+        let tokens: Vec<LocalId> = self.st.tokens.iter().map(|t| t.id).collect();
+        for token in tokens {
+            self.emit(EventKind::TokenConsumed { token });
+        }
+        let stuck: Vec<LocalId> = self.st.incidents.keys().copied().collect();
+        for token in stuck {
+            self.emit(EventKind::IncidentResolved { token });
+        }
+        self.agenda.clear();
+    }
+}

@@ -1,0 +1,526 @@
+//! The case state machine: one pure core for live cases and simulation.
+//!
+//! Owns: a case's state ([`Instance`]), the commands that change it
+//! ([`Command`]), and the history events they produce ([`Event`]). A case
+//! advances by [`handle`]: a function of (process, calendar, state, command,
+//! now) that returns the events it produced. Every change of state is an
+//! event applied by [`apply`], the only code that mutates an `Instance`; so
+//! [`replay`] of a history rebuilds exactly the state (history is the truth).
+//!
+//! Semantics, in short: a token enters a step; a user or manual task opens
+//! a task and waits for `Complete`; a service task computes and goes on; a
+//! decision takes the first branch whose CEL condition holds, else
+//! `otherwise`; an inclusive decision every branch that holds; a parallel
+//! split all branches; a join waits for every incoming branch; an inclusive
+//! join waits while a token elsewhere can still reach one of its empty
+//! inputs but none of its marked ones (BPMN 2.0); waits schedule timers;
+//! receives open a subscription matched by message name and correlation key;
+//! a subprocess asks the embedder to start a child case and waits for it; an
+//! end consumes its token and, when none is left, completes the case with
+//! its outcome; a terminate ends the case at once. Deadlines compute their
+//! due instant in working time on the process calendar; each rung of an
+//! escalation ladder is a timer that fires once (or every N, at most `times`).
+//! Suspension pauses every timer with the time left in its own basis, and
+//! resumption restarts it; case deadlines with `pauses_for_citizen` pause
+//! likewise while a token waits at a `waits_on: citizen` step.
+//!
+//! Must not: read a clock, do I/O, or draw random numbers. `now` comes in;
+//! events go out; randomness belongs to the simulator.
+
+mod apply;
+mod data;
+mod exec;
+mod view;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use apply::apply;
+pub use data::{check_value, Data};
+pub use exec::{handle, start};
+pub use view::{describe, CaseView, TaskView};
+
+use crate::definition::duration::Basis;
+use crate::definition::EscalationAction;
+use crate::time::Timestamp;
+
+/// Id of a token, task, timer or subscription inside one case.
+pub type LocalId = u32;
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    #[default]
+    Running,
+    Suspended,
+    Completed,
+    Terminated,
+    Cancelled,
+}
+
+impl Status {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Terminated | Status::Cancelled)
+    }
+}
+
+/// What a token is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "at")]
+pub enum Park {
+    /// Moving; never left so between commands.
+    Moving,
+    Task {
+        task: LocalId,
+    },
+    Timer {
+        timer: LocalId,
+    },
+    Message {
+        sub: LocalId,
+    },
+    Join,
+    Child,
+    Incident,
+}
+
+/// A token: a thread of control at a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: LocalId,
+    pub step: u32,
+    /// The edge it came in by (joins need it).
+    pub edge: Option<u32>,
+    pub park: Park,
+}
+
+/// An open task (a work item on someone's list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: LocalId,
+    pub token: LocalId,
+    pub step: u32,
+    /// The role whose list it is on (changes on reassignment).
+    pub role: Option<u32>,
+    pub assignee: Option<String>,
+    pub created_at: Timestamp,
+    /// When it is due; moves when its clock is paused and resumed.
+    pub due_at: Option<Timestamp>,
+    pub overdue: bool,
+}
+
+/// Whose deadline a rung belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "of")]
+pub enum Scope {
+    Case,
+    Task { task: LocalId },
+}
+
+/// What a timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Purpose {
+    /// A `wait` step.
+    Wait { token: LocalId },
+    /// An interrupting timeout.
+    Timeout { token: LocalId },
+    /// A deadline falls due.
+    Due { scope: Scope },
+    /// Rung `rung` of an escalation ladder, the `n`-th time (from 1).
+    Rung { scope: Scope, rung: u16, n: u32 },
+}
+
+/// Why timers pause.
+pub const PAUSE_SUSPENDED: u8 = 1;
+pub const PAUSE_CITIZEN: u8 = 2;
+
+/// A pending timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub id: LocalId,
+    /// When it fires; `None` while paused.
+    pub due: Option<Timestamp>,
+    /// While paused: the time left, in seconds of `basis`.
+    pub remaining: i64,
+    pub basis: Basis,
+    pub purpose: Purpose,
+    /// Whether it pauses while the case waits on the citizen.
+    pub citizen_clock: bool,
+    /// Bits of `PAUSE_*` now in force.
+    pub paused: u8,
+}
+
+/// An open message subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: LocalId,
+    pub token: LocalId,
+    pub message: String,
+    pub key: Option<String>,
+}
+
+/// The state of one case. Only [`apply`] changes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Instance {
+    pub process: String,
+    pub version: u32,
+    pub status: Status,
+    pub data: Data,
+    pub tokens: Vec<Token>,
+    pub tasks: Vec<Task>,
+    pub timers: Vec<Timer>,
+    pub subscriptions: Vec<Subscription>,
+    /// Incidents: tokens stopped by an error in a condition or data.
+    pub incidents: BTreeMap<LocalId, String>,
+    /// When each step last completed (for deadlines counted `from` it).
+    pub completed: BTreeMap<u32, Timestamp>,
+    pub case_due: Option<Timestamp>,
+    pub citizen_waiting: bool,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub outcome: Option<String>,
+    /// The next free local id.
+    pub next_id: LocalId,
+    /// Events applied so far.
+    pub seq: u64,
+}
+
+impl Instance {
+    pub fn token(&self, id: LocalId) -> Option<&Token> {
+        self.tokens.iter().find(|t| t.id == id)
+    }
+    pub fn task(&self, id: LocalId) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+    pub fn timer(&self, id: LocalId) -> Option<&Timer> {
+        self.timers.iter().find(|t| t.id == id)
+    }
+    /// The earliest instant a timer of this case is due.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.timers.iter().filter_map(|t| t.due).min()
+    }
+    /// Timers due at or before `now`, earliest first (ties by id).
+    pub fn due_timers(&self, now: Timestamp) -> Vec<LocalId> {
+        let mut v: Vec<(Timestamp, LocalId)> = self
+            .timers
+            .iter()
+            .filter_map(|t| t.due.filter(|d| *d <= now).map(|d| (d, t.id)))
+            .collect();
+        v.sort();
+        v.into_iter().map(|x| x.1).collect()
+    }
+
+    /// The invariants: every token is parked exactly where the other parts
+    /// say; a finished case holds nothing open.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for t in &self.tokens {
+            let ok = match t.park {
+                Park::Moving => false,
+                Park::Task { task } => self.task(task).is_some_and(|k| k.token == t.id),
+                Park::Timer { timer } => self
+                    .timer(timer)
+                    .is_some_and(|k| k.purpose == Purpose::Wait { token: t.id }),
+                Park::Message { sub } => self.subscriptions.iter().any(|s| s.id == sub && s.token == t.id),
+                Park::Join | Park::Child => true,
+                Park::Incident => self.incidents.contains_key(&t.id),
+            };
+            if !ok {
+                return Err(format!(
+                    "token {} is parked at {:?}, which does not hold it",
+                    t.id, t.park
+                ));
+            }
+        }
+        let mut ids: Vec<LocalId> = self.tokens.iter().map(|t| t.id).collect();
+        ids.sort();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a token appears twice".into());
+        }
+        for k in &self.tasks {
+            if self.token(k.token).is_none_or(|t| t.park != Park::Task { task: k.id }) {
+                return Err(format!("task {} has no token waiting on it", k.id));
+            }
+        }
+        for s in &self.subscriptions {
+            if self
+                .token(s.token)
+                .is_none_or(|t| t.park != Park::Message { sub: s.id })
+            {
+                return Err(format!("subscription {} has no token waiting on it", s.id));
+            }
+        }
+        for t in &self.timers {
+            let live = match t.purpose {
+                Purpose::Wait { token } | Purpose::Timeout { token } => self.token(token).is_some(),
+                Purpose::Due {
+                    scope: Scope::Task { task },
+                }
+                | Purpose::Rung {
+                    scope: Scope::Task { task },
+                    ..
+                } => self.task(task).is_some(),
+                Purpose::Due { scope: Scope::Case } | Purpose::Rung { scope: Scope::Case, .. } => {
+                    !self.status.is_finished()
+                }
+            };
+            if !live {
+                return Err(format!("timer {} outlived what it was for", t.id));
+            }
+            if (t.due.is_none()) != (t.paused != 0) {
+                return Err(format!("timer {} is paused {:#b} but due {:?}", t.id, t.paused, t.due));
+            }
+        }
+        if self.status.is_finished()
+            && (!self.tokens.is_empty()
+                || !self.tasks.is_empty()
+                || !self.timers.is_empty()
+                || !self.subscriptions.is_empty())
+        {
+            return Err(format!(
+                "finished case still holds {} tokens, {} tasks, {} timers, {} subscriptions",
+                self.tokens.len(),
+                self.tasks.len(),
+                self.timers.len(),
+                self.subscriptions.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a case's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the case's history, from 0.
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. Steps, edges and roles are indexes into the process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum EventKind {
+    Started {
+        process: String,
+        version: u32,
+        data: Data,
+        by: Option<String>,
+    },
+    TokenCreated {
+        token: LocalId,
+        step: u32,
+        edge: Option<u32>,
+    },
+    TokenMoved {
+        token: LocalId,
+        step: u32,
+        edge: u32,
+    },
+    TokenParked {
+        token: LocalId,
+        park: Park,
+    },
+    TokenConsumed {
+        token: LocalId,
+    },
+    StepCompleted {
+        step: u32,
+    },
+    Decided {
+        step: u32,
+        taken: Vec<u32>,
+    },
+    DataSet {
+        values: Data,
+    },
+    TaskCreated {
+        task: LocalId,
+        token: LocalId,
+        step: u32,
+        role: Option<u32>,
+        due: Option<Timestamp>,
+    },
+    TaskClaimed {
+        task: LocalId,
+        user: String,
+    },
+    TaskCompleted {
+        task: LocalId,
+        by: Option<String>,
+    },
+    TaskCancelled {
+        task: LocalId,
+    },
+    TaskReassigned {
+        task: LocalId,
+        role: u32,
+    },
+    TaskOverdue {
+        task: LocalId,
+    },
+    CaseOverdue,
+    Escalated {
+        scope: Scope,
+        action: EscalationAction,
+        to: Option<u32>,
+        n: u32,
+    },
+    CaseDue {
+        due: Timestamp,
+    },
+    TimerScheduled {
+        timer: LocalId,
+        due: Timestamp,
+        basis: Basis,
+        purpose: Purpose,
+        citizen_clock: bool,
+    },
+    TimerFired {
+        timer: LocalId,
+    },
+    TimerCancelled {
+        timer: LocalId,
+    },
+    /// Timers paused for `reason`, with the time left on each.
+    TimersPaused {
+        reason: u8,
+        timers: Vec<(LocalId, i64)>,
+    },
+    /// Timers resumed from `reason`, with their new due instants (`None`
+    /// while another reason still holds them).
+    TimersResumed {
+        reason: u8,
+        timers: Vec<(LocalId, Option<Timestamp>)>,
+    },
+    SubscriptionOpened {
+        sub: LocalId,
+        token: LocalId,
+        message: String,
+        key: Option<String>,
+    },
+    MessageReceived {
+        sub: LocalId,
+        message: String,
+    },
+    SubscriptionClosed {
+        sub: LocalId,
+    },
+    ChildRequested {
+        token: LocalId,
+        step: u32,
+        process: String,
+    },
+    ChildFinished {
+        token: LocalId,
+        outcome: Option<String>,
+    },
+    Incident {
+        token: LocalId,
+        step: u32,
+        message: String,
+    },
+    IncidentResolved {
+        token: LocalId,
+    },
+    Suspended {
+        by: Option<String>,
+    },
+    Resumed {
+        by: Option<String>,
+    },
+    Completed {
+        outcome: Option<String>,
+    },
+    Terminated {
+        step: u32,
+        outcome: Option<String>,
+    },
+    Cancelled {
+        by: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+/// A request to change a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "command")]
+pub enum Command {
+    Claim {
+        task: LocalId,
+        user: String,
+    },
+    Complete {
+        task: LocalId,
+        by: Option<String>,
+        #[serde(default)]
+        outputs: Data,
+    },
+    /// Deliver a message to an open subscription (the engine finds it).
+    Deliver {
+        sub: LocalId,
+        #[serde(default)]
+        data: Data,
+    },
+    FireTimer {
+        timer: LocalId,
+    },
+    /// A child case called by a subprocess step has finished.
+    ChildFinished {
+        token: LocalId,
+        outcome: Option<String>,
+        #[serde(default)]
+        data: Data,
+    },
+    /// Change case data (and retry incidents).
+    SetData {
+        values: Data,
+        by: Option<String>,
+    },
+    Suspend {
+        by: Option<String>,
+    },
+    Resume {
+        by: Option<String>,
+    },
+    Cancel {
+        by: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("the case is {0:?}")]
+    NotRunning(Status),
+    #[error("the case is not suspended")]
+    NotSuspended,
+    #[error("no open task {0}")]
+    NoSuchTask(LocalId),
+    #[error("task {task} is claimed by {assignee}")]
+    ClaimedByOther { task: LocalId, assignee: String },
+    #[error("no open subscription {0}")]
+    NoSuchSubscription(LocalId),
+    #[error("no pending timer {0}")]
+    NoSuchTimer(LocalId),
+    #[error("timer {0} is not due yet")]
+    TimerNotDue(LocalId),
+    #[error("token {0} is not waiting for a child case")]
+    NoSuchChild(LocalId),
+    #[error("{0}")]
+    BadData(String),
+}
+
+/// Rebuilds a case's state from its history.
+pub fn replay(events: &[Event]) -> Instance {
+    let mut st = Instance::default();
+    for e in events {
+        apply(&mut st, e);
+    }
+    st
+}

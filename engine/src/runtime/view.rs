@@ -1,0 +1,170 @@
+//! Reading a case: its stage, open tasks, and history lines for people.
+
+use serde::Serialize;
+
+use super::*;
+use crate::model::{Process, StepIx};
+use crate::time::WorkCalendar;
+
+/// An open task, as a worklist shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TaskView {
+    pub task: LocalId,
+    pub step: String,
+    pub title: String,
+    pub role: Option<String>,
+    pub assignee: Option<String>,
+    pub created_at: Timestamp,
+    pub due_at: Option<Timestamp>,
+    /// The due instant in Solar Hijri and Gregorian, in the calendar's zone.
+    pub due: Option<String>,
+    pub overdue: bool,
+}
+
+/// Where a case stands: "which stage, since when, who holds it".
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseView {
+    pub process: String,
+    pub version: u32,
+    pub status: Status,
+    pub outcome: Option<String>,
+    /// The steps where the case is now, with their titles.
+    pub stage: Vec<(String, String)>,
+    pub tasks: Vec<TaskView>,
+    pub case_due: Option<String>,
+    pub next_timer: Option<Timestamp>,
+    pub incidents: Vec<String>,
+    pub data: Data,
+}
+
+impl CaseView {
+    pub fn of(p: &Process, cal: &WorkCalendar, st: &Instance) -> CaseView {
+        let mut stage: Vec<(String, String)> = Vec::new();
+        for t in &st.tokens {
+            let s = p.step(StepIx(t.step));
+            if !stage.iter().any(|(id, _)| *id == s.id) {
+                stage.push((s.id.clone(), s.title.clone()));
+            }
+        }
+        let tasks = st
+            .tasks
+            .iter()
+            .map(|k| {
+                let s = p.step(StepIx(k.step));
+                TaskView {
+                    task: k.id,
+                    step: s.id.clone(),
+                    title: s.title.clone(),
+                    role: k.role.map(|r| p.roles[r as usize].id.clone()),
+                    assignee: k.assignee.clone(),
+                    created_at: k.created_at,
+                    due_at: k.due_at,
+                    due: k.due_at.map(|d| cal.show(d)),
+                    overdue: k.overdue,
+                }
+            })
+            .collect();
+        CaseView {
+            process: st.process.clone(),
+            version: st.version,
+            status: st.status,
+            outcome: st.outcome.clone(),
+            stage,
+            tasks,
+            case_due: st.case_due.map(|d| cal.show(d)),
+            next_timer: st.next_due(),
+            incidents: st.incidents.values().cloned().collect(),
+            data: st.data.clone(),
+        }
+    }
+}
+
+fn step_name(p: &Process, s: u32) -> String {
+    p.steps
+        .get(s as usize)
+        .map_or_else(|| format!("#{s}"), |st| format!("{} ({})", st.id, st.title))
+}
+
+fn role_name(p: &Process, r: Option<u32>) -> String {
+    r.and_then(|r| p.roles.get(r as usize))
+        .map_or_else(|| "-".into(), |r| r.id.clone())
+}
+
+/// One history event as a line for people; `None` for bookkeeping events
+/// (token moves, timer plumbing) that auditors do not need.
+pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
+    let when = cal.show(e.at);
+    let what = match &e.kind {
+        EventKind::Started { data, by, .. } => format!(
+            "case started{} with {}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
+            serde_json::to_string(data).unwrap_or_default()
+        ),
+        EventKind::StepCompleted { step } if p.steps.get(*step as usize).is_some_and(|s| s.counts()) => {
+            format!("done: {}", step_name(p, *step))
+        }
+        EventKind::Decided { step, taken } => {
+            let to: Vec<String> = taken
+                .iter()
+                .filter_map(|e| p.edges.get(*e as usize))
+                .map(|e| p.step(e.to).id.clone())
+                .collect();
+            format!("decided at {}: {}", step_name(p, *step), to.join(", "))
+        }
+        EventKind::DataSet { values } => format!("data set: {}", serde_json::to_string(values).unwrap_or_default()),
+        EventKind::TaskCreated { task, step, role, .. } => format!(
+            "task {task} opened: {} for {}",
+            step_name(p, *step),
+            role_name(p, *role)
+        ),
+        EventKind::TaskClaimed { task, user } => format!("task {task} claimed by {user}"),
+        EventKind::TaskCompleted { task, by } => format!(
+            "task {task} completed{}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
+        ),
+        EventKind::TaskCancelled { task } => format!("task {task} cancelled"),
+        EventKind::TaskReassigned { task, role } => format!("task {task} reassigned to {}", role_name(p, Some(*role))),
+        EventKind::TaskOverdue { task } => format!("task {task} is overdue"),
+        EventKind::CaseOverdue => "the case is overdue".into(),
+        EventKind::CaseDue { due } => format!("the case is due {}", cal.show(*due)),
+        EventKind::Escalated { scope, action, to, n } => {
+            let whose = match scope {
+                Scope::Case => "case".to_owned(),
+                Scope::Task { task } => format!("task {task}"),
+            };
+            let to = to.map(|r| format!(" to {}", role_name(p, Some(r)))).unwrap_or_default();
+            format!("{} #{n} on {whose}{to}", format!("{action:?}").to_lowercase())
+        }
+        EventKind::SubscriptionOpened { message, key, .. } => format!(
+            "waiting for message `{message}`{}",
+            key.as_ref().map(|k| format!(" with key {k}")).unwrap_or_default()
+        ),
+        EventKind::MessageReceived { message, .. } => format!("message `{message}` received"),
+        EventKind::ChildRequested { step, process, .. } => format!("{} calls process `{process}`", step_name(p, *step)),
+        EventKind::ChildFinished { outcome, .. } => {
+            format!("called case finished: {}", outcome.as_deref().unwrap_or("-"))
+        }
+        EventKind::Incident { step, message, .. } => format!("INCIDENT at {}: {message}", step_name(p, *step)),
+        EventKind::IncidentResolved { .. } => "incident resolved".into(),
+        EventKind::Suspended { .. } => "case suspended; clocks stopped".into(),
+        EventKind::Resumed { .. } => "case resumed; clocks restarted".into(),
+        EventKind::TimersPaused {
+            reason: PAUSE_CITIZEN, ..
+        } => "waiting on the citizen; deadline clock stopped".into(),
+        EventKind::TimersResumed {
+            reason: PAUSE_CITIZEN, ..
+        } => "back from the citizen; deadline clock running".into(),
+        EventKind::Completed { outcome } => format!("case completed: {}", outcome.as_deref().unwrap_or("-")),
+        EventKind::Terminated { step, outcome } => format!(
+            "case terminated at {}: {}",
+            step_name(p, *step),
+            outcome.as_deref().unwrap_or("-")
+        ),
+        EventKind::Cancelled { reason, .. } => format!(
+            "case cancelled{}",
+            reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        _ => return None,
+    };
+    Some(format!("{when}  {what}"))
+}

@@ -1,0 +1,541 @@
+//! Scenario tests: the municipal processes run through the real engine on a
+//! virtual clock, with instants worked out by hand on the calendar.
+
+use std::sync::Arc;
+
+use ravand_engine::engine::{CaseId, Engine};
+use ravand_engine::runtime::{Data, EventKind, Scope, Status};
+use ravand_engine::time::{Clock, Timestamp, VirtualClock, WorkCalendar};
+use serde_json::json;
+
+use crate::helpers::root;
+
+pub struct Harness {
+    pub engine: Engine,
+    pub clock: Arc<VirtualClock>,
+    pub cal: WorkCalendar,
+}
+
+impl Harness {
+    /// An engine with the repository's calendars and the given definitions,
+    /// its clock at `start` (local time on `calendar`).
+    pub async fn new(files: &[&str], calendar: &str, start: &str) -> Harness {
+        let clock = Arc::new(VirtualClock::new(Timestamp(0)));
+        let engine = Engine::new(clock.clone(), 7);
+        engine
+            .add_calendars_from(&root().join("definitions/calendars"))
+            .await
+            .expect("calendars");
+        for f in files {
+            let path = root().join("definitions").join(f);
+            let text = std::fs::read_to_string(&path).expect("definition");
+            engine.deploy(f, &text).await.expect("deploys");
+        }
+        let text =
+            std::fs::read_to_string(root().join(format!("definitions/calendars/{calendar}.yaml"))).expect("calendar");
+        let def = ravand_engine::definition::parse_calendar(
+            &ravand_engine::definition::SourceFile::new(calendar, text),
+            &Default::default(),
+        )
+        .expect("parses");
+        let cal = WorkCalendar::from_def(&def).expect("calendar");
+        let h = Harness { engine, clock, cal };
+        h.set(start);
+        h
+    }
+
+    pub fn at(&self, local: &str) -> Timestamp {
+        self.cal.parse_local(local).expect("date")
+    }
+
+    pub fn set(&self, local: &str) {
+        self.clock.set(self.at(local));
+    }
+
+    pub fn local(&self, t: Timestamp) -> String {
+        self.cal.local(t).format("%Y-%m-%d %H:%M").to_string()
+    }
+
+    /// Completes the one open task at `step`, with outputs.
+    pub async fn complete(&self, case: CaseId, step: &str, outputs: serde_json::Value) {
+        let view = self.engine.status(case).await.expect("case");
+        let task = view.tasks.iter().find(|t| t.step == step).unwrap_or_else(|| {
+            panic!(
+                "no open task at `{step}`; open: {:?}",
+                view.tasks.iter().map(|t| &t.step).collect::<Vec<_>>()
+            )
+        });
+        let outputs: Data = serde_json::from_value(outputs).expect("object");
+        self.engine
+            .complete(case, task.task, Some("tester".into()), outputs)
+            .await
+            .unwrap_or_else(|e| panic!("completing `{step}`: {e}"));
+    }
+
+    /// Advances the clock to `local` and fires what fell due.
+    pub async fn wait_until(&self, local: &str) -> usize {
+        let t = self.at(local);
+        self.clock.set(t);
+        self.engine.tick(t).await
+    }
+
+    pub async fn events(&self, case: CaseId) -> Vec<ravand_engine::runtime::Event> {
+        self.engine.history(case).await.expect("history")
+    }
+}
+
+fn data(v: serde_json::Value) -> Data {
+    serde_json::from_value(v).expect("object")
+}
+
+#[tokio::test]
+async fn complaint_goes_overdue_reminds_escalates_and_is_reassigned() {
+    // Isfahan: Saturday–Wednesday 07:00–14:00; Thursday and Friday off.
+    let h = Harness::new(&["complaint-137.yaml"], "isfahan-municipal", "2026-05-02T08:00").await; // a Saturday
+    let started = h
+        .engine
+        .start(
+            "complaint-137",
+            data(json!({"category": "roads"})),
+            Some("operator".into()),
+        )
+        .await
+        .expect("starts");
+    assert_eq!(started.tracking_code.len(), 10);
+    let case = started.case;
+    h.complete(case, "register-request", json!({"category": "roads", "partner": false}))
+        .await;
+    h.set("2026-05-02T08:30");
+    h.complete(case, "classify", json!({"feasible": true, "needs_details": false}))
+        .await;
+    let view = h.engine.status(case).await.expect("status");
+    let act = view
+        .tasks
+        .iter()
+        .find(|t| t.step == "act-on-request")
+        .expect("referred straight to the responsible officer");
+    assert_eq!(act.role.as_deref(), Some("responsible-officer"));
+    // Roads: 5 working days from Saturday 08:30: Sun, Mon, Tue, Wed, (Thu, Fri off), Sat.
+    assert_eq!(h.local(act.due_at.expect("due")), "2026-05-09 08:30");
+    assert_eq!(act.due.as_deref(), Some("1405-02-19 08:30 (2026-05-09)"));
+
+    // Nothing before the due instant.
+    assert_eq!(h.wait_until("2026-05-09T08:29").await, 0);
+    // Then: due, reminders each working day (3 times), a warning after 2
+    // working days, the file record after 4, reassignment after 5.
+    h.wait_until("2026-05-16T09:00").await;
+    let events = h.events(case).await;
+    let escalations: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Escalated {
+                scope: Scope::Task { .. },
+                action,
+                n,
+                ..
+            } => Some((format!("{action:?} #{n}"), h.local(e.at))),
+            _ => None,
+        })
+        .collect();
+    // At one instant, rungs fire in the order they were scheduled.
+    let expected = [
+        ("Remind #1", "2026-05-09 08:30"),
+        ("Remind #2", "2026-05-10 08:30"),
+        ("Warn #1", "2026-05-11 08:30"),
+        ("Remind #3", "2026-05-11 08:30"),
+        ("Record #1", "2026-05-13 08:30"),
+        ("Reassign #1", "2026-05-16 08:30"),
+    ];
+    let got: Vec<(&str, &str)> = escalations.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(got, expected);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::TaskOverdue { .. }) && h.local(e.at) == "2026-05-09 08:30"));
+    let view = h.engine.status(case).await.expect("status");
+    let act = view
+        .tasks
+        .iter()
+        .find(|t| t.step == "act-on-request")
+        .expect("still open");
+    assert_eq!(act.role.as_deref(), Some("alternate-officer"), "reassigned");
+    assert!(act.overdue);
+    // The mayor's office is told after 7 working days: Monday 18 May.
+    h.wait_until("2026-05-18T09:00").await;
+    let notified = h.events(case).await.into_iter().find(|e| {
+        matches!(
+            e.kind,
+            EventKind::Escalated {
+                scope: Scope::Task { .. },
+                action: ravand_engine::definition::EscalationAction::Notify,
+                ..
+            }
+        )
+    });
+    assert_eq!(notified.map(|e| h.local(e.at)).as_deref(), Some("2026-05-18 08:30"));
+
+    // Done, feedback: unsatisfied reopens; then satisfied closes.
+    h.complete(case, "act-on-request", json!({})).await;
+    h.complete(case, "report-action", json!({})).await;
+    h.complete(case, "feedback-call", json!({"satisfied": false})).await;
+    h.complete(case, "reopen", json!({})).await;
+    h.complete(case, "act-on-request", json!({})).await;
+    h.complete(case, "report-action", json!({})).await;
+    h.complete(case, "feedback-call", json!({"satisfied": true})).await;
+    let view = h.engine.status(case).await.expect("status");
+    assert_eq!(
+        (view.status, view.outcome.as_deref()),
+        (Status::Completed, Some("resolved"))
+    );
+    assert!(view.tasks.is_empty());
+    assert!(
+        h.engine.instance(case).await.expect("state").timers.is_empty(),
+        "a finished case has no timers"
+    );
+}
+
+#[tokio::test]
+async fn complaint_case_clock_stops_while_waiting_on_the_citizen() {
+    let h = Harness::new(&["complaint-137.yaml"], "isfahan-municipal", "2026-05-02T08:00").await;
+    let case = h
+        .engine
+        .start("complaint-137", data(json!({"category": "waste"})), None)
+        .await
+        .expect("starts")
+        .case;
+    let due_before = h
+        .engine
+        .instance(case)
+        .await
+        .expect("state")
+        .case_due
+        .expect("case deadline");
+    // 15 working days from Saturday 2 May 08:00.
+    assert_eq!(h.local(due_before), "2026-05-23 08:00");
+    h.complete(case, "register-request", json!({"category": "waste", "partner": true}))
+        .await;
+    h.complete(case, "classify", json!({"feasible": true, "needs_details": true}))
+        .await;
+    h.complete(case, "ask-citizen-for-details", json!({})).await;
+    // Now waiting on the citizen for two working days (Saturday → Monday).
+    h.set("2026-05-04T08:00");
+    let code = h.engine.instance(case).await.expect("state").data["tracking_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    h.engine
+        .message("citizen-details", Some(&code), Data::new())
+        .await
+        .expect("correlates by tracking code");
+    let due_after = h.engine.instance(case).await.expect("state").case_due.expect("due");
+    // The clock stood still from Saturday 08:00 to Monday 08:00: 6 + 7 + 1
+    // = 14 open hours, two working days; 23 May + 2 working days = 25 May.
+    assert_eq!(h.local(due_after), "2026-05-25 08:00");
+}
+
+#[tokio::test]
+async fn suspension_stops_the_clock_and_resumption_keeps_the_time_left() {
+    let h = Harness::new(&["complaint-137.yaml"], "isfahan-municipal", "2026-05-02T08:00").await;
+    let case = h
+        .engine
+        .start("complaint-137", data(json!({"category": "roads"})), None)
+        .await
+        .expect("starts")
+        .case;
+    h.complete(case, "register-request", json!({"category": "roads"})).await;
+    h.complete(case, "classify", json!({"feasible": true, "needs_details": false}))
+        .await;
+    // Due Saturday 9 May 08:00 (5 working days). Suspend Monday 4 May 08:00,
+    // with 3 working days (Tue, Wed, Sat) left; resume Sunday 10 May 08:00.
+    h.set("2026-05-04T08:00");
+    h.engine
+        .command(case, ravand_engine::runtime::Command::Suspend { by: None })
+        .await
+        .expect("suspends");
+    assert_eq!(
+        h.wait_until("2026-05-10T08:00").await,
+        0,
+        "nothing fires while suspended"
+    );
+    h.engine
+        .command(case, ravand_engine::runtime::Command::Resume { by: None })
+        .await
+        .expect("resumes");
+    let view = h.engine.status(case).await.expect("status");
+    let act = view.tasks.iter().find(|t| t.step == "act-on-request").expect("open");
+    // 3 working days of 7 hours from Sunday 08:00: Mon 08:00, Tue 08:00, Wed 08:00.
+    assert_eq!(h.local(act.due_at.expect("due")), "2026-05-13 08:00");
+}
+
+#[tokio::test]
+async fn mardom_salam_deadlines_count_from_the_meeting() {
+    // The case starts a week before the meeting: Tuesday 6 January 2026, 19:00.
+    let h = Harness::new(&["mardom-salam.yaml"], "isfahan-municipal", "2026-01-06T19:00").await;
+    let case = h
+        .engine
+        .start("mardom-salam", Data::new(), None)
+        .await
+        .expect("starts")
+        .case;
+    h.set("2026-01-07T09:00");
+    h.complete(case, "propose-mosque", json!({"mosque": "مسجد سید"})).await;
+    h.complete(case, "approve-mosque", json!({})).await;
+    h.complete(case, "announce-meeting", json!({})).await;
+    h.complete(case, "report-budget-and-projects", json!({})).await;
+    h.complete(case, "report-aid-to-mosques", json!({})).await;
+    h.complete(case, "report-137-statistics", json!({})).await;
+    h.complete(case, "list-district-problems", json!({})).await;
+    // Everything is ready, but the meeting waits for its day.
+    assert!(h.engine.status(case).await.expect("s").tasks.is_empty());
+    h.wait_until("2026-01-13T19:00").await;
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        view.tasks.iter().map(|t| t.step.as_str()).collect::<Vec<_>>(),
+        vec!["hold-meeting"]
+    );
+    h.set("2026-01-13T21:00");
+    h.complete(case, "hold-meeting", json!({})).await;
+    h.complete(case, "collect-requests", json!({"requests_count": 40}))
+        .await;
+    h.set("2026-01-14T10:00");
+    h.complete(case, "register-in-137", json!({"unassigned_requests": 0}))
+        .await;
+    let due = |view: &ravand_engine::runtime::CaseView, step: &str| {
+        view.tasks.iter().find(|t| t.step == step).and_then(|t| t.due.clone())
+    };
+    let view = h.engine.status(case).await.expect("s");
+    // Within one week of the meeting (13 January 21:00, 23 Dey 1404).
+    assert_eq!(
+        due(&view, "working-group-session").as_deref(),
+        Some("1404-10-30 21:00 (2026-01-20)")
+    );
+    h.complete(case, "working-group-session", json!({})).await;
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        due(&view, "table-to-council").as_deref(),
+        Some("1404-10-30 21:00 (2026-01-20)")
+    );
+    h.complete(case, "table-to-council", json!({})).await;
+    h.complete(case, "units-act", json!({})).await;
+    // Within one month: 23 Bahman 1404.
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        due(&view, "progress-report").as_deref(),
+        Some("1404-11-23 21:00 (2026-02-12)")
+    );
+    h.complete(case, "progress-report", json!({})).await;
+    h.complete(case, "finish-actions", json!({})).await;
+    // Within three months: 23 Farvardin 1405.
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        due(&view, "present-results").as_deref(),
+        Some("1405-01-23 21:00 (2026-04-12)")
+    );
+    h.complete(case, "present-results", json!({})).await;
+    assert_eq!(
+        h.engine.status(case).await.expect("s").outcome.as_deref(),
+        Some("answered")
+    );
+}
+
+async fn article100_to_defence(h: &Harness) -> CaseId {
+    let case = h
+        .engine
+        .start("article-100", data(json!({"reported_by_citizen": false})), None)
+        .await
+        .expect("starts")
+        .case;
+    h.complete(case, "record-patrol-finding", json!({})).await;
+    h.complete(case, "site-inspection", json!({"violation_confirmed": true}))
+        .await;
+    h.complete(case, "stop-work-order", json!({})).await;
+    h.complete(case, "prepare-file", json!({})).await;
+    h.complete(case, "send-to-commission", json!({})).await;
+    h.complete(case, "register-at-secretariat", json!({"file_no": "A100-1405-77"}))
+        .await;
+    h.set("2026-05-03T10:00");
+    h.complete(case, "serve-notice", json!({})).await;
+    case
+}
+
+#[tokio::test]
+async fn article100_defence_window_closes_after_ten_days() {
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
+    let case = article100_to_defence(&h).await;
+    assert_eq!(h.wait_until("2026-05-13T09:59").await, 0, "still inside the 10 days");
+    assert!(
+        h.engine.status(case).await.expect("s").tasks.is_empty(),
+        "waiting for the defence"
+    );
+    h.wait_until("2026-05-13T10:00").await;
+    let view = h.engine.status(case).await.expect("s");
+    let q = view
+        .tasks
+        .iter()
+        .find(|t| t.step == "queue-for-session")
+        .expect("the case goes on without a defence");
+    assert_eq!(h.local(q.created_at), "2026-05-13 10:00");
+    // The window's closing is in the history.
+    assert!(h
+        .engine
+        .history_lines(case)
+        .await
+        .expect("h")
+        .iter()
+        .any(|l| l.contains("defence-window-closed")));
+}
+
+#[tokio::test]
+async fn article100_defence_in_time_and_demolition_by_the_municipality() {
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
+    let case = article100_to_defence(&h).await;
+    h.set("2026-05-08T12:00");
+    h.engine
+        .message("written-defence", Some("A100-1405-77"), Data::new())
+        .await
+        .expect("correlates on the file number");
+    assert!(
+        h.engine
+            .message("written-defence", Some("A100-1405-77"), Data::new())
+            .await
+            .is_err(),
+        "a second defence finds no open window"
+    );
+    h.complete(case, "queue-for-session", json!({})).await;
+    h.complete(case, "first-instance-hearing", json!({"ruling": "demolition"}))
+        .await;
+    h.complete(case, "notify-ruling", json!({})).await;
+    // No objection within 10 days: the ruling becomes final.
+    h.wait_until("2026-05-20T00:00").await;
+    let view = h.engine.status(case).await.expect("s");
+    assert!(
+        view.tasks.iter().any(|t| t.step == "notify-final-ruling"),
+        "{:?}",
+        view.tasks
+    );
+    assert_eq!(
+        h.engine.instance(case).await.expect("s").data["final_ruling"],
+        json!("demolition"),
+        "computed by rule"
+    );
+    h.complete(case, "notify-final-ruling", json!({})).await;
+    h.complete(case, "demolition-deadline", json!({})).await;
+    h.wait_until("2026-08-01T00:00").await;
+    h.complete(case, "municipal-demolition", json!({})).await;
+    h.complete(case, "bill-demolition-cost", json!({})).await;
+    h.complete(case, "verify-demolition", json!({})).await;
+    h.complete(case, "close-file", json!({})).await;
+    assert_eq!(
+        h.engine.status(case).await.expect("s").outcome.as_deref(),
+        Some("enforced")
+    );
+}
+
+/// Drives a case to its end: completes every open task and answers every
+/// message, in this case and in the child cases it calls, with values from
+/// `plan`, and lets time pass for waits.
+pub async fn drive(h: &Harness, case: CaseId, plan: &serde_json::Value) -> Status {
+    'outer: for _ in 0..5_000 {
+        let st = h.engine.instance(case).await.expect("state");
+        if st.status.is_finished() {
+            return st.status;
+        }
+        for (id, process, status) in h.engine.cases().await {
+            if status != Status::Running {
+                continue;
+            }
+            let p = h.engine.process(&process).await.expect("process");
+            let st = h.engine.instance(id).await.expect("state");
+            let pick = |sets: &[ravand_engine::model::VarIx]| -> Data {
+                sets.iter()
+                    .filter_map(|ix| {
+                        let name = &p.variables[ix.0 as usize].name;
+                        plan.get(name).map(|v| (name.clone(), v.clone()))
+                    })
+                    .collect()
+            };
+            if let Some(task) = st.tasks.first() {
+                let outputs = pick(&p.steps[task.step as usize].sets);
+                h.engine.complete(id, task.id, None, outputs).await.expect("completes");
+                continue 'outer;
+            }
+            if let Some(sub) = st.subscriptions.first() {
+                let tok = st.token(sub.token).expect("token");
+                let values = pick(&p.steps[tok.step as usize].sets);
+                h.engine
+                    .message(&sub.message, sub.key.as_deref(), values)
+                    .await
+                    .expect("delivers");
+                continue 'outer;
+            }
+        }
+        match h.engine.next_due().await {
+            Some(t) => {
+                h.clock.set(t);
+                h.engine.tick(t).await;
+            }
+            None => panic!("case {case} is stuck: {:?}", h.engine.status(case).await),
+        }
+    }
+    panic!("case {case} did not finish")
+}
+
+#[tokio::test]
+async fn permits_run_to_issued_and_rejected() {
+    let issued = json!({"docs_complete": true, "deed_valid": true, "has_violation_record": false, "land_use_allowed": true,
+        "needs_article5": false, "article5_approved": true, "in_historic_area": true, "floors": 14, "pays_in_installments": true,
+        "plans_approved": true, "facade_approved": true});
+    let mut rejected = issued.clone();
+    rejected["deed_valid"] = json!(false);
+    for file in ["building-permit-current.yaml", "building-permit-reformed.yaml"] {
+        let h = Harness::new(
+            &[file, "article5-commission.yaml"],
+            "tehran-municipal",
+            "2026-04-04T08:00",
+        )
+        .await;
+        for (plan, outcome) in [(&issued, "issued"), (&rejected, "rejected")] {
+            let case = h
+                .engine
+                .start("building-permit", Data::new(), None)
+                .await
+                .expect("starts")
+                .case;
+            assert_eq!(drive(&h, case, plan).await, Status::Completed, "{file}");
+            let view = h.engine.status(case).await.expect("s");
+            assert_eq!(view.outcome.as_deref(), Some(outcome), "{file}");
+            let st = h.engine.instance(case).await.expect("s");
+            st.check_invariants().expect("invariants");
+            assert!(st.tokens.is_empty() && st.tasks.is_empty() && st.timers.is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn reformed_permit_calls_the_article5_commission_as_a_child_case() {
+    let h = Harness::new(
+        &["building-permit-reformed.yaml", "article5-commission.yaml"],
+        "tehran-municipal",
+        "2026-04-04T08:00",
+    )
+    .await;
+    let plan = json!({"docs_complete": true, "deed_valid": true, "has_violation_record": false, "land_use_allowed": true,
+        "needs_article5": true, "article5_approved": true, "in_historic_area": false, "plans_approved": true});
+    let case = h
+        .engine
+        .start("building-permit", Data::new(), None)
+        .await
+        .expect("starts")
+        .case;
+    assert_eq!(drive(&h, case, &plan).await, Status::Completed);
+    assert_eq!(
+        h.engine.status(case).await.expect("s").outcome.as_deref(),
+        Some("issued")
+    );
+    let cases = h.engine.cases().await;
+    let child = cases
+        .iter()
+        .find(|c| c.1 == "article5-commission")
+        .expect("a child case ran");
+    assert_eq!(child.2, Status::Completed);
+    let _ = h.clock.now();
+}
