@@ -7,6 +7,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
+mod run;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use ravand_engine::definition::{calendar_schema, process_schema, Limits};
 use ravand_engine::diagnostic::Diagnostic;
@@ -54,6 +57,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one case in the terminal on a virtual clock.
+    Run {
+        file: PathBuf,
+        /// Read the commands from a file instead of the terminal.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// The virtual clock's start, local time: `2026-03-18T10:00` or `1404-12-27T10:00`.
+        #[arg(long)]
+        start: Option<String>,
+        /// Start data: `--set category=roads --set partner=true`.
+        #[arg(long)]
+        set: Vec<String>,
+    },
+    /// Run N cases of an automatic model in memory; print the peers' result line.
+    Bench {
+        file: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +100,48 @@ fn main() -> ExitCode {
             };
             print!("{}", render::render(p, f));
         }),
+        Command::Run {
+            file,
+            script,
+            start,
+            set,
+        } => {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let o = run::Options {
+                file: &file,
+                script: script.as_deref(),
+                start: start.as_deref(),
+                set: &set,
+            };
+            match rt.block_on(run::run(o)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench { file, instances } => {
+            let mut code = ExitCode::SUCCESS;
+            let done = with_process(&file, |p| match bench::run(p, instances) {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    code = ExitCode::from(1);
+                }
+            });
+            if done == ExitCode::SUCCESS {
+                code
+            } else {
+                done
+            }
+        }
         Command::Measure { file, json } => with_process(&file, |p| {
             let m = measure::measure(p);
             if json {

@@ -128,3 +128,67 @@ fn schema_prints_json_schema() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v["title"], "Ravand process definition");
 }
+
+#[test]
+fn run_script_shows_reminders_escalation_and_history() {
+    let o = run(&[
+        "run",
+        "definitions/complaint-137.yaml",
+        "--script",
+        "tests/fixtures/run/complaint-137.script",
+        "--start",
+        "2026-05-02T08:00",
+        "--set",
+        "category=roads",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "1405-02-19 08:30 (2026-05-09)  task 8 is overdue",
+        "1405-02-19 08:30 (2026-05-09)  remind #1 on task 8",
+        "1405-02-21 08:30 (2026-05-11)  warn #1 on task 8 to unit-manager",
+        "1405-02-26 08:30 (2026-05-16)  task 8 reassigned to alternate-officer",
+        "case completed: resolved",
+        "history:",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+}
+
+#[test]
+fn run_script_with_a_bad_command_exits_one() {
+    let dir = std::env::temp_dir().join(format!("ravand-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("bad.script");
+    std::fs::write(&script, "complete no-such-step\n").expect("write");
+    let o = run(&[
+        "run",
+        "definitions/complaint-137.yaml",
+        "--script",
+        script.to_str().expect("utf8"),
+        "--start",
+        "2026-05-02T08:00",
+        "--set",
+        "category=roads",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no open task `no-such-step`"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_prints_the_peer_line_last() {
+    for model in ["linear10", "parallel", "xor"] {
+        let o = run(&["bench", &format!("benches/models/{model}.yaml"), "--instances", "500"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        let last = out.lines().last().expect("a line");
+        assert!(
+            last.starts_with(&format!("peer=ravand model={model} n=500 inst_per_s=")),
+            "{last}"
+        );
+        assert!(last.contains(" steps_per_s="), "{last}");
+    }
+    // A model with a user task cannot run unattended: a clear error.
+    let o = run(&["bench", "definitions/complaint-137.yaml", "--instances", "10"]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -3,10 +3,12 @@
 mod cli;
 mod definitions;
 mod diagnostics;
+mod gen;
 mod helpers;
 mod hostile;
 mod measure;
 mod properties;
+mod runtime_props;
 mod scenarios;
 mod schema;
 mod soundness;
