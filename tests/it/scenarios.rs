@@ -539,3 +539,57 @@ async fn reformed_permit_calls_the_article5_commission_as_a_child_case() {
     assert_eq!(child.2, Status::Completed);
     let _ = h.clock.now();
 }
+
+#[tokio::test]
+async fn mardom_salam_starts_itself_every_second_tuesday() {
+    // Deployed on Sunday 1 February 2026: the repeat R/2026-01-06T19:00/P14D
+    // next falls on Tuesday 3 February 19:00, then every two weeks.
+    let h = Harness::new(&[], "isfahan-municipal", "2026-02-01T09:00").await;
+    let text = std::fs::read_to_string(root().join("definitions/mardom-salam.yaml")).expect("definition");
+    h.engine.deploy("mardom-salam.yaml", &text).await.expect("deploys");
+    let next = h.engine.next_start("mardom-salam").await.expect("scheduled");
+    assert_eq!(h.local(next), "2026-02-03 19:00");
+    h.wait_until("2026-03-04T00:00").await;
+    assert_eq!(h.engine.cases().await.len(), 3, "3, 17 February and 3 March");
+    let mut firsts = Vec::new();
+    for (id, _, _) in h.engine.cases().await {
+        firsts.push(h.local(h.engine.history(id).await.expect("h")[0].at));
+    }
+    assert_eq!(firsts, vec!["2026-02-03 19:00", "2026-02-17 19:00", "2026-03-03 19:00"]);
+}
+
+#[tokio::test]
+async fn cron_schedules_start_cases_and_a_new_version_takes_over() {
+    let h = Harness::new(&[], "tehran-municipal", "2026-05-02T06:00").await; // Saturday
+    let v1 = "id: daily\nversion: 1\ntitle: روزانه\ncalendar: tehran-municipal\nsteps:\n  - {id: start, kind: start, schedule: {cron: '0 0 7 * * Sat,Sun'}}\n  - {id: done, kind: end, outcome: done}\n";
+    h.engine.deploy("daily.yaml", v1).await.expect("deploys");
+    assert_eq!(
+        h.local(h.engine.next_start("daily").await.expect("next")),
+        "2026-05-02 07:00"
+    );
+    h.wait_until("2026-05-03T12:00").await;
+    assert_eq!(
+        h.engine.cases().await.len(),
+        2,
+        "Saturday and Sunday at 07:00 Tehran time"
+    );
+    let v2 = v1.replace("version: 1", "version: 2").replace("Sat,Sun", "Mon");
+    h.engine.deploy("daily.yaml", &v2).await.expect("deploys");
+    assert_eq!(
+        h.local(h.engine.next_start("daily").await.expect("next")),
+        "2026-05-04 07:00"
+    );
+    h.wait_until("2026-05-09T12:00").await;
+    assert_eq!(
+        h.engine.cases().await.len(),
+        3,
+        "v1's weekend runs stopped; v2 ran on Monday"
+    );
+    // Deploying v1 again is a no-op; other content under v1 is refused.
+    h.engine.deploy("daily.yaml", v1).await.expect("same content: no-op");
+    assert!(h
+        .engine
+        .deploy("daily.yaml", &v1.replace("روزانه", "دیگر"))
+        .await
+        .is_err());
+}

@@ -92,6 +92,8 @@ struct Inner {
     cases: HashMap<CaseId, Case>,
     by_code: HashMap<String, CaseId>,
     due: BTreeSet<(Timestamp, CaseId, LocalId)>,
+    /// Recurring starts: (instant, deployment, occurrence number from 0).
+    schedules: BTreeSet<(Timestamp, usize, u32)>,
     next_case: u64,
     rng: rand::rngs::StdRng,
 }
@@ -119,6 +121,7 @@ impl Engine {
                 cases: HashMap::new(),
                 by_code: HashMap::new(),
                 due: BTreeSet::new(),
+                schedules: BTreeSet::new(),
                 next_case: 1,
                 rng: rand::rngs::StdRng::seed_from_u64(seed),
             }),
@@ -208,14 +211,21 @@ impl Engine {
             .latest
             .get(&key.process)
             .is_none_or(|&i| g.deployments[i].key.version < key.version);
-        if newer {
-            g.latest.insert(key.process.clone(), ix);
-        }
         g.deployments.push(Deployment {
             key: key.clone(),
             process: Arc::new(process),
             calendar,
         });
+        if newer {
+            // The newest version takes over the process's recurring start.
+            if let Some(old) = g.latest.insert(key.process.clone(), ix) {
+                g.schedules.retain(|s| s.1 != old);
+            }
+            let now = self.clock.now();
+            if let Some(first) = next_occurrence(&g.deployments[ix], now, 0) {
+                g.schedules.insert((first, ix, 0));
+            }
+        }
         Ok(key)
     }
 
@@ -300,13 +310,27 @@ impl Engine {
         Ok(case)
     }
 
-    /// Fires every timer due at or before `now`, earliest first. Returns how
-    /// many fired.
+    /// Fires every timer due at or before `now`, and starts the recurring
+    /// cases whose instant has come, earliest first. Returns how many fired
+    /// or started.
     pub async fn tick(&self, now: Timestamp) -> usize {
         let mut g = self.lock();
         let mut fired = 0;
         while fired < MAX_FIRED_PER_TICK {
-            let Some(&(due, case, timer)) = g.due.iter().next() else {
+            let next_timer = g.due.iter().next().copied();
+            let next_start = g.schedules.iter().next().copied();
+            if let Some((at, ix, n)) = next_start.filter(|s| s.0 <= now && next_timer.is_none_or(|t| s.0 <= t.0)) {
+                g.schedules.remove(&(at, ix, n));
+                if let Some(next) = next_occurrence(&g.deployments[ix], at.plus_seconds(1), n + 1) {
+                    g.schedules.insert((next, ix, n + 1));
+                }
+                if let Ok(id) = g.start_case(ix, Data::new(), Some("schedule".into()), None, at) {
+                    g.settle(id, 0, at, 0);
+                    fired += 1;
+                }
+                continue;
+            }
+            let Some((due, case, timer)) = next_timer else {
                 break;
             };
             if due > now {
@@ -323,9 +347,19 @@ impl Engine {
         fired
     }
 
-    /// The earliest pending timer of any case.
+    /// The earliest pending timer of any case, or recurring start.
     pub async fn next_due(&self) -> Option<Timestamp> {
-        self.lock().due.iter().next().map(|d| d.0)
+        let g = self.lock();
+        let t = g.due.iter().next().map(|d| d.0);
+        let s = g.schedules.iter().next().map(|d| d.0);
+        t.into_iter().chain(s).min()
+    }
+
+    /// The next recurring start of a process, if it has a schedule.
+    pub async fn next_start(&self, process: &str) -> Option<Timestamp> {
+        let g = self.lock();
+        let ix = *g.latest.get(process)?;
+        g.schedules.iter().find(|s| s.1 == ix).map(|s| s.0)
     }
 
     pub async fn status(&self, case: CaseId) -> Result<CaseView, EngineError> {
@@ -476,6 +510,46 @@ impl Inner {
                     self.settle(pid, pfrom, now, depth + 1);
                 }
             }
+        }
+    }
+}
+
+/// The first occurrence (number `n` from 0) of a deployment's recurring
+/// start at or after `from`.
+fn next_occurrence(d: &Deployment, from: Timestamp, n: u32) -> Option<Timestamp> {
+    let start = d.process.step(d.process.start);
+    match start.schedule.as_ref()? {
+        crate::model::Schedule::Cron(c) => {
+            let tz = d.calendar.time_zone();
+            let after = chrono::TimeZone::from_utc_datetime(&tz, &from.plus_seconds(-1).to_utc().naive_utc());
+            c.after(&after).next().map(|t| Timestamp(t.timestamp()))
+        }
+        crate::model::Schedule::Repeat { count, start, period } => {
+            let mut t = d.calendar.instant(*start);
+            let mut k = 0u32;
+            // Walk the repeats; a short period far in the past is skipped in bulk.
+            if period.months == 0
+                && period.working_days == 0
+                && period.basis == crate::model::Basis::Calendar
+                && period.seconds > 0
+                && t < from
+            {
+                let skip = ((from.0 - t.0) as u64).div_ceil(period.seconds);
+                k = u32::try_from(skip).ok()?;
+                t = t.plus_seconds(i64::try_from(skip.checked_mul(period.seconds)?).ok()?);
+            }
+            for _ in 0..1_000_000 {
+                if t >= from {
+                    break;
+                }
+                t = d.calendar.add(t, period);
+                k += 1;
+            }
+            let k = k.max(n);
+            if count.is_some_and(|c| k >= c) || t < from {
+                return None;
+            }
+            Some(t)
         }
     }
 }

@@ -87,6 +87,11 @@ pub fn handle(
             }
             Exec::new(p, cal, st, now, out).emit(EventKind::TaskClaimed { task, user });
         }
+        Command::Assign { task, user, by: _ } => {
+            running(st)?;
+            st.task(task).ok_or(CommandError::NoSuchTask(task))?;
+            Exec::new(p, cal, st, now, out).emit(EventKind::TaskClaimed { task, user });
+        }
         Command::Complete { task, by, outputs } => {
             running(st)?;
             let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;

@@ -454,6 +454,12 @@ pub enum Command {
         task: LocalId,
         user: String,
     },
+    /// A manager gives a task to someone, claimed or not.
+    Assign {
+        task: LocalId,
+        user: String,
+        by: Option<String>,
+    },
     Complete {
         task: LocalId,
         by: Option<String>,
