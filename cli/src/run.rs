@@ -166,9 +166,9 @@ impl Session {
                     return Err("that is in the past".into());
                 }
                 // Fire timers one instant at a time so each shows when it fired.
-                while let Some(t) = self.engine.next_due().await.filter(|t| *t <= target) {
+                while let Some(t) = self.engine.next_due().await.map_err(engine_err)?.filter(|t| *t <= target) {
                     self.clock.set(t);
-                    self.engine.tick(t).await;
+                    self.engine.tick(t).await.map_err(engine_err)?;
                     self.print_new().await;
                 }
                 self.clock.set(target);
@@ -182,7 +182,7 @@ impl Session {
 
 pub async fn run(o: Options<'_>) -> Result<(), String> {
     let clock = Arc::new(VirtualClock::new(Timestamp(0)));
-    let engine = Engine::new(clock.clone(), 1);
+    let engine = Engine::in_memory(clock.clone(), 1).await.map_err(|e| e.to_string())?;
     let dir = o.file.parent().unwrap_or(Path::new("."));
     let cal_dir = dir.join("calendars");
     if cal_dir.is_dir() {

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // A virtual clock for the example; a service uses `SystemClock`.
     let clock = Arc::new(VirtualClock::default());
-    let engine = Engine::new(clock.clone(), 42);
+    let engine = Engine::in_memory(clock.clone(), 42).await?;
     engine.add_calendars_from(&root.join("definitions/calendars")).await?;
     let text = std::fs::read_to_string(root.join("definitions/complaint-137.yaml"))?;
     let key = engine.deploy("complaint-137.yaml", &text).await?;
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Four days pass: the due timers fire.
     let later = clock.advance(4 * 86_400);
-    let fired = engine.tick(later).await;
+    let fired = engine.tick(later).await?;
     let view = engine.status(case.case).await?;
     println!("{fired} timers fired; stage: {:?}", view.stage);
     for t in &view.tasks {

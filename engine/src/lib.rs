@@ -14,6 +14,7 @@ pub mod measure;
 pub mod model;
 pub mod render;
 pub mod runtime;
+pub mod store;
 pub mod testkit;
 pub mod time;
 pub mod validate;

@@ -21,7 +21,7 @@ impl Harness {
     /// its clock at `start` (local time on `calendar`).
     pub async fn new(files: &[&str], calendar: &str, start: &str) -> Harness {
         let clock = Arc::new(VirtualClock::new(Timestamp(0)));
-        let engine = Engine::new(clock.clone(), 7);
+        let engine = Engine::in_memory(clock.clone(), 7).await.expect("engine");
         engine
             .add_calendars_from(&root().join("definitions/calendars"))
             .await
@@ -76,7 +76,7 @@ impl Harness {
     pub async fn wait_until(&self, local: &str) -> usize {
         let t = self.at(local);
         self.clock.set(t);
-        self.engine.tick(t).await
+        self.engine.tick(t).await.expect("tick")
     }
 
     pub async fn events(&self, case: CaseId) -> Vec<ravand_engine::runtime::Event> {
@@ -439,7 +439,7 @@ pub async fn drive(h: &Harness, case: CaseId, plan: &serde_json::Value) -> Statu
         if st.status.is_finished() {
             return st.status;
         }
-        for (id, process, status) in h.engine.cases().await {
+        for (id, process, status) in h.engine.cases().await.expect("cases") {
             if status != Status::Running {
                 continue;
             }
@@ -468,10 +468,10 @@ pub async fn drive(h: &Harness, case: CaseId, plan: &serde_json::Value) -> Statu
                 continue 'outer;
             }
         }
-        match h.engine.next_due().await {
+        match h.engine.next_due().await.expect("next") {
             Some(t) => {
                 h.clock.set(t);
-                h.engine.tick(t).await;
+                h.engine.tick(t).await.expect("tick");
             }
             None => panic!("case {case} is stuck: {:?}", h.engine.status(case).await),
         }
@@ -531,7 +531,7 @@ async fn reformed_permit_calls_the_article5_commission_as_a_child_case() {
         h.engine.status(case).await.expect("s").outcome.as_deref(),
         Some("issued")
     );
-    let cases = h.engine.cases().await;
+    let cases = h.engine.cases().await.expect("cases");
     let child = cases
         .iter()
         .find(|c| c.1 == "article5-commission")
@@ -547,12 +547,21 @@ async fn mardom_salam_starts_itself_every_second_tuesday() {
     let h = Harness::new(&[], "isfahan-municipal", "2026-02-01T09:00").await;
     let text = std::fs::read_to_string(root().join("definitions/mardom-salam.yaml")).expect("definition");
     h.engine.deploy("mardom-salam.yaml", &text).await.expect("deploys");
-    let next = h.engine.next_start("mardom-salam").await.expect("scheduled");
+    let next = h
+        .engine
+        .next_start("mardom-salam")
+        .await
+        .expect("query")
+        .expect("scheduled");
     assert_eq!(h.local(next), "2026-02-03 19:00");
     h.wait_until("2026-03-04T00:00").await;
-    assert_eq!(h.engine.cases().await.len(), 3, "3, 17 February and 3 March");
+    assert_eq!(
+        h.engine.cases().await.expect("cases").len(),
+        3,
+        "3, 17 February and 3 March"
+    );
     let mut firsts = Vec::new();
-    for (id, _, _) in h.engine.cases().await {
+    for (id, _, _) in h.engine.cases().await.expect("cases") {
         firsts.push(h.local(h.engine.history(id).await.expect("h")[0].at));
     }
     assert_eq!(firsts, vec!["2026-02-03 19:00", "2026-02-17 19:00", "2026-03-03 19:00"]);
@@ -564,24 +573,24 @@ async fn cron_schedules_start_cases_and_a_new_version_takes_over() {
     let v1 = "id: daily\nversion: 1\ntitle: روزانه\ncalendar: tehran-municipal\nsteps:\n  - {id: start, kind: start, schedule: {cron: '0 0 7 * * Sat,Sun'}}\n  - {id: done, kind: end, outcome: done}\n";
     h.engine.deploy("daily.yaml", v1).await.expect("deploys");
     assert_eq!(
-        h.local(h.engine.next_start("daily").await.expect("next")),
+        h.local(h.engine.next_start("daily").await.expect("query").expect("next")),
         "2026-05-02 07:00"
     );
     h.wait_until("2026-05-03T12:00").await;
     assert_eq!(
-        h.engine.cases().await.len(),
+        h.engine.cases().await.expect("cases").len(),
         2,
         "Saturday and Sunday at 07:00 Tehran time"
     );
     let v2 = v1.replace("version: 1", "version: 2").replace("Sat,Sun", "Mon");
     h.engine.deploy("daily.yaml", &v2).await.expect("deploys");
     assert_eq!(
-        h.local(h.engine.next_start("daily").await.expect("next")),
+        h.local(h.engine.next_start("daily").await.expect("query").expect("next")),
         "2026-05-04 07:00"
     );
     h.wait_until("2026-05-09T12:00").await;
     assert_eq!(
-        h.engine.cases().await.len(),
+        h.engine.cases().await.expect("cases").len(),
         3,
         "v1's weekend runs stopped; v2 ran on Monday"
     );

@@ -1,16 +1,18 @@
 //! The engine an embedder calls: deploy definitions, start cases, work their
-//! tasks, deliver messages, fire due timers, and read status and history.
+//! tasks, deliver messages, fire due timers and recurring starts, and read
+//! status and history.
 //!
-//! Owns: the versioned definitions, the cases and their histories (in memory
-//! for now, behind a narrow storage interface the database store will take
-//! over), the indexes of due timers and open subscriptions, tracking codes,
-//! and calling child cases for subprocess steps.
+//! Owns: the versioned definitions (compiled once, cached), units of work
+//! (one database transaction per request: each case it touches is read under
+//! its row lock, advanced by the runtime, and written back with its new
+//! events, timers and subscriptions before the request is acknowledged),
+//! message correlation, child cases for subprocess steps, and tracking codes.
 //!
-//! Must not: decide process semantics (that is `runtime`) or read the clock
-//! anywhere but through its [`Clock`].
+//! Must not: decide process semantics (that is `runtime`), write SQL (that is
+//! `store`), or read the clock anywhere but through its [`Clock`].
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -20,6 +22,7 @@ use crate::definition::{Limits, SourceFile};
 use crate::diagnostic::Diagnostic;
 use crate::model::{CompileContext, Process};
 use crate::runtime::{self, CaseView, Command, CommandError, Data, Event, EventKind, Instance, LocalId};
+use crate::store::{Backend, DefinitionRow, Store, StoreError, Tx};
 use crate::time::{Clock, Timestamp, WorkCalendar};
 
 /// A deployed definition: (process id, version, content hash).
@@ -50,7 +53,7 @@ pub struct Started {
 }
 
 /// Why the engine refused a request. Nothing changed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("the definition is not valid")]
     Invalid(Vec<Diagnostic>),
@@ -66,89 +69,166 @@ pub enum EngineError {
     Calendar(String),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-struct Deployment {
-    key: DefinitionKey,
-    process: Arc<Process>,
-    calendar: Arc<WorkCalendar>,
+impl From<sqlx::Error> for EngineError {
+    fn from(e: sqlx::Error) -> EngineError {
+        EngineError::Store(StoreError::Db(e))
+    }
 }
 
-struct Case {
-    deployment: usize,
-    state: Instance,
-    history: Vec<Event>,
-    tracking_code: String,
-    /// The parent case and its token waiting at a subprocess step.
-    parent: Option<(CaseId, LocalId)>,
-    /// The timer entries of this case in the due index.
-    indexed: Vec<(Timestamp, LocalId)>,
+/// A compiled, deployed definition.
+pub struct Deployment {
+    pub key: DefinitionKey,
+    pub process: Arc<Process>,
+    pub calendar: Arc<WorkCalendar>,
 }
 
-struct Inner {
+#[derive(Default)]
+struct Catalog {
     calendars: HashMap<String, Arc<WorkCalendar>>,
-    deployments: Vec<Deployment>,
+    deployments: Vec<Arc<Deployment>>,
+    by_key: HashMap<(String, u32), usize>,
     latest: HashMap<String, usize>,
-    cases: HashMap<CaseId, Case>,
-    by_code: HashMap<String, CaseId>,
-    due: BTreeSet<(Timestamp, CaseId, LocalId)>,
-    /// Recurring starts: (instant, deployment, occurrence number from 0).
-    schedules: BTreeSet<(Timestamp, usize, u32)>,
-    next_case: u64,
-    rng: rand::rngs::StdRng,
 }
 
-/// The engine. Cheap to share behind an `Arc`; every method takes `&self`.
+impl Catalog {
+    fn get(&self, process: &str, version: u32) -> Option<Arc<Deployment>> {
+        self.by_key
+            .get(&(process.to_owned(), version))
+            .map(|&i| self.deployments[i].clone())
+    }
+    fn latest(&self, process: &str) -> Option<Arc<Deployment>> {
+        self.latest.get(process).map(|&i| self.deployments[i].clone())
+    }
+}
+
+/// The engine. Share it behind an `Arc`; every method takes `&self`.
 pub struct Engine {
-    inner: Mutex<Inner>,
+    store: Store,
+    catalog: RwLock<Catalog>,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    rng: Mutex<rand::rngs::StdRng>,
+    /// SQLite has one writer: units of work in this process take turns.
+    writer: tokio::sync::Mutex<()>,
 }
 
+/// Timers claimed and fired in one transaction by `tick`.
+const TICK_BATCH: i64 = 200;
 /// The most timers one `tick` fires, so a flood cannot stall a caller.
-const MAX_FIRED_PER_TICK: usize = 1_000_000;
+const MAX_FIRED_PER_TICK: usize = 10_000_000;
 /// The deepest chain of subprocess calls.
 const MAX_CHILD_DEPTH: usize = 32;
 
 impl Engine {
-    /// An engine with the given clock; tracking codes from `seed`.
-    pub fn new(clock: Arc<dyn Clock>, seed: u64) -> Engine {
-        Engine {
-            inner: Mutex::new(Inner {
-                calendars: HashMap::new(),
-                deployments: Vec::new(),
-                latest: HashMap::new(),
-                cases: HashMap::new(),
-                by_code: HashMap::new(),
-                due: BTreeSet::new(),
-                schedules: BTreeSet::new(),
-                next_case: 1,
-                rng: rand::rngs::StdRng::seed_from_u64(seed),
-            }),
-            clock,
-            limits: Limits::default(),
-        }
+    /// An engine on an in-memory SQLite database (tests, `ravand run`).
+    pub async fn in_memory(clock: Arc<dyn Clock>, seed: u64) -> Result<Engine, EngineError> {
+        Engine::open("sqlite::memory:", clock, seed).await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock is a bug; the data is still whole
-        // (every change is applied event by event), so go on with it.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// An engine on a database (`sqlite://ravand.db`, `postgres://…`): the
+    /// schema is migrated, and the calendars and definitions already deployed
+    /// there are loaded.
+    pub async fn open(url: &str, clock: Arc<dyn Clock>, seed: u64) -> Result<Engine, EngineError> {
+        let store = Store::connect(url).await?;
+        let e = Engine {
+            store,
+            catalog: RwLock::new(Catalog::default()),
+            clock,
+            limits: Limits::default(),
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
+            writer: tokio::sync::Mutex::new(()),
+        };
+        e.reload().await?;
+        Ok(e)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
-    /// Registers a working calendar (a `calendars/*.yaml` file's text).
-    pub async fn add_calendar(&self, name: &str, text: &str) -> Result<(), EngineError> {
+    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads calendars and definitions from the database (others may have
+    /// deployed since).
+    async fn reload(&self) -> Result<(), EngineError> {
+        for (name, source) in self.store.calendars().await? {
+            self.compile_calendar(&name, &source)?;
+        }
+        for d in self.store.definitions().await? {
+            if self.catalog().by_key.contains_key(&(d.process.clone(), d.version)) {
+                continue;
+            }
+            let report = crate::validate::validate_source(
+                SourceFile::new(&d.name, d.source.as_str()),
+                &CompileContext::default(),
+                &self.limits,
+            );
+            let Some(p) = report.process else { continue };
+            self.install(p, d.hash);
+        }
+        Ok(())
+    }
+
+    fn compile_calendar(&self, name: &str, text: &str) -> Result<String, EngineError> {
         let (def, diags) = crate::validate::validate_calendar(&SourceFile::new(name, text), &self.limits);
         if diags.iter().any(Diagnostic::is_error) {
             return Err(EngineError::Invalid(diags));
         }
         let def = def.ok_or(EngineError::Invalid(diags))?;
         let cal = WorkCalendar::from_def(&def).map_err(|e| EngineError::Calendar(e.to_string()))?;
-        self.lock().calendars.insert(def.id.value.clone(), Arc::new(cal));
+        let id = def.id.value.clone();
+        self.catalog_mut().calendars.insert(id.clone(), Arc::new(cal));
+        Ok(id)
+    }
+
+    fn install(&self, process: Process, hash: String) -> Arc<Deployment> {
+        let mut c = self.catalog_mut();
+        let calendar = process
+            .calendar
+            .as_ref()
+            .and_then(|n| c.calendars.get(n).cloned())
+            .unwrap_or_else(|| Arc::new(WorkCalendar::always()));
+        let key = DefinitionKey {
+            process: process.id.0.clone(),
+            version: process.version,
+            hash,
+        };
+        let d = Arc::new(Deployment {
+            key: key.clone(),
+            process: Arc::new(process),
+            calendar,
+        });
+        let ix = c.deployments.len();
+        c.deployments.push(d.clone());
+        c.by_key.insert((key.process.clone(), key.version), ix);
+        let newer = c
+            .latest
+            .get(&key.process)
+            .is_none_or(|&i| c.deployments[i].key.version < key.version);
+        if newer {
+            c.latest.insert(key.process.clone(), ix);
+        }
+        d
+    }
+
+    /// Registers a working calendar (a `calendars/*.yaml` file's text).
+    pub async fn add_calendar(&self, name: &str, text: &str) -> Result<(), EngineError> {
+        let id = self.compile_calendar(name, text)?;
+        self.store.put_calendar(&id, text).await?;
         Ok(())
     }
 
@@ -173,97 +253,121 @@ impl Engine {
     /// the same key; other content under a deployed (id, version) is refused.
     pub async fn deploy(&self, name: &str, text: &str) -> Result<DefinitionKey, EngineError> {
         let hash = hex(&sha2::Sha256::digest(text.as_bytes()));
-        let mut g = self.lock();
         // Called processes may be deployed later, so they are not checked here.
+        let calendars: Vec<String> = self.catalog().calendars.keys().cloned().collect();
         let ctx = CompileContext {
-            calendars: Some(g.calendars.keys().cloned().collect()),
+            calendars: Some(calendars),
             processes: None,
         };
         let report = crate::validate::validate_source(SourceFile::new(name, text), &ctx, &self.limits);
         let Some(process) = report.process else {
             return Err(EngineError::Invalid(report.diagnostics));
         };
-        if let Some(d) = g
-            .deployments
-            .iter()
-            .find(|d| d.key.process == process.id.0 && d.key.version == process.version)
-        {
-            if d.key.hash == hash {
-                return Ok(d.key.clone());
-            }
-            return Err(EngineError::VersionConflict(process.id.0.clone(), process.version));
+        let (id, version) = (process.id.0.clone(), process.version);
+        self.reload().await?;
+        if let Some(d) = self.catalog().get(&id, version) {
+            return if d.key.hash == hash {
+                Ok(d.key.clone())
+            } else {
+                Err(EngineError::VersionConflict(id, version))
+            };
         }
-        let calendar = match &process.calendar {
-            Some(c) => g
-                .calendars
-                .get(c)
-                .cloned()
-                .ok_or_else(|| EngineError::Calendar(format!("`{c}` is not registered")))?,
-            None => Arc::new(WorkCalendar::always()),
+        let row = DefinitionRow {
+            process: id.clone(),
+            version,
+            hash: hash.clone(),
+            name: name.to_owned(),
+            source: text.to_owned(),
         };
-        let key = DefinitionKey {
-            process: process.id.0.clone(),
-            version: process.version,
-            hash,
-        };
-        let ix = g.deployments.len();
-        let newer = g
-            .latest
-            .get(&key.process)
-            .is_none_or(|&i| g.deployments[i].key.version < key.version);
-        g.deployments.push(Deployment {
-            key: key.clone(),
-            process: Arc::new(process),
-            calendar,
-        });
-        if newer {
-            // The newest version takes over the process's recurring start.
-            if let Some(old) = g.latest.insert(key.process.clone(), ix) {
-                g.schedules.retain(|s| s.1 != old);
-            }
-            let now = self.clock.now();
-            if let Some(first) = next_occurrence(&g.deployments[ix], now, 0) {
-                g.schedules.insert((first, ix, 0));
-            }
+        if !self.store.put_definition(&row, self.clock.now()).await? {
+            // Another engine deployed this (id, version) just now.
+            self.reload().await?;
+            let d = self
+                .catalog()
+                .get(&id, version)
+                .ok_or_else(|| EngineError::NoSuchProcess(id.clone()))?;
+            return if d.key.hash == hash {
+                Ok(d.key.clone())
+            } else {
+                Err(EngineError::VersionConflict(id, version))
+            };
         }
-        Ok(key)
+        let d = self.install(process, hash);
+        // The newest version takes over the process's recurring start.
+        if self.catalog().latest(&id).is_some_and(|l| l.key.version == version) {
+            let _w = self.writer.lock().await;
+            let mut tx = self.store.begin().await?;
+            match next_occurrence(&d, self.clock.now(), 0) {
+                Some(first) => self.store.put_schedule(&mut tx, &id, version, first, 0).await?,
+                None => self.store.delete_schedule(&mut tx, &id).await?,
+            }
+            tx.commit().await?;
+        }
+        Ok(d.key.clone())
     }
 
     /// The deployed definitions, oldest first.
     pub async fn definitions(&self) -> Vec<DefinitionKey> {
-        self.lock().deployments.iter().map(|d| d.key.clone()).collect()
+        let _ = self.reload().await;
+        self.catalog().deployments.iter().map(|d| d.key.clone()).collect()
     }
 
     /// The latest version of a deployed process.
     pub async fn process(&self, id: &str) -> Option<Arc<Process>> {
-        let g = self.lock();
-        g.latest.get(id).map(|&i| g.deployments[i].process.clone())
+        if self.catalog().latest(id).is_none() {
+            let _ = self.reload().await;
+        }
+        self.catalog().latest(id).map(|d| d.process.clone())
+    }
+
+    async fn work(&self) -> Result<Work<'_>, EngineError> {
+        let guard = match self.store.backend() {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        };
+        Ok(Work {
+            engine: self,
+            tx: Some(self.store.begin().await?),
+            cases: HashMap::new(),
+            order: Vec::new(),
+            _guard: guard,
+        })
     }
 
     /// Starts a case of the latest version of `process`.
     pub async fn start(&self, process: &str, data: Data, by: Option<String>) -> Result<Started, EngineError> {
         let now = self.clock.now();
-        let mut g = self.lock();
-        let ix = *g
-            .latest
-            .get(process)
-            .ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?;
-        let id = g.start_case(ix, data, by, None, now)?;
-        g.settle(id, 0, now, 0);
-        let tracking_code = g.cases.get(&id).map(|c| c.tracking_code.clone()).unwrap_or_default();
+        let d = match self.catalog().latest(process) {
+            Some(d) => d,
+            None => {
+                self.reload().await?;
+                self.catalog()
+                    .latest(process)
+                    .ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?
+            }
+        };
+        let mut w = self.work().await?;
+        let id = w.start_case(&d, data, by, None, now).await?;
+        w.settle(id, 0, now, 0).await?;
+        let code = w
+            .cases
+            .get(&(id.0 as i64))
+            .map(|c| c.row.tracking_code.clone())
+            .unwrap_or_default();
+        w.commit().await?;
         Ok(Started {
             case: id,
-            tracking_code,
+            tracking_code: code,
         })
     }
 
     /// Applies a command to a case.
     pub async fn command(&self, case: CaseId, cmd: Command) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let mut g = self.lock();
-        let from = g.command(case, cmd, now)?;
-        g.settle(case, from, now, 0);
-        Ok(())
+        let mut w = self.work().await?;
+        let from = w.command(case, cmd, now).await?;
+        w.settle(case, from, now, 0).await?;
+        w.commit().await
     }
 
     pub async fn claim(&self, case: CaseId, task: LocalId, user: &str) -> Result<(), EngineError> {
@@ -291,147 +395,288 @@ impl Engine {
     /// key (a subscription without a key takes any). Returns the case.
     pub async fn message(&self, name: &str, key: Option<&str>, data: Data) -> Result<CaseId, EngineError> {
         let now = self.clock.now();
-        let mut g = self.lock();
-        let mut found: Option<(CaseId, LocalId)> = None;
-        let mut ids: Vec<&CaseId> = g.cases.keys().collect();
-        ids.sort();
-        'outer: for id in ids {
-            let c = &g.cases[id];
-            for s in &c.state.subscriptions {
-                if s.message == name && (s.key.is_none() || s.key.as_deref() == key) {
-                    found = Some((*id, s.id));
-                    break 'outer;
+        for _ in 0..3 {
+            let (case, sub) = self
+                .store
+                .find_subscription(name, key)
+                .await?
+                .ok_or_else(|| EngineError::NotCorrelated(name.to_owned()))?;
+            let case = CaseId(case as u64);
+            let mut w = self.work().await?;
+            match w
+                .command(
+                    case,
+                    Command::Deliver {
+                        sub,
+                        data: data.clone(),
+                    },
+                    now,
+                )
+                .await
+            {
+                Ok(from) => {
+                    w.settle(case, from, now, 0).await?;
+                    w.commit().await?;
+                    return Ok(case);
                 }
+                // Taken by someone else between the lookup and the lock.
+                Err(EngineError::Command(CommandError::NoSuchSubscription(_))) => continue,
+                Err(e) => return Err(e),
             }
         }
-        let (case, sub) = found.ok_or_else(|| EngineError::NotCorrelated(name.to_owned()))?;
-        let from = g.command(case, Command::Deliver { sub, data }, now)?;
-        g.settle(case, from, now, 0);
-        Ok(case)
+        Err(EngineError::NotCorrelated(name.to_owned()))
     }
 
     /// Fires every timer due at or before `now`, and starts the recurring
-    /// cases whose instant has come, earliest first. Returns how many fired
-    /// or started.
-    pub async fn tick(&self, now: Timestamp) -> usize {
-        let mut g = self.lock();
+    /// cases whose instant has come, earliest first, each at its own
+    /// instant. Returns how many fired or started. Engines sharing one
+    /// PostgreSQL database each claim different timers: every timer fires
+    /// exactly once.
+    pub async fn tick(&self, now: Timestamp) -> Result<usize, EngineError> {
         let mut fired = 0;
         while fired < MAX_FIRED_PER_TICK {
-            let next_timer = g.due.iter().next().copied();
-            let next_start = g.schedules.iter().next().copied();
-            if let Some((at, ix, n)) = next_start.filter(|s| s.0 <= now && next_timer.is_none_or(|t| s.0 <= t.0)) {
-                g.schedules.remove(&(at, ix, n));
-                if let Some(next) = next_occurrence(&g.deployments[ix], at.plus_seconds(1), n + 1) {
-                    g.schedules.insert((next, ix, n + 1));
-                }
-                if let Ok(id) = g.start_case(ix, Data::new(), Some("schedule".into()), None, at) {
-                    g.settle(id, 0, at, 0);
+            let mut w = self.work().await?;
+            let claimed = {
+                let tx =
+                    w.tx.as_mut()
+                        .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
+                self.store.claim_due_timers(tx, now, TICK_BATCH).await?
+            };
+            let schedule = {
+                let tx =
+                    w.tx.as_mut()
+                        .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
+                self.store.claim_due_schedule(tx, now).await?
+            };
+            // A recurring start before the first claimed timer goes first.
+            if let Some(s) = schedule.filter(|s| claimed.first().is_none_or(|t| s.due <= t.2)) {
+                let d = self.catalog().get(&s.process, s.version);
+                if let Some(d) = d {
+                    {
+                        let tx =
+                            w.tx.as_mut()
+                                .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
+                        match next_occurrence(&d, s.due.plus_seconds(1), s.n + 1) {
+                            Some(next) => {
+                                self.store
+                                    .put_schedule(tx, &s.process, s.version, next, s.n + 1)
+                                    .await?
+                            }
+                            None => self.store.delete_schedule(tx, &s.process).await?,
+                        }
+                    }
+                    if let Ok(id) = w
+                        .start_case(&d, Data::new(), Some("schedule".into()), None, s.due)
+                        .await
+                    {
+                        w.settle(id, 0, s.due, 0).await?;
+                    }
                     fired += 1;
+                } else {
+                    let tx =
+                        w.tx.as_mut()
+                            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
+                    self.store.delete_schedule(tx, &s.process).await?;
                 }
+                w.commit().await?;
                 continue;
             }
-            let Some((due, case, timer)) = next_timer else {
-                break;
-            };
-            if due > now {
+            if claimed.is_empty() {
                 break;
             }
-            g.due.remove(&(due, case, timer));
-            // Fire at the timer's own instant, so histories read true even
-            // when the tick comes late.
-            if let Ok(from) = g.command(case, Command::FireTimer { timer }, due) {
-                fired += 1;
-                g.settle(case, from, due, 0);
+            // Lock the cases in id order first, so engines sharing a
+            // database cannot deadlock on each other; then fire in time order.
+            let mut by_case: Vec<i64> = claimed.iter().map(|c| c.0).collect();
+            by_case.sort();
+            by_case.dedup();
+            for case in by_case {
+                match w.load(CaseId(case as u64)).await {
+                    Ok(()) | Err(EngineError::NoSuchCase(_)) | Err(EngineError::NoSuchProcess(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
+            for (i, &(case, timer, due)) in claimed.iter().enumerate() {
+                let id = CaseId(case as u64);
+                match w.command(id, Command::FireTimer { timer }, due).await {
+                    Ok(from) => {
+                        w.settle(id, from, due, 0).await?;
+                        fired += 1;
+                    }
+                    // Gone from the case (cancelled in the meantime): drop the row.
+                    Err(EngineError::Command(_))
+                    | Err(EngineError::NoSuchCase(_))
+                    | Err(EngineError::NoSuchProcess(_)) => {
+                        let tx = w.tx()?;
+                        self.store.delete_timer(tx, case, timer).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+                // A firing that made a timer due before the next claimed one
+                // ends the batch: the next round claims in time order again.
+                let next = claimed.get(i + 1).map(|c| c.2);
+                let earlier = w
+                    .cases
+                    .values()
+                    .filter_map(|c| c.row.state.next_due())
+                    .filter(|d| *d <= now)
+                    .min();
+                if let (Some(e), Some(n)) = (earlier, next) {
+                    if e < n {
+                        break;
+                    }
+                }
+            }
+            w.commit().await?;
         }
-        fired
+        Ok(fired)
     }
 
     /// The earliest pending timer of any case, or recurring start.
-    pub async fn next_due(&self) -> Option<Timestamp> {
-        let g = self.lock();
-        let t = g.due.iter().next().map(|d| d.0);
-        let s = g.schedules.iter().next().map(|d| d.0);
-        t.into_iter().chain(s).min()
+    pub async fn next_due(&self) -> Result<Option<Timestamp>, EngineError> {
+        Ok(self.store.next_due().await?)
     }
 
     /// The next recurring start of a process, if it has a schedule.
-    pub async fn next_start(&self, process: &str) -> Option<Timestamp> {
-        let g = self.lock();
-        let ix = *g.latest.get(process)?;
-        g.schedules.iter().find(|s| s.1 == ix).map(|s| s.0)
+    pub async fn next_start(&self, process: &str) -> Result<Option<Timestamp>, EngineError> {
+        Ok(self.store.schedule_of(process).await?)
+    }
+
+    async fn read(&self, case: CaseId) -> Result<(crate::store::CaseRow, Arc<Deployment>), EngineError> {
+        let row = self
+            .store
+            .case(case.0 as i64)
+            .await?
+            .ok_or(EngineError::NoSuchCase(case))?;
+        let d = match self.catalog().get(&row.process, row.version) {
+            Some(d) => d,
+            None => {
+                self.reload().await?;
+                self.catalog()
+                    .get(&row.process, row.version)
+                    .ok_or_else(|| EngineError::NoSuchProcess(row.process.clone()))?
+            }
+        };
+        Ok((row, d))
     }
 
     pub async fn status(&self, case: CaseId) -> Result<CaseView, EngineError> {
-        let g = self.lock();
-        let c = g.cases.get(&case).ok_or(EngineError::NoSuchCase(case))?;
-        let d = &g.deployments[c.deployment];
-        Ok(CaseView::of(&d.process, &d.calendar, &c.state))
+        let (row, d) = self.read(case).await?;
+        Ok(CaseView::of(&d.process, &d.calendar, &row.state))
     }
 
     /// The state of a case (for tests and tools).
     pub async fn instance(&self, case: CaseId) -> Result<Instance, EngineError> {
-        let g = self.lock();
-        g.cases
-            .get(&case)
-            .map(|c| c.state.clone())
-            .ok_or(EngineError::NoSuchCase(case))
+        Ok(self.read(case).await?.0.state)
+    }
+
+    /// The tracking code of a case.
+    pub async fn tracking_code(&self, case: CaseId) -> Result<String, EngineError> {
+        Ok(self.read(case).await?.0.tracking_code)
     }
 
     /// A case's full history.
     pub async fn history(&self, case: CaseId) -> Result<Vec<Event>, EngineError> {
-        let g = self.lock();
-        g.cases
-            .get(&case)
-            .map(|c| c.history.clone())
-            .ok_or(EngineError::NoSuchCase(case))
+        self.read(case).await?;
+        Ok(self.store.history(case.0 as i64).await?)
     }
 
     /// A case's history as lines for people.
     pub async fn history_lines(&self, case: CaseId) -> Result<Vec<String>, EngineError> {
-        let g = self.lock();
-        let c = g.cases.get(&case).ok_or(EngineError::NoSuchCase(case))?;
-        let d = &g.deployments[c.deployment];
-        Ok(c.history
+        let (_, d) = self.read(case).await?;
+        let events = self.store.history(case.0 as i64).await?;
+        Ok(events
             .iter()
             .filter_map(|e| runtime::describe(&d.process, &d.calendar, e))
             .collect())
     }
 
     /// The case with this tracking code.
-    pub async fn find_by_code(&self, code: &str) -> Option<CaseId> {
-        self.lock().by_code.get(code).copied()
+    pub async fn find_by_code(&self, code: &str) -> Result<Option<CaseId>, EngineError> {
+        Ok(self.store.find_by_code(code).await?.map(|i| CaseId(i as u64)))
     }
 
     /// Cases, with their process and status.
-    pub async fn cases(&self) -> Vec<(CaseId, String, runtime::Status)> {
-        let g = self.lock();
-        let mut v: Vec<_> = g
-            .cases
-            .iter()
-            .map(|(id, c)| (*id, c.state.process.clone(), c.state.status))
-            .collect();
-        v.sort_by_key(|x| x.0);
-        v
+    pub async fn cases(&self) -> Result<Vec<(CaseId, String, runtime::Status)>, EngineError> {
+        let rows = self.store.cases().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, p, s)| {
+                let status = match s.as_str() {
+                    "suspended" => runtime::Status::Suspended,
+                    "completed" => runtime::Status::Completed,
+                    "terminated" => runtime::Status::Terminated,
+                    "cancelled" => runtime::Status::Cancelled,
+                    _ => runtime::Status::Running,
+                };
+                (CaseId(id as u64), p, status)
+            })
+            .collect())
     }
 }
 
-impl Inner {
-    fn start_case(
+/// A case loaded into a unit of work.
+struct Loaded {
+    row: crate::store::CaseRow,
+    deployment: Arc<Deployment>,
+    /// Events produced in this unit of work, not yet written.
+    new: Vec<Event>,
+}
+
+/// One transaction: the cases it touched, written back at commit.
+struct Work<'a> {
+    engine: &'a Engine,
+    tx: Option<Tx>,
+    cases: HashMap<i64, Loaded>,
+    order: Vec<i64>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Work<'_> {
+    fn tx(&mut self) -> Result<&mut Tx, EngineError> {
+        self.tx
+            .as_mut()
+            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))
+    }
+
+    /// Loads a case under its row lock (once per unit of work).
+    async fn load(&mut self, id: CaseId) -> Result<(), EngineError> {
+        let key = id.0 as i64;
+        if self.cases.contains_key(&key) {
+            return Ok(());
+        }
+        let store = self.engine.store.clone();
+        let row = store
+            .lock_case(self.tx()?, key)
+            .await?
+            .ok_or(EngineError::NoSuchCase(id))?;
+        let deployment = match self.engine.catalog().get(&row.process, row.version) {
+            Some(d) => d,
+            None => return Err(EngineError::NoSuchProcess(row.process.clone())),
+        };
+        self.cases.insert(
+            key,
+            Loaded {
+                row,
+                deployment,
+                new: Vec::new(),
+            },
+        );
+        self.order.push(key);
+        Ok(())
+    }
+
+    async fn start_case(
         &mut self,
-        ix: usize,
+        d: &Arc<Deployment>,
         mut data: Data,
         by: Option<String>,
         parent: Option<(CaseId, LocalId)>,
         now: Timestamp,
     ) -> Result<CaseId, EngineError> {
-        let code = loop {
-            let c = tracking_code(&mut self.rng);
-            if !self.by_code.contains_key(&c) {
-                break c;
-            }
+        let code = {
+            let mut rng = self.engine.rng.lock().unwrap_or_else(|e| e.into_inner());
+            tracking_code(&mut rng)
         };
-        let d = &self.deployments[ix];
         // A process that declares `tracking_code` gets the case's code in its
         // data (messages from outside correlate on it).
         if d.process
@@ -441,76 +686,119 @@ impl Inner {
             data.entry("tracking_code".to_owned())
                 .or_insert_with(|| serde_json::Value::String(code.clone()));
         }
-        let mut history = Vec::new();
-        let state = runtime::start(&d.process, &d.calendar, data, by, now, &mut history)?;
-        let id = CaseId(self.next_case);
-        self.next_case += 1;
-        self.by_code.insert(code.clone(), id);
+        let mut events = Vec::new();
+        let state = runtime::start(&d.process, &d.calendar, data, by, now, &mut events)?;
+        let parent_row = parent.map(|(c, t)| (c.0 as i64, t));
+        let store = self.engine.store.clone();
+        let id = store
+            .insert_case(
+                self.tx()?,
+                &d.key.process,
+                d.key.version,
+                &code,
+                parent_row,
+                &state,
+                now,
+            )
+            .await?;
+        let row = crate::store::CaseRow {
+            id,
+            process: d.key.process.clone(),
+            version: d.key.version,
+            tracking_code: code,
+            parent: parent_row,
+            state,
+        };
         self.cases.insert(
             id,
-            Case {
-                deployment: ix,
-                state,
-                history,
-                tracking_code: code,
-                parent,
-                indexed: Vec::new(),
+            Loaded {
+                row,
+                deployment: d.clone(),
+                new: events,
             },
         );
-        Ok(id)
+        self.order.push(id);
+        Ok(CaseId(id as u64))
     }
 
-    /// Applies a command; returns where its events begin in the history.
-    fn command(&mut self, id: CaseId, cmd: Command, now: Timestamp) -> Result<usize, EngineError> {
-        let c = self.cases.get_mut(&id).ok_or(EngineError::NoSuchCase(id))?;
-        let d = &self.deployments[c.deployment];
-        let from = c.history.len();
-        runtime::handle(&d.process, &d.calendar, &mut c.state, cmd, now, &mut c.history)?;
+    /// Applies a command; returns where its events begin among the case's
+    /// new events.
+    async fn command(&mut self, id: CaseId, cmd: Command, now: Timestamp) -> Result<usize, EngineError> {
+        self.load(id).await?;
+        let c = self.cases.get_mut(&(id.0 as i64)).ok_or(EngineError::NoSuchCase(id))?;
+        let from = c.new.len();
+        runtime::handle(
+            &c.deployment.process,
+            &c.deployment.calendar,
+            &mut c.row.state,
+            cmd,
+            now,
+            &mut c.new,
+        )?;
         Ok(from)
     }
 
-    /// After a case changed (its events from `from` on are new): re-index
-    /// its timers, start the children it asked for, and tell its parent when
-    /// it finished.
-    fn settle(&mut self, id: CaseId, from: usize, now: Timestamp, depth: usize) {
-        let Some(c) = self.cases.get_mut(&id) else { return };
-        for (t, timer) in c.indexed.drain(..) {
-            self.due.remove(&(t, id, timer));
-        }
-        let entries: Vec<(Timestamp, LocalId)> =
-            c.state.timers.iter().filter_map(|t| t.due.map(|d| (d, t.id))).collect();
-        for &(t, timer) in &entries {
-            self.due.insert((t, id, timer));
-        }
-        c.indexed = entries;
-        let requested: Vec<(LocalId, String)> = c.history[from.min(c.history.len())..]
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::ChildRequested { token, process, .. } => Some((*token, process.clone())),
-                _ => None,
-            })
-            .collect();
-        let finished = c.state.status.is_finished();
-        let (outcome, data, parent) = (c.state.outcome.clone(), c.state.data.clone(), c.parent);
-        for (token, process) in requested {
-            // A process not deployed (yet): the token waits at the step,
-            // visible in the case's stage.
-            let Some(&ix) = self.latest.get(&process) else { continue };
-            if depth >= MAX_CHILD_DEPTH {
+    /// After a case changed (its new events from `from` on): start the
+    /// children it asked for, and tell its parent when it finished.
+    async fn settle(&mut self, id: CaseId, from: usize, now: Timestamp, depth: usize) -> Result<(), EngineError> {
+        let mut queue = vec![(id, from, depth)];
+        while let Some((id, from, depth)) = queue.pop() {
+            let Some(c) = self.cases.get(&(id.0 as i64)) else {
                 continue;
+            };
+            let requested: Vec<(LocalId, String)> = c.new[from.min(c.new.len())..]
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::ChildRequested { token, process, .. } => Some((*token, process.clone())),
+                    _ => None,
+                })
+                .collect();
+            let finished = c.row.state.status.is_finished();
+            let (outcome, data, parent) = (c.row.state.outcome.clone(), c.row.state.data.clone(), c.row.parent);
+            for (token, process) in requested {
+                // A process not deployed (yet): the token waits at the step.
+                let Some(d) = self.engine.catalog().latest(&process) else {
+                    continue;
+                };
+                if depth >= MAX_CHILD_DEPTH {
+                    continue;
+                }
+                let input = child_data(&d.process, &data);
+                let child = self.start_case(&d, input, None, Some((id, token)), now).await?;
+                queue.push((child, 0, depth + 1));
             }
-            let input = child_data(&self.deployments[ix].process, &data);
-            if let Ok(child) = self.start_case(ix, input, None, Some((id, token)), now) {
-                self.settle(child, 0, now, depth + 1);
-            }
-        }
-        if finished {
-            if let Some((pid, token)) = parent {
-                if let Ok(pfrom) = self.command(pid, Command::ChildFinished { token, outcome, data }, now) {
-                    self.settle(pid, pfrom, now, depth + 1);
+            if finished {
+                if let Some((pid, token)) = parent {
+                    let pid = CaseId(pid as u64);
+                    if let Ok(pfrom) = self
+                        .command(pid, Command::ChildFinished { token, outcome, data }, now)
+                        .await
+                    {
+                        queue.push((pid, pfrom, depth + 1));
+                    }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes every touched case and commits: the acknowledgement point.
+    async fn commit(mut self) -> Result<(), EngineError> {
+        let store = self.engine.store.clone();
+        let mut tx = self
+            .tx
+            .take()
+            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
+        let now = self.engine.clock.now();
+        for id in &self.order {
+            if let Some(c) = self.cases.get(id) {
+                if !c.new.is_empty() {
+                    store.save_case(&mut tx, *id, &c.row.state, &c.new, now).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
