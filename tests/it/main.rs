@@ -12,3 +12,4 @@ mod runtime_props;
 mod scenarios;
 mod schema;
 mod soundness;
+mod store;

@@ -337,13 +337,13 @@ impl Engine {
     /// Starts a case of the latest version of `process`.
     pub async fn start(&self, process: &str, data: Data, by: Option<String>) -> Result<Started, EngineError> {
         let now = self.clock.now();
-        let d = match self.catalog().latest(process) {
+        let cached = self.catalog().latest(process);
+        let d = match cached {
             Some(d) => d,
             None => {
                 self.reload().await?;
-                self.catalog()
-                    .latest(process)
-                    .ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?
+                let found = self.catalog().latest(process);
+                found.ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?
             }
         };
         let mut w = self.work().await?;
@@ -547,13 +547,13 @@ impl Engine {
             .case(case.0 as i64)
             .await?
             .ok_or(EngineError::NoSuchCase(case))?;
-        let d = match self.catalog().get(&row.process, row.version) {
+        let cached = self.catalog().get(&row.process, row.version);
+        let d = match cached {
             Some(d) => d,
             None => {
                 self.reload().await?;
-                self.catalog()
-                    .get(&row.process, row.version)
-                    .ok_or_else(|| EngineError::NoSuchProcess(row.process.clone()))?
+                let found = self.catalog().get(&row.process, row.version);
+                found.ok_or_else(|| EngineError::NoSuchProcess(row.process.clone()))?
             }
         };
         Ok((row, d))
@@ -690,17 +690,13 @@ impl Work<'_> {
         let state = runtime::start(&d.process, &d.calendar, data, by, now, &mut events)?;
         let parent_row = parent.map(|(c, t)| (c.0 as i64, t));
         let store = self.engine.store.clone();
-        let id = store
-            .insert_case(
-                self.tx()?,
-                &d.key.process,
-                d.key.version,
-                &code,
-                parent_row,
-                &state,
-                now,
-            )
-            .await?;
+        let new = crate::store::NewCase {
+            process: &d.key.process,
+            version: d.key.version,
+            tracking_code: &code,
+            parent: parent_row,
+        };
+        let id = store.insert_case(self.tx()?, &new, &state, now).await?;
         let row = crate::store::CaseRow {
             id,
             process: d.key.process.clone(),

@@ -57,6 +57,16 @@ pub struct CaseRow {
     pub state: Instance,
 }
 
+/// What a new case row needs besides its state.
+#[derive(Debug, Clone)]
+pub struct NewCase<'a> {
+    pub process: &'a str,
+    pub version: u32,
+    pub tracking_code: &'a str,
+    /// The parent case and its waiting token, for a child case.
+    pub parent: Option<(i64, u32)>,
+}
+
 /// A transaction.
 pub type Tx = Transaction<'static, Any>;
 
@@ -188,10 +198,7 @@ impl Store {
     pub async fn insert_case(
         &self,
         tx: &mut Tx,
-        process: &str,
-        version: u32,
-        code: &str,
-        parent: Option<(i64, u32)>,
+        new: &NewCase<'_>,
         state: &Instance,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
@@ -200,12 +207,12 @@ impl Store {
             "INSERT INTO cases (process, version, status, tracking_code, parent_case, parent_token, seq, state, started_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
         )
-        .bind(process)
-        .bind(i64::from(version))
+        .bind(new.process)
+        .bind(i64::from(new.version))
         .bind(status_name(state))
-        .bind(code)
-        .bind(parent.map(|p| p.0))
-        .bind(parent.map(|p| i64::from(p.1)))
+        .bind(new.tracking_code)
+        .bind(new.parent.map(|p| p.0))
+        .bind(new.parent.map(|p| i64::from(p.1)))
         .bind(state.seq as i64)
         .bind(json)
         .bind(now.0)
