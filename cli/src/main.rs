@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ravand_engine::definition::{calendar_schema, process_schema, Limits};
@@ -70,11 +71,44 @@ enum Command {
         #[arg(long)]
         set: Vec<String>,
     },
-    /// Run N cases of an automatic model in memory; print the peers' result line.
+    /// The HTTP service, on the embedded SQLite by default.
+    Serve {
+        /// `sqlite://ravand.db` (default) or `postgres://user@host/db`.
+        #[arg(long, default_value = "sqlite://ravand.db")]
+        db: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// API tokens (YAML list of {token, access, user, roles}).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Calendars to load (default `definitions/calendars` when present).
+        #[arg(long)]
+        calendars: Option<PathBuf>,
+        /// Definitions to deploy at start.
+        #[arg(long)]
+        deploy: Vec<PathBuf>,
+    },
+    /// Start N cases that each wait an hour on a database, then time firing
+    /// all their timers.
+    BenchTimers {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 100_000)]
+        timers: usize,
+    },
+    /// Run N cases of an automatic model in memory (or, with `--db`, through
+    /// the engine on a database, each acknowledged after its commit); print
+    /// the peers' result line.
     Bench {
         file: PathBuf,
         #[arg(long, default_value_t = 10_000)]
         instances: usize,
+        /// A database: `sqlite://bench.db` or `postgres://…`.
+        #[arg(long)]
+        db: Option<String>,
+        /// Cases in flight at once (with `--db`).
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
 }
 
@@ -127,7 +161,83 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { file, instances } => {
+        Command::Serve {
+            db,
+            addr,
+            tokens,
+            calendars,
+            deploy,
+        } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(serve::run(serve::Options {
+                db,
+                addr,
+                tokens,
+                calendars,
+                deploy,
+            })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::BenchTimers { db, timers } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(bench::run_timers(&db, timers)) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench {
+            file,
+            instances,
+            db: Some(url),
+            concurrency,
+        } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(bench::run_durable(&file, &url, instances, concurrency)) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Bench {
+            file,
+            instances,
+            db: None,
+            ..
+        } => {
             let mut code = ExitCode::SUCCESS;
             let done = with_process(&file, |p| match bench::run(p, instances) {
                 Ok(line) => println!("{line}"),

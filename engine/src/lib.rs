@@ -14,6 +14,8 @@ pub mod measure;
 pub mod model;
 pub mod render;
 pub mod runtime;
+#[cfg(feature = "http")]
+pub mod service;
 pub mod store;
 pub mod testkit;
 pub mod time;

@@ -6,6 +6,7 @@ mod diagnostics;
 mod gen;
 mod helpers;
 mod hostile;
+mod http;
 mod measure;
 mod properties;
 mod runtime_props;

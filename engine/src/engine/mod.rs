@@ -595,6 +595,18 @@ impl Engine {
         Ok(self.store.find_by_code(code).await?.map(|i| CaseId(i as u64)))
     }
 
+    /// Open tasks of every case not finished, with the case they belong to.
+    pub async fn open_tasks(&self) -> Result<Vec<(CaseId, runtime::TaskView)>, EngineError> {
+        let mut out = Vec::new();
+        for row in self.store.open_cases().await? {
+            let cached = self.catalog().get(&row.process, row.version);
+            let Some(d) = cached else { continue };
+            let view = CaseView::of(&d.process, &d.calendar, &row.state);
+            out.extend(view.tasks.into_iter().map(|t| (CaseId(row.id as u64), t)));
+        }
+        Ok(out)
+    }
+
     /// Cases, with their process and status.
     pub async fn cases(&self) -> Result<Vec<(CaseId, String, runtime::Status)>, EngineError> {
         let rows = self.store.cases().await?;

@@ -414,6 +414,16 @@ impl Store {
             .collect()
     }
 
+    /// Every case not finished, with its state (worklists, overdue lists).
+    pub async fn open_cases(&self) -> Result<Vec<CaseRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM cases WHERE status IN ('running', 'suspended') ORDER BY id",
+            Self::CASE_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::case_row).collect()
+    }
+
     /// A case's history, in order.
     pub async fn history(&self, id: i64) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query("SELECT body FROM events WHERE case_id = $1 ORDER BY seq")

@@ -1,0 +1,377 @@
+//! The HTTP service over loopback: a real server on 127.0.0.1, a real
+//! client, and every kind of bad input answered with a 4xx and a JSON body.
+
+use std::sync::Arc;
+
+use ravand_engine::engine::Engine;
+use ravand_engine::service::{self, Token};
+use ravand_engine::time::{Timestamp, VirtualClock};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::root;
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    engine: Arc<Engine>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let clock = Arc::new(VirtualClock::new(Timestamp(1_777_708_800)));
+        let engine = Arc::new(Engine::in_memory(clock, 9).await.expect("engine"));
+        engine
+            .add_calendars_from(&root().join("definitions/calendars"))
+            .await
+            .expect("calendars");
+        let text = std::fs::read_to_string(root().join("tests/fixtures/service/tokens.yaml")).expect("tokens");
+        let tokens: Vec<Token> = serde_saphyr::from_str(&text).expect("tokens parse");
+        let app = service::router(service::Service::new(engine.clone(), tokens));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Server {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            engine,
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut r = self
+            .client
+            .request(method.parse().expect("method"), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn raw(&self, path: &str, token: &str, body: &'static str) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn is_error(v: &Value, code: &str) -> bool {
+    v.get("error").and_then(Value::as_str) == Some(code)
+        && v.get("message").and_then(Value::as_str).is_some_and(|m| !m.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_through_the_api_with_every_bad_input_refused() {
+    let s = Server::start().await;
+    let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
+
+    // Deploying: analysts only; a bad definition comes back with diagnostics.
+    let (st, _) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("operator-demo"),
+            Some(json!({"name": "c.yaml", "source": source})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "bad.yaml", "source": "id: x\nversion: 1\ntitle: t\nsteps: []\n"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(is_error(&v, "invalid-definition"), "{v}");
+    assert_eq!(v["details"][0]["code"], "no-steps");
+    assert_eq!(v["details"][0]["line"], 1);
+    let (st, v) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "complaint-137.yaml", "source": source})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["process"], "complaint-137");
+    let (st, _) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "complaint-137.yaml", "source": source})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "the same content again is a no-op");
+    let (st, v) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "c.yaml", "source": source.replace("رسیدگی شد", "x")})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert!(is_error(&v, "version-conflict"));
+
+    // Starting a case.
+    let (st, v) = s
+        .send(
+            "POST",
+            "/cases",
+            Some("operator-demo"),
+            Some(json!({"process": "complaint-137", "data": {"category": "roads"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let case = v["case"].as_u64().expect("case id");
+    let code = v["tracking_code"].as_str().expect("code").to_owned();
+    let (st, v) = s
+        .send(
+            "POST",
+            "/cases",
+            Some("operator-demo"),
+            Some(json!({"process": "complaint-137", "data": {"category": "volcano"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(is_error(&v, "bad-data"), "{v}");
+    let (st, v) = s
+        .send(
+            "POST",
+            "/cases",
+            Some("operator-demo"),
+            Some(json!({"process": "nope"})),
+        )
+        .await;
+    assert_eq!((st, is_error(&v, "no-such-process")), (StatusCode::NOT_FOUND, true));
+    let (st, _) = s
+        .send(
+            "POST",
+            "/cases",
+            Some("analyst-demo"),
+            Some(json!({"process": "complaint-137", "data": {"category": "roads"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // The citizen's view: stage and dates only, no token.
+    let (st, v) = s.send("GET", &format!("/public/cases/{code}"), None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["stage"][0], "ثبت درخواست شهروند");
+    assert!(
+        v.get("data").is_none() && v.get("tasks").is_none(),
+        "no case data for the public: {v}"
+    );
+    let (st, v) = s.send("GET", "/public/cases/NOSUCHCODE", None, None).await;
+    assert_eq!((st, is_error(&v, "no-such-case")), (StatusCode::NOT_FOUND, true));
+
+    // The operator's worklist; the classifier's does not show it.
+    let (st, v) = s.send("GET", "/worklist", Some("operator-demo"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    let task = v[0]["task"]["task"].as_u64().expect("task id");
+    assert_eq!(v[0]["task"]["step"], "register-request");
+    let (_, v) = s.send("GET", "/worklist", Some("classifier-demo"), None).await;
+    assert_eq!(v.as_array().map(Vec::len), Some(0));
+    let before = s
+        .engine
+        .history(ravand_engine::engine::CaseId(case))
+        .await
+        .expect("history");
+
+    // Bad completions, each refused with a JSON body and nothing changed.
+    let path = format!("/cases/{case}/tasks/{task}/complete");
+    let (st, v) = s
+        .send("POST", &path, Some("classifier-demo"), Some(json!({"outputs": {}})))
+        .await;
+    assert_eq!(
+        (st, is_error(&v, "forbidden")),
+        (StatusCode::FORBIDDEN, true),
+        "another role's task"
+    );
+    let (st, v) = s.raw(&path, "operator-demo", "{not json").await;
+    assert_eq!(
+        (st, is_error(&v, "bad-request")),
+        (StatusCode::BAD_REQUEST, true),
+        "malformed JSON"
+    );
+    let (st, v) = s
+        .send(
+            "POST",
+            &path,
+            Some("operator-demo"),
+            Some(json!({"outputs": "everything"})),
+        )
+        .await;
+    assert!(
+        st.is_client_error() && is_error(&v, "bad-request"),
+        "wrong type: {st} {v}"
+    );
+    let (st, v) = s
+        .send(
+            "POST",
+            &path,
+            Some("operator-demo"),
+            Some(json!({"outputs": {"category": 7}})),
+        )
+        .await;
+    assert_eq!((st, is_error(&v, "bad-data")), (StatusCode::UNPROCESSABLE_ENTITY, true));
+    let (st, _) = s.send("POST", &path, None, Some(json!({}))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = s.send("POST", &path, Some("forged-token"), Some(json!({}))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, v) = s
+        .send(
+            "POST",
+            "/cases/abc/tasks/1/complete",
+            Some("operator-demo"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((st, is_error(&v, "no-such-case")), (StatusCode::NOT_FOUND, true));
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/cases/{case}/tasks/999/complete"),
+            Some("operator-demo"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((st, is_error(&v, "not-found")), (StatusCode::NOT_FOUND, true));
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (st, v) = s
+        .send(
+            "POST",
+            &path,
+            Some("operator-demo"),
+            Some(json!({"outputs": {"category": huge}})),
+        )
+        .await;
+    assert_eq!(
+        (st, is_error(&v, "bad-request")),
+        (StatusCode::PAYLOAD_TOO_LARGE, true),
+        "oversize body"
+    );
+    assert_eq!(
+        s.engine
+            .history(ravand_engine::engine::CaseId(case))
+            .await
+            .expect("history"),
+        before,
+        "nothing changed"
+    );
+
+    // The good completion; the second one finds no task.
+    let (st, v) = s
+        .send(
+            "POST",
+            &path,
+            Some("operator-demo"),
+            Some(json!({"outputs": {"category": "roads", "partner": true}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let (st, v) = s
+        .send("POST", &path, Some("operator-demo"), Some(json!({"outputs": {}})))
+        .await;
+    assert_eq!(
+        (st, is_error(&v, "not-found")),
+        (StatusCode::NOT_FOUND, true),
+        "completing twice"
+    );
+
+    // Status and history for an auditor; suspend for admins only.
+    let (st, v) = s
+        .send("GET", &format!("/cases/{case}"), Some("auditor-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["tasks"][0]["step"], "classify");
+    assert!(
+        v["tasks"][0]["due"].as_str().is_some_and(|d| d.contains("(2026-")),
+        "due in both calendars: {v}"
+    );
+    let (st, v) = s
+        .send("GET", &format!("/cases/{case}/history"), Some("auditor-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        v["lines"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|x| x.as_str().is_some_and(|x| x.contains("case started by operator-7")))),
+        "{v}"
+    );
+    let (st, _) = s
+        .send("POST", &format!("/cases/{case}/suspend"), Some("operator-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = s
+        .send("POST", &format!("/cases/{case}/suspend"), Some("admin-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, v) = s
+        .send("POST", &format!("/cases/{case}/suspend"), Some("admin-demo"), None)
+        .await;
+    assert_eq!(
+        (st, is_error(&v, "conflict")),
+        (StatusCode::CONFLICT, true),
+        "suspending twice"
+    );
+    let (st, _) = s
+        .send("POST", &format!("/cases/{case}/resume"), Some("admin-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+
+    // A message nobody waits for.
+    let (st, v) = s
+        .send(
+            "POST",
+            "/messages",
+            Some("operator-demo"),
+            Some(json!({"name": "citizen-details", "key": "X"})),
+        )
+        .await;
+    assert_eq!((st, is_error(&v, "not-correlated")), (StatusCode::NOT_FOUND, true));
+
+    // Unknown routes, the OpenAPI document, metrics.
+    let (st, v) = s.send("GET", "/no/such/route", None, None).await;
+    assert_eq!((st, is_error(&v, "not-found")), (StatusCode::NOT_FOUND, true));
+    let (st, v) = s.send("GET", "/openapi.json", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    for p in [
+        "/definitions",
+        "/cases",
+        "/cases/{id}/tasks/{task}/complete",
+        "/public/cases/{code}",
+        "/worklist",
+        "/overdue",
+        "/messages",
+    ] {
+        assert!(v["paths"].get(p).is_some(), "OpenAPI lacks {p}");
+    }
+    let res = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("metrics");
+    let text = res.text().await.expect("text");
+    assert!(text.contains("ravand_cases_started_total 1"), "{text}");
+    assert!(text.contains("ravand_http_client_errors_total"), "{text}");
+}
