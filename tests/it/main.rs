@@ -1,6 +1,7 @@
 //! Ravand's integration tests: one binary, one module per area.
 
 mod cli;
+mod crash;
 mod definitions;
 mod diagnostics;
 mod gen;
