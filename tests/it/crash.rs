@@ -29,7 +29,7 @@ struct Served {
 impl Served {
     async fn start(db: &str, definition: &std::path::Path) -> Served {
         let port = free_port();
-        let child = Command::new(ravand())
+        let mut child = Command::new(ravand())
             .args(["serve", "--db", db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
             .arg(root().join("tests/fixtures/service/tokens.yaml"))
             .arg("--deploy")
@@ -50,11 +50,19 @@ impl Served {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("ravand serve did not come up on {base}");
     }
 
-    fn kill(mut self) {
-        // SIGKILL: no chance to flush or clean up.
+    /// SIGKILL: no chance to flush or clean up.
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
