@@ -31,7 +31,7 @@ impl Served {
         let port = free_port();
         let mut child = Command::new(ravand())
             .args(["serve", "--db", db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
-            .arg(root().join("tests/fixtures/service/tokens.yaml"))
+            .arg(root().join("tokens.example.yaml"))
             .arg("--deploy")
             .arg(definition)
             .current_dir(root())

@@ -25,7 +25,7 @@ impl Server {
             .add_calendars_from(&root().join("definitions/calendars"))
             .await
             .expect("calendars");
-        let text = std::fs::read_to_string(root().join("tests/fixtures/service/tokens.yaml")).expect("tokens");
+        let text = std::fs::read_to_string(root().join("tokens.example.yaml")).expect("tokens");
         let tokens: Vec<Token> = serde_saphyr::from_str(&text).expect("tokens parse");
         let app = service::router(service::Service::new(engine.clone(), tokens));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
