@@ -37,6 +37,15 @@ fn tokens(path: Option<&Path>) -> Result<Vec<Token>, String> {
 }
 
 pub async fn run(o: Options) -> Result<(), String> {
+    // Structured logs on stderr; `RUST_LOG=ravand_engine=debug` for more.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(
         Engine::open(&o.db, clock.clone(), SystemClock.now().0 as u64)

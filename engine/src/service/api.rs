@@ -46,13 +46,25 @@ pub fn router(s: Arc<Service>) -> Router {
         .with_state(s)
 }
 
+/// Counts every response for `/metrics` and logs it through `tracing`.
 async fn counted(
     State(s): State<Arc<Service>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = std::time::Instant::now();
     let res = next.run(req).await;
-    count(&s, res.status());
+    let status = res.status();
+    count(&s, status);
+    let micros = started.elapsed().as_micros() as u64;
+    if status.is_server_error() {
+        tracing::error!(%method, %path, status = status.as_u16(), micros, "request");
+    } else if status.is_client_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), micros, "request");
+    }
     res
 }
 
