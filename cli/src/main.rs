@@ -140,26 +140,13 @@ fn main() -> ExitCode {
             start,
             set,
         } => {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
             let o = run::Options {
                 file: &file,
                 script: script.as_deref(),
                 start: start.as_deref(),
                 set: &set,
             };
-            match rt.block_on(run::run(o)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            block_on(false, async { run::run(o).await.map(|()| None) })
         }
         Command::Serve {
             db,
@@ -167,71 +154,26 @@ fn main() -> ExitCode {
             tokens,
             calendars,
             deploy,
-        } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match rt.block_on(serve::run(serve::Options {
+        } => block_on(true, async {
+            serve::run(serve::Options {
                 db,
                 addr,
                 tokens,
                 calendars,
                 deploy,
-            })) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::BenchTimers { db, timers } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match rt.block_on(bench::run_timers(&db, timers)) {
-                Ok(line) => {
-                    println!("{line}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+            })
+            .await
+            .map(|()| None)
+        }),
+        Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
         Command::Bench {
             file,
             instances,
             db: Some(url),
             concurrency,
-        } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match rt.block_on(bench::run_durable(&file, &url, instances, concurrency)) {
-                Ok(line) => {
-                    println!("{line}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        } => block_on(true, async {
+            bench::run_durable(&file, &url, instances, concurrency).await.map(Some)
+        }),
         Command::Bench {
             file,
             instances,
@@ -298,6 +240,35 @@ fn validate_cmd(files: &[PathBuf], json: bool) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Runs an async command on a tokio runtime (multi-threaded or not); prints
+/// the line it returns, or its error (exit 1).
+fn block_on(multi: bool, f: impl std::future::Future<Output = Result<Option<String>, String>>) -> ExitCode {
+    let built = if multi {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    };
+    let rt = match built {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(f) {
+        Ok(line) => {
+            if let Some(line) = line {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -109,9 +109,6 @@ pub fn apply(st: &mut Instance, e: &Event) {
         }
         EventKind::TimerCancelled { timer } => st.timers.retain(|t| t.id != *timer),
         EventKind::TimersPaused { reason, timers } => {
-            if *reason == PAUSE_CITIZEN {
-                st.citizen_waiting = true;
-            }
             for (id, left) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
                     if t.paused == 0 {
@@ -123,9 +120,6 @@ pub fn apply(st: &mut Instance, e: &Event) {
             }
         }
         EventKind::TimersResumed { reason, timers } => {
-            if *reason == PAUSE_CITIZEN {
-                st.citizen_waiting = false;
-            }
             for (id, due) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
                     t.paused &= !reason;

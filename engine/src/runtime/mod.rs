@@ -178,7 +178,6 @@ pub struct Instance {
     /// When each step last completed (for deadlines counted `from` it).
     pub completed: BTreeMap<u32, Timestamp>,
     pub case_due: Option<Timestamp>,
-    pub citizen_waiting: bool,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub outcome: Option<String>,
