@@ -71,6 +71,20 @@ enum Command {
         #[arg(long)]
         set: Vec<String>,
     },
+    /// Simulate many cases under a scenario; print the timeline report.
+    Simulate {
+        file: PathBuf,
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Override the scenario's number of cases.
+        #[arg(long)]
+        cases: Option<u32>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The HTTP service, on the embedded SQLite by default.
     Serve {
         /// `sqlite://ravand.db` (default) or `postgres://user@host/db`.
@@ -194,6 +208,44 @@ fn main() -> ExitCode {
                 done
             }
         }
+        Command::Simulate {
+            file,
+            scenario,
+            cases,
+            seed,
+            json,
+        } => {
+            let Some(mut sc) = load_scenario(&scenario) else {
+                return ExitCode::from(1);
+            };
+            if let Some(n) = cases {
+                sc.cases = n;
+            }
+            if let Some(x) = seed {
+                sc.seed = x;
+            }
+            let cal = match calendar_for(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let mut code = ExitCode::SUCCESS;
+            let done = with_process(&file, |p| match ravand_engine::sim::simulate(p, &cal, &sc) {
+                Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+                Ok(r) => print!("{}", ravand_engine::sim::to_text(&r)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    code = ExitCode::from(1);
+                }
+            });
+            if done == ExitCode::SUCCESS {
+                code
+            } else {
+                done
+            }
+        }
         Command::Measure { file, json } => with_process(&file, |p| {
             let m = measure::measure(p);
             if json {
@@ -241,6 +293,48 @@ fn validate_cmd(files: &[PathBuf], json: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Reads a scenario file, printing its problems when it does not read.
+fn load_scenario(path: &std::path::Path) -> Option<ravand_engine::sim::Scenario> {
+    let limits = Limits::default();
+    let src = match ravand_engine::definition::SourceFile::read(path, &limits) {
+        Ok(src) => src,
+        Err(d) => {
+            eprintln!("{}", d.render(""));
+            return None;
+        }
+    };
+    match ravand_engine::sim::parse_scenario(&src, &limits) {
+        Ok(sc) => Some(sc),
+        Err(diags) => {
+            for d in diags {
+                eprintln!("{}", d.render(&src.text));
+            }
+            None
+        }
+    }
+}
+
+/// The working calendar a process file names (from `calendars/` beside it),
+/// or the always-open calendar.
+fn calendar_for(file: &std::path::Path) -> Result<ravand_engine::time::WorkCalendar, String> {
+    let limits = Limits::default();
+    let src = ravand_engine::definition::SourceFile::read(file, &limits).map_err(|d| d.message.clone())?;
+    let def = ravand_engine::definition::parse_process(&src, &limits)
+        .map_err(|_| format!("{} is not valid", file.display()))?;
+    let Some(name) = def.calendar else {
+        return Ok(ravand_engine::time::WorkCalendar::always());
+    };
+    let path = file
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("calendars")
+        .join(format!("{}.yaml", name.value));
+    let csrc = ravand_engine::definition::SourceFile::read(&path, &limits).map_err(|d| d.message.clone())?;
+    let cdef = ravand_engine::definition::parse_calendar(&csrc, &limits)
+        .map_err(|_| format!("{} is not valid", path.display()))?;
+    ravand_engine::time::WorkCalendar::from_def(&cdef).map_err(|e| e.to_string())
 }
 
 /// Runs an async command on a tokio runtime (multi-threaded or not); prints

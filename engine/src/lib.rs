@@ -16,6 +16,7 @@ pub mod render;
 pub mod runtime;
 #[cfg(feature = "http")]
 pub mod service;
+pub mod sim;
 pub mod store;
 pub mod testkit;
 pub mod time;

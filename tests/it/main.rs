@@ -13,5 +13,6 @@ mod properties;
 mod runtime_props;
 mod scenarios;
 mod schema;
+mod sim;
 mod soundness;
 mod store;

@@ -122,6 +122,11 @@ pub fn parse_calendar(src: &SourceFile, limits: &Limits) -> Result<CalendarDef, 
     parse(src, limits)
 }
 
+/// Parses any YAML document type with the same limits and diagnostics.
+pub fn parse_any<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Vec<Diagnostic>> {
+    parse(src, limits)
+}
+
 fn parse<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Vec<Diagnostic>> {
     if src.text.len() > limits.max_bytes {
         return Err(vec![too_large(src.text.len(), limits).in_file(&src.name)]);

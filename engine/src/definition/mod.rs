@@ -16,7 +16,7 @@ pub mod duration;
 mod load;
 
 pub use calendar::CalendarDef;
-pub use load::{parse_calendar, parse_process, Limits, SourceFile};
+pub use load::{parse_any, parse_calendar, parse_process, Limits, SourceFile};
 
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -15,6 +15,43 @@ const MAX_REPEATS: u32 = 100;
 /// of automatic steps that never waits (the validator rejects such loops).
 const MAX_MOVES: usize = 100_000;
 
+/// Picks the way out of a decision by its branch probabilities, for the
+/// simulator, where a condition cannot be decided from data. Live cases pass
+/// none: their conditions decide. The pick is recorded as a `Decided`
+/// event, so replay needs no chooser.
+pub trait Chooser {
+    /// An index into `probabilities` (one per way out, in order).
+    fn pick(&mut self, probabilities: &[f64]) -> usize;
+    /// Whether a branch of an inclusive decision is taken.
+    fn take(&mut self, probability: f64) -> bool;
+}
+
+/// [`start`] with a chooser for decisions that have branch probabilities.
+pub fn start_with(
+    p: &Process,
+    cal: &WorkCalendar,
+    data: Data,
+    by: Option<String>,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+    chooser: &mut dyn Chooser,
+) -> Result<Instance, CommandError> {
+    start_inner(p, cal, data, by, now, out, Some(chooser))
+}
+
+/// [`handle`] with a chooser for decisions that have branch probabilities.
+pub fn handle_with(
+    p: &Process,
+    cal: &WorkCalendar,
+    st: &mut Instance,
+    cmd: Command,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+    chooser: &mut dyn Chooser,
+) -> Result<(), CommandError> {
+    handle_inner(p, cal, st, cmd, now, out, Some(chooser))
+}
+
 /// Starts a case. Returns its state; its first events are appended to `out`.
 pub fn start(
     p: &Process,
@@ -24,6 +61,19 @@ pub fn start(
     now: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<Instance, CommandError> {
+    start_inner(p, cal, data, by, now, out, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_inner(
+    p: &Process,
+    cal: &WorkCalendar,
+    data: Data,
+    by: Option<String>,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+    chooser: Option<&mut dyn Chooser>,
+) -> Result<Instance, CommandError> {
     check_data(p, &data, None).map_err(CommandError::BadData)?;
     if let Some(v) = p.variables.iter().find(|v| v.required && !data.contains_key(&v.name)) {
         return Err(CommandError::BadData(format!(
@@ -32,7 +82,7 @@ pub fn start(
         )));
     }
     let mut st = Instance::default();
-    let mut x = Exec::new(p, cal, &mut st, now, out);
+    let mut x = Exec::new(p, cal, &mut st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
     x.emit(EventKind::Started {
         process: p.id.0.clone(),
         version: p.version,
@@ -68,6 +118,19 @@ pub fn handle(
     now: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<(), CommandError> {
+    handle_inner(p, cal, st, cmd, now, out, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_inner(
+    p: &Process,
+    cal: &WorkCalendar,
+    st: &mut Instance,
+    cmd: Command,
+    now: Timestamp,
+    out: &mut Vec<Event>,
+    chooser: Option<&mut dyn Chooser>,
+) -> Result<(), CommandError> {
     let running = |st: &Instance| {
         if st.status == Status::Running {
             Ok(())
@@ -85,12 +148,14 @@ pub fn handle(
                     assignee: a.clone(),
                 });
             }
-            Exec::new(p, cal, st, now, out).emit(EventKind::TaskClaimed { task, user });
+            Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }))
+                .emit(EventKind::TaskClaimed { task, user });
         }
         Command::Assign { task, user, by: _ } => {
             running(st)?;
             st.task(task).ok_or(CommandError::NoSuchTask(task))?;
-            Exec::new(p, cal, st, now, out).emit(EventKind::TaskClaimed { task, user });
+            Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }))
+                .emit(EventKind::TaskClaimed { task, user });
         }
         Command::Complete { task, by, outputs } => {
             running(st)?;
@@ -105,7 +170,7 @@ pub fn handle(
             }
             let (token, step) = (t.token, StepIx(t.step));
             check_data(p, &outputs, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             if !outputs.is_empty() {
                 x.emit(EventKind::DataSet { values: outputs });
             }
@@ -125,7 +190,7 @@ pub fn handle(
             let (token, message) = (s.token, s.message.clone());
             let step = StepIx(st.token(token).map_or(0, |t| t.step));
             check_data(p, &data, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::MessageReceived { sub, message });
             if !data.is_empty() {
                 x.emit(EventKind::DataSet { values: data });
@@ -140,7 +205,7 @@ pub fn handle(
             if t.due.is_none_or(|d| d > now) {
                 return Err(CommandError::TimerNotDue(timer));
             }
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.fire(timer);
             x.run();
         }
@@ -158,7 +223,7 @@ pub fn handle(
                 .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
                 .collect();
             check_data(p, &back, None).map_err(CommandError::BadData)?;
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::ChildFinished { token, outcome });
             if !back.is_empty() {
                 x.emit(EventKind::DataSet { values: back });
@@ -172,7 +237,7 @@ pub fn handle(
                 return Err(CommandError::NotRunning(st.status));
             }
             check_data(p, &values, None).map_err(CommandError::BadData)?;
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::DataSet { values });
             if x.st.status == Status::Running {
                 let stuck: Vec<LocalId> = x.st.incidents.keys().copied().collect();
@@ -189,7 +254,7 @@ pub fn handle(
         }
         Command::Suspend { by } => {
             running(st)?;
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Suspended { by });
             let timers: Vec<(LocalId, i64)> = x.st.timers.iter().map(|t| (t.id, x.remaining(t))).collect();
             if !timers.is_empty() {
@@ -203,7 +268,7 @@ pub fn handle(
             if st.status != Status::Suspended {
                 return Err(CommandError::NotSuspended);
             }
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Resumed { by });
             x.resume_timers(PAUSE_SUSPENDED);
             x.run();
@@ -212,13 +277,38 @@ pub fn handle(
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
-            let mut x = Exec::new(p, cal, st, now, out);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.clear_all();
             x.emit(EventKind::Cancelled { by, reason });
         }
     }
     debug_assert!(st.check_invariants().is_ok(), "{:?}", st.check_invariants());
     Ok(())
+}
+
+/// The ways out of a step that are not timeouts, in order.
+fn ways_out(p: &Process, s: StepIx) -> Vec<EdgeIx> {
+    p.step(s)
+        .outgoing
+        .iter()
+        .copied()
+        .filter(|e| !matches!(p.edge(*e).kind, EdgeKind::Timeout))
+        .collect()
+}
+
+/// The probability of each way out, when every way has one.
+fn probabilities(p: &Process, s: StepIx) -> Option<Vec<f64>> {
+    ways_out(p, s).iter().map(|e| p.edge(*e).kind.probability()).collect()
+}
+
+/// The branches of an inclusive decision with their probabilities, when
+/// every branch has one.
+fn branch_probabilities(p: &Process, s: StepIx) -> Option<Vec<(EdgeIx, f64)>> {
+    ways_out(p, s)
+        .into_iter()
+        .filter(|e| matches!(p.edge(*e).kind, EdgeKind::Branch { .. }))
+        .map(|e| p.edge(e).kind.probability().map(|x| (e, x)))
+        .collect()
 }
 
 struct Exec<'a> {
@@ -229,6 +319,7 @@ struct Exec<'a> {
     out: &'a mut Vec<Event>,
     agenda: VecDeque<LocalId>,
     moves: usize,
+    chooser: Option<&'a mut dyn Chooser>,
 }
 
 impl<'a> Exec<'a> {
@@ -238,6 +329,7 @@ impl<'a> Exec<'a> {
         st: &'a mut Instance,
         now: Timestamp,
         out: &'a mut Vec<Event>,
+        chooser: Option<&'a mut dyn Chooser>,
     ) -> Exec<'a> {
         Exec {
             p,
@@ -247,6 +339,7 @@ impl<'a> Exec<'a> {
             out,
             agenda: VecDeque::new(),
             moves: 0,
+            chooser,
         }
     }
 
@@ -339,6 +432,23 @@ impl<'a> Exec<'a> {
                 self.go_on(token, s);
             }
             StepKind::Task => self.open_task(token, s),
+            StepKind::Decision if self.chooser.is_some() && probabilities(self.p, s).is_some() => {
+                let ways = ways_out(self.p, s);
+                let ps = probabilities(self.p, s).unwrap_or_default();
+                let i = self
+                    .chooser
+                    .as_deref_mut()
+                    .map_or(0, |c| c.pick(&ps))
+                    .min(ways.len().saturating_sub(1));
+                let Some(&e) = ways.get(i) else {
+                    return self.incident(token, s.0, "no way out of the decision".into());
+                };
+                self.emit(EventKind::Decided {
+                    step: s.0,
+                    taken: vec![e.0],
+                });
+                self.leave(token, e);
+            }
             StepKind::Decision => {
                 let mut chosen = None;
                 for &e in &step.outgoing {
@@ -363,6 +473,27 @@ impl<'a> Exec<'a> {
                     taken: vec![e.0],
                 });
                 self.leave(token, e);
+            }
+            StepKind::Inclusive if self.chooser.is_some() && branch_probabilities(self.p, s).is_some() => {
+                let branches = branch_probabilities(self.p, s).unwrap_or_default();
+                let mut taken: Vec<EdgeIx> = Vec::new();
+                for (e, p) in branches {
+                    if self.chooser.as_deref_mut().is_some_and(|c| c.take(p)) {
+                        taken.push(e);
+                    }
+                }
+                if taken.is_empty() {
+                    taken.extend(
+                        ways_out(self.p, s)
+                            .into_iter()
+                            .filter(|e| matches!(self.p.edge(*e).kind, EdgeKind::Otherwise { .. })),
+                    );
+                }
+                self.emit(EventKind::Decided {
+                    step: s.0,
+                    taken: taken.iter().map(|e| e.0).collect(),
+                });
+                self.split(token, s, &taken);
             }
             StepKind::Inclusive => {
                 let mut taken = Vec::new();

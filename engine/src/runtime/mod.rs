@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::apply;
 pub use data::{check_value, Data};
-pub use exec::{handle, start};
+pub use exec::{handle, handle_with, start, start_with, Chooser};
 pub use view::{describe, CaseView, TaskView};
 
 use crate::definition::duration::Basis;
