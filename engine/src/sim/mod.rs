@@ -51,6 +51,10 @@ pub struct Scenario {
     /// drawn by type (a fair coin for `bool`, a uniform pick for `enum`).
     #[serde(default)]
     pub data: BTreeMap<String, DataDef>,
+    /// A `bool` case variable; cases where it is true are served first in
+    /// every queue (e.g. `partner`, the municipality's partner citizens).
+    #[serde(default)]
+    pub priority: Option<String>,
 }
 
 fn one() -> u32 {
@@ -441,7 +445,10 @@ pub fn simulate(p: &Process, cal: &WorkCalendar, sc: &Scenario) -> Result<Report
             for e in &out {
                 match &e.kind {
                     EventKind::TaskCreated { task, role, step, .. } => {
-                        let prio = false;
+                        let prio = sc
+                            .priority
+                            .as_ref()
+                            .is_some_and(|v| cases[ci].st.data.get(v) == Some(&serde_json::Value::Bool(true)));
                         match role.and_then(|r| pools.get_mut(&r).map(|pool| (r, pool))) {
                             Some((r, pool)) => {
                                 qseq += 1;
