@@ -84,6 +84,12 @@ enum Command {
         seed: Option<u64>,
         #[arg(long)]
         json: bool,
+        /// Write the event log of the first replication as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the event log of the first replication as XES (IEEE 1849).
+        #[arg(long)]
+        xes: Option<PathBuf>,
     },
     /// The HTTP service, on the embedded SQLite by default.
     Serve {
@@ -214,6 +220,8 @@ fn main() -> ExitCode {
             cases,
             seed,
             json,
+            csv,
+            xes,
         } => {
             let Some(mut sc) = load_scenario(&scenario) else {
                 return ExitCode::from(1);
@@ -232,12 +240,31 @@ fn main() -> ExitCode {
                 }
             };
             let mut code = ExitCode::SUCCESS;
-            let done = with_process(&file, |p| match ravand_engine::sim::simulate(p, &cal, &sc) {
-                Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
-                Ok(r) => print!("{}", ravand_engine::sim::to_text(&r)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    code = ExitCode::from(1);
+            let done = with_process(&file, |p| {
+                match ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some()) {
+                    Ok((r, log)) => {
+                        let writes = [
+                            (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
+                            (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
+                        ];
+                        for (path, text) in writes {
+                            if let Some(path) = path {
+                                if let Err(e) = std::fs::write(path, text) {
+                                    eprintln!("error: {}: {e}", path.display());
+                                    code = ExitCode::from(1);
+                                }
+                            }
+                        }
+                        if json {
+                            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                        } else {
+                            print!("{}", ravand_engine::sim::to_text(&r));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        code = ExitCode::from(1);
+                    }
                 }
             });
             if done == ExitCode::SUCCESS {

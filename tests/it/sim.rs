@@ -97,3 +97,103 @@ fn priority_cases_wait_less() {
         fifo.cycle_days.p95
     );
 }
+
+#[test]
+fn mmc_queue_matches_erlang_c() {
+    // c = 2 servers, λ = 1.5/h, μ = 1/h: a = λ/μ = 1.5, ρ = 0.75.
+    // Erlang C: P(wait) = (a^c/c!)(1/(1−ρ)) / (Σ_{k<c} a^k/k! + (a^c/c!)(1/(1−ρ)))
+    //         = (1.125·4) / (1 + 1.5 + 4.5) = 4.5/7 ≈ 0.6429; Wq = P(wait)/(cμ−λ) = 0.6429/0.5 ≈ 1.286 h.
+    let text = "id: mmc\nversion: 1\ntitle: صف\nroles:\n  - {id: server, title: خدمت‌دهنده}\nsteps:\n  - {id: start, kind: start}\n  - {id: serve, title: خدمت, performer: server, duration: {exponential: {mean: 60 minutes}}}\n  - {id: done, kind: end, outcome: done}\n";
+    let p = check("mmc.yaml", text).process.expect("valid");
+    let sc = scenario("cases: 30000\nwarmup: 2000\nreplications: 6\nseed: 21\narrivals: {poisson: 40 minutes}\nresources: {server: 2}\n");
+    let r = simulate(&p, &WorkCalendar::always(), &sc).expect("runs");
+    let wq = r.roles[0].mean_wait_hours;
+    assert!(
+        (wq - 4.5 / 7.0 / 0.5).abs() < 0.15,
+        "mean wait {wq:.3} h, expected 1.286 h"
+    );
+    let w = r.cycle_days.mean * 24.0;
+    assert!(
+        (w - (4.5 / 7.0 / 0.5 + 1.0)).abs() < 0.2,
+        "time in system {w:.3} h, expected 2.286 h"
+    );
+}
+
+#[test]
+fn two_parallel_exponential_branches_take_the_mean_of_their_maximum() {
+    // E[max(X, Y)] for independent exponentials with means 2 h and 3 h:
+    // 2 + 3 − 1/(1/2 + 1/3) = 5 − 1.2 = 3.8 h.
+    let text = "id: par\nversion: 1\ntitle: موازی\nsteps:\n  - {id: start, kind: start}\n  - {id: split, kind: parallel, next: [a, b]}\n  - {id: a, title: الف, mode: manual, duration: {exponential: {mean: 2 hours}}, next: join}\n  - {id: b, title: ب, mode: manual, duration: {exponential: {mean: 3 hours}}, next: join}\n  - {id: join, kind: join}\n  - {id: done, kind: end, outcome: done}\n";
+    let p = check("par.yaml", text).process.expect("valid");
+    let sc = scenario("cases: 20000\nreplications: 5\nseed: 5\narrivals: {every: 10 minutes}\n");
+    let r = simulate(&p, &WorkCalendar::always(), &sc).expect("runs");
+    let hours = r.cycle_days.mean * 24.0;
+    let ci = (r.cycle_days.ci95 * 24.0).max(0.01);
+    assert!(
+        (hours - 3.8).abs() <= 3.0 * ci + 0.05,
+        "mean {hours:.3} h ± {ci:.3}, expected 3.8 h"
+    );
+}
+
+#[test]
+fn the_event_log_exports_as_csv_and_as_xes_that_parses() {
+    use quick_xml::events::Event;
+    let p = mm1("30 minutes");
+    let sc = scenario("cases: 20\nseed: 2\narrivals: {every: 40 minutes}\nresources: {server: 1}\n");
+    let (_, log) = ravand_engine::sim::simulate_with_log(&p, &WorkCalendar::always(), &sc, true).expect("runs");
+    assert_eq!(log.len(), 40, "a start and a completion per case");
+    let csv = ravand_engine::sim::to_csv(&log);
+    assert_eq!(csv.lines().next(), Some("case,activity,timestamp,lifecycle,resource"));
+    assert_eq!(csv.lines().count(), 41);
+
+    // Walk the XES with a real XML parser: log > trace > event, each event
+    // with concept:name, time:timestamp, lifecycle:transition, org:resource.
+    let xes = ravand_engine::sim::to_xes("mm1", &log);
+    let mut reader = quick_xml::Reader::from_str(&xes);
+    let mut path: Vec<String> = Vec::new();
+    let (mut traces, mut events) = (0, 0);
+    let mut keys: Vec<String> = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                match name.as_str() {
+                    "trace" => {
+                        assert_eq!(path, vec!["log"]);
+                        traces += 1;
+                    }
+                    "event" => {
+                        assert_eq!(path, vec!["log", "trace"]);
+                        events += 1;
+                        keys.clear();
+                    }
+                    _ => {}
+                }
+                path.push(name);
+            }
+            Event::Empty(e) => {
+                if path.last().map(String::as_str) == Some("event") {
+                    let key = e
+                        .try_get_attribute("key")
+                        .expect("attr")
+                        .expect("key")
+                        .unescape_value()
+                        .expect("text")
+                        .into_owned();
+                    keys.push(key);
+                }
+            }
+            Event::End(e) => {
+                if e.name().as_ref() == b"event" {
+                    for k in ["concept:name", "time:timestamp", "lifecycle:transition", "org:resource"] {
+                        assert!(keys.iter().any(|x| x == k), "an event lacks {k}: {keys:?}");
+                    }
+                }
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!((traces, events), (20, 40));
+}

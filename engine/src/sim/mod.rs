@@ -132,6 +132,17 @@ pub struct RoleFigures {
     pub total_wait_days: f64,
 }
 
+/// One line of the event log of replication 0 (for CSV and XES).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    pub case: u32,
+    pub activity: String,
+    pub at: Timestamp,
+    /// `start` or `complete`.
+    pub lifecycle: &'static str,
+    pub resource: Option<String>,
+}
+
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -249,6 +260,18 @@ struct SimCase {
 
 /// Runs a scenario on a process.
 pub fn simulate(p: &Process, cal: &WorkCalendar, sc: &Scenario) -> Result<Report, SimError> {
+    simulate_with_log(p, cal, sc, false).map(|x| x.0)
+}
+
+/// Runs a scenario; with `log`, also returns the event log of the first
+/// replication (task starts and completions, with the role).
+pub fn simulate_with_log(
+    p: &Process,
+    cal: &WorkCalendar,
+    sc: &Scenario,
+    log: bool,
+) -> Result<(Report, Vec<LogEntry>), SimError> {
+    let mut entries: Vec<LogEntry> = Vec::new();
     let started = std::time::Instant::now();
     let interval = match &sc.arrivals {
         Arrivals::Every(s) | Arrivals::Poisson(s) => duration::parse(s).map_err(|e| SimError::Scenario(e.0))?,
@@ -445,6 +468,16 @@ pub fn simulate(p: &Process, cal: &WorkCalendar, sc: &Scenario) -> Result<Report
             for e in &out {
                 match &e.kind {
                     EventKind::TaskCreated { task, role, step, .. } => {
+                        if log && rep == 0 {
+                            let st = &p.steps[*step as usize];
+                            entries.push(LogEntry {
+                                case: target,
+                                activity: st.title_en.clone().unwrap_or_else(|| st.title.clone()),
+                                at: now,
+                                lifecycle: "start",
+                                resource: role.map(|r| p.roles[r as usize].id.clone()),
+                            });
+                        }
                         let prio = sc
                             .priority
                             .as_ref()
@@ -554,7 +587,19 @@ pub fn simulate(p: &Process, cal: &WorkCalendar, sc: &Scenario) -> Result<Report
                             }
                         }
                     }
-                    EventKind::StepCompleted { step } if p.steps[*step as usize].counts() => cases[ci].steps += 1,
+                    EventKind::StepCompleted { step } if p.steps[*step as usize].counts() => {
+                        cases[ci].steps += 1;
+                        if log && rep == 0 {
+                            let st = &p.steps[*step as usize];
+                            entries.push(LogEntry {
+                                case: target,
+                                activity: st.title_en.clone().unwrap_or_else(|| st.title.clone()),
+                                at: now,
+                                lifecycle: "complete",
+                                resource: st.performer.map(|r| p.roles[r.0 as usize].id.clone()),
+                            });
+                        }
+                    }
                     EventKind::Escalated { .. } => cases[ci].escalations += 1,
                     EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => cases[ci].breached = true,
                     _ => {}
@@ -631,28 +676,112 @@ pub fn simulate(p: &Process, cal: &WorkCalendar, sc: &Scenario) -> Result<Report
     });
     let per = |x: u64| if finished > 0 { x as f64 / finished as f64 } else { 0.0 };
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    Ok(Report {
-        process: p.id.0.clone(),
-        cases: sc.cases,
-        replications: sc.replications.max(1),
-        seed: sc.seed,
-        finished,
-        cycle_days: Stats {
-            mean,
-            p50: pct(0.5),
-            p90: pct(0.9),
-            p95: pct(0.95),
-            ci95,
+    entries.sort_by_key(|e| (e.case, e.at));
+    Ok((
+        Report {
+            process: p.id.0.clone(),
+            cases: sc.cases,
+            replications: sc.replications.max(1),
+            seed: sc.seed,
+            finished,
+            cycle_days: Stats {
+                mean,
+                p50: pct(0.5),
+                p90: pct(0.9),
+                p95: pct(0.95),
+                ci95,
+            },
+            steps_mean: per(steps),
+            escalations_mean: per(escalations),
+            sla_breach_rate: per(breaches),
+            roles,
+            unfinished,
+            elapsed_s: elapsed,
+            cases_per_s: (sc.cases + sc.warmup) as f64 * sc.replications.max(1) as f64 / elapsed,
+            activities_per_s: activities as f64 / elapsed,
         },
-        steps_mean: per(steps),
-        escalations_mean: per(escalations),
-        sla_breach_rate: per(breaches),
-        roles,
-        unfinished,
-        elapsed_s: elapsed,
-        cases_per_s: (sc.cases + sc.warmup) as f64 * sc.replications.max(1) as f64 / elapsed,
-        activities_per_s: activities as f64 / elapsed,
-    })
+        entries,
+    ))
+}
+
+/// The log as CSV: `case,activity,timestamp,lifecycle,resource`.
+pub fn to_csv(log: &[LogEntry]) -> String {
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::from("case,activity,timestamp,lifecycle,resource\n");
+    for e in log {
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            e.case,
+            q(&e.activity),
+            e.at,
+            e.lifecycle,
+            q(e.resource.as_deref().unwrap_or(""))
+        ));
+    }
+    out
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The log as XES (IEEE 1849), for PM4Py, ProM and Disco.
+pub fn to_xes(process: &str, log: &[LogEntry]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log xes.version=\"1.0\" xes.features=\"nested-attributes\" xmlns=\"http://www.xes-standard.org/\">\n");
+    for (name, prefix, uri) in [
+        ("Concept", "concept", "http://www.xes-standard.org/concept.xesext"),
+        ("Time", "time", "http://www.xes-standard.org/time.xesext"),
+        ("Lifecycle", "lifecycle", "http://www.xes-standard.org/lifecycle.xesext"),
+        ("Organizational", "org", "http://www.xes-standard.org/org.xesext"),
+    ] {
+        out.push_str(&format!(
+            "  <extension name=\"{name}\" prefix=\"{prefix}\" uri=\"{uri}\"/>\n"
+        ));
+    }
+    out.push_str(&format!(
+        "  <string key=\"concept:name\" value=\"{}\"/>\n",
+        xml(process)
+    ));
+    let mut i = 0;
+    while i < log.len() {
+        let case = log[i].case;
+        out.push_str(&format!(
+            "  <trace>\n    <string key=\"concept:name\" value=\"case-{case}\"/>\n"
+        ));
+        while i < log.len() && log[i].case == case {
+            let e = &log[i];
+            out.push_str("    <event>\n");
+            out.push_str(&format!(
+                "      <string key=\"concept:name\" value=\"{}\"/>\n",
+                xml(&e.activity)
+            ));
+            out.push_str(&format!(
+                "      <date key=\"time:timestamp\" value=\"{}\"/>\n",
+                e.at.to_utc().format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+            ));
+            out.push_str(&format!(
+                "      <string key=\"lifecycle:transition\" value=\"{}\"/>\n",
+                e.lifecycle
+            ));
+            if let Some(r) = &e.resource {
+                out.push_str(&format!("      <string key=\"org:resource\" value=\"{}\"/>\n", xml(r)));
+            }
+            out.push_str("    </event>\n");
+            i += 1;
+        }
+        out.push_str("  </trace>\n");
+    }
+    out.push_str("</log>\n");
+    out
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom.
