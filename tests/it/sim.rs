@@ -171,17 +171,15 @@ fn the_event_log_exports_as_csv_and_as_xes_that_parses() {
                 }
                 path.push(name);
             }
-            Event::Empty(e) => {
-                if path.last().map(String::as_str) == Some("event") {
-                    let key = e
-                        .try_get_attribute("key")
-                        .expect("attr")
-                        .expect("key")
-                        .unescape_value()
-                        .expect("text")
-                        .into_owned();
-                    keys.push(key);
-                }
+            Event::Empty(e) if path.last().map(String::as_str) == Some("event") => {
+                let key = e
+                    .try_get_attribute("key")
+                    .expect("attr")
+                    .expect("key")
+                    .unescape_value()
+                    .expect("text")
+                    .into_owned();
+                keys.push(key);
             }
             Event::End(e) => {
                 if e.name().as_ref() == b"event" {
