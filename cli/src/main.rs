@@ -139,6 +139,14 @@ enum RenderFormat {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of our output goes
+    // away (`ravand … | head`), instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files, json } => validate_cmd(&files, json),

@@ -192,3 +192,34 @@ fn bench_prints_the_peer_line_last() {
     let o = run(&["bench", "definitions/complaint-137.yaml", "--instances", "10"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_no_panic() {
+    use std::io::Read;
+    // Far more output than a pipe buffer holds: the reader must go away first.
+    let dir = std::env::temp_dir().join(format!("ravand-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let big = dir.join("big.yaml");
+    std::fs::write(&big, ravand_engine::testkit::large_process(10_000)).expect("write");
+    let mut child = Command::new(ravand())
+        .args(["render", big.to_str().expect("utf8"), "--format", "dot"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("some output");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Simulation speed side by side with SimPy (../shared/peers/simpy/linear.py):
+# 50 sequential activities on a pool of 5 at 80% utilisation, N cases, in one
+# run. Installs simpy from PyPI when it is missing.
+#   benches/sim-peers.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10000}
+PEERS=${PEERS:-../shared/peers}
+cargo build --release --quiet -p ravand-cli
+python3 -c 'import simpy' 2>/dev/null || python3 -m pip install -q simpy >/dev/null 2>&1
+r=$(./target/release/ravand simulate benches/models/linear50.yaml --scenario benches/models/linear50.scenario.yaml --cases "$N" --json \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=linear50 n=%d cases_per_s=%.1f activities_per_s=%.1f utilisation=%.3f" % (r["finished"], r["cases_per_s"], r["activities_per_s"], r["roles"][0]["utilisation"]))')
+echo "$r"
+s=$(python3 "$PEERS/simpy/linear.py" "$N" | grep '^peer=')
+echo "$s"
+python3 - "$r" "$s" <<'PY'
+import sys
+f = lambda line: dict(kv.split("=") for kv in line.split())
+r, s = f(sys.argv[1]), f(sys.argv[2])
+print(f"ratio cases/s: {float(r['cases_per_s']) / float(s['cases_per_s']):.1f}x, activities/s: {float(r['activities_per_s']) / float(s['activities_per_s']):.1f}x")
+PY
