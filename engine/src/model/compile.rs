@@ -461,6 +461,14 @@ impl Compiler {
             .as_ref()
             .and_then(|d| self.deadline(d, &role_ix, &var_ix, Place::of(&def.id), &by_id));
 
+        let mut anchors = vec![false; steps.len()];
+        for f in steps
+            .iter()
+            .filter_map(|s: &Step| s.deadline.as_ref()?.from)
+            .chain(deadline.as_ref().and_then(|d| d.from))
+        {
+            anchors[f.ix()] = true;
+        }
         Some(Process {
             id: ProcessId(def.id.value.clone()),
             version: def.version,
@@ -472,6 +480,7 @@ impl Compiler {
             steps,
             edges,
             start,
+            anchors,
             deadline,
             by_id,
             upstream: std::sync::OnceLock::new(),

@@ -101,6 +101,8 @@ pub struct Process {
     pub start: StepIx,
     /// A deadline on the whole case.
     pub deadline: Option<Deadline>,
+    /// Steps some deadline counts `from`: their completion time is kept.
+    pub anchors: Vec<bool>,
     by_id: HashMap<String, StepIx>,
     /// For each inclusive join, for each incoming edge: which steps can
     /// still reach that edge without passing through the join.

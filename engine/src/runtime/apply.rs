@@ -38,7 +38,8 @@ pub fn apply(st: &mut Instance, e: &Event) {
             }
         }
         EventKind::TokenConsumed { token } => st.tokens.retain(|t| t.id != *token),
-        EventKind::StepCompleted { step } => {
+        EventKind::StepCompleted { anchor: false, .. } => {}
+        EventKind::StepCompleted { step, anchor: true } => {
             st.completed.insert(*step, e.at);
         }
         EventKind::Decided { .. } | EventKind::Escalated { .. } | EventKind::TimerFired { .. } => {

@@ -100,7 +100,10 @@ fn start_inner(
         step: p.start.0,
         edge: None,
     });
-    x.emit(EventKind::StepCompleted { step: p.start.0 });
+    x.emit(EventKind::StepCompleted {
+        step: p.start.0,
+        anchor: p.anchors[p.start.ix()],
+    });
     if let Some(e) = p.next_edge(p.start) {
         x.leave(token, e);
     }
@@ -389,7 +392,10 @@ impl<'a> Exec<'a> {
 
     /// The step's work is done: record it and take `next`.
     fn go_on(&mut self, token: LocalId, step: StepIx) {
-        self.emit(EventKind::StepCompleted { step: step.0 });
+        self.emit(EventKind::StepCompleted {
+            step: step.0,
+            anchor: self.p.anchors[step.ix()],
+        });
         match self.p.next_edge(step) {
             Some(e) => self.leave(token, e),
             None => self.incident(token, step.0, "the step has no way on".into()),
@@ -613,7 +619,10 @@ impl<'a> Exec<'a> {
     }
 
     fn split(&mut self, token: LocalId, s: StepIx, edges: &[EdgeIx]) {
-        self.emit(EventKind::StepCompleted { step: s.0 });
+        self.emit(EventKind::StepCompleted {
+            step: s.0,
+            anchor: self.p.anchors[s.ix()],
+        });
         self.emit(EventKind::TokenConsumed { token });
         for &e in edges {
             let t = self.st.next_id;

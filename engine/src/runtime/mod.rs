@@ -329,6 +329,9 @@ pub enum EventKind {
     },
     StepCompleted {
         step: u32,
+        /// Whether a deadline counts from this step (its time is kept).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        anchor: bool,
     },
     Decided {
         step: u32,

@@ -100,7 +100,7 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
             by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
             serde_json::to_string(data).unwrap_or_default()
         ),
-        EventKind::StepCompleted { step } if p.steps.get(*step as usize).is_some_and(|s| s.counts()) => {
+        EventKind::StepCompleted { step, .. } if p.steps.get(*step as usize).is_some_and(|s| s.counts()) => {
             format!("done: {}", step_name(p, *step))
         }
         EventKind::Decided { step, taken } => {

@@ -587,7 +587,7 @@ pub fn simulate_with_log(
                             }
                         }
                     }
-                    EventKind::StepCompleted { step } if p.steps[*step as usize].counts() => {
+                    EventKind::StepCompleted { step, .. } if p.steps[*step as usize].counts() => {
                         cases[ci].steps += 1;
                         if log && rep == 0 {
                             let st = &p.steps[*step as usize];
