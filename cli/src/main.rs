@@ -91,6 +91,16 @@ enum Command {
         #[arg(long)]
         xes: Option<PathBuf>,
     },
+    /// What a reform changes: steps, tags, expected steps, handoffs, and with
+    /// `--scenario` the simulated cycle time of both under the same scenario.
+    Compare {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The HTTP service, on the embedded SQLite by default.
     Serve {
         /// `sqlite://ravand.db` (default) or `postgres://user@host/db`.
@@ -281,6 +291,12 @@ fn main() -> ExitCode {
                 done
             }
         }
+        Command::Compare {
+            old,
+            new,
+            scenario,
+            json,
+        } => compare(&old, &new, scenario.as_deref(), json),
         Command::Measure { file, json } => with_process(&file, |p| {
             let m = measure::measure(p);
             if json {
@@ -328,6 +344,70 @@ fn validate_cmd(files: &[PathBuf], json: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `ravand compare`: both files must be valid; the scenario is optional.
+fn compare(old: &std::path::Path, new: &std::path::Path, scenario: Option<&std::path::Path>, json: bool) -> ExitCode {
+    let reports = validate::validate_paths(&[old.to_path_buf(), new.to_path_buf()], &Limits::default());
+    let (Some(a), Some(b)) = (reports[0].process.as_ref(), reports[1].process.as_ref()) else {
+        print_diagnostics(&reports);
+        eprintln!("both definitions must be valid to compare them");
+        return ExitCode::from(1);
+    };
+    let mut rows = measure::compare(a, b);
+    if let Some(path) = scenario {
+        let Some(sc) = load_scenario(path) else {
+            return ExitCode::from(1);
+        };
+        let mut sims = Vec::new();
+        for (file, p) in [(old, a), (new, b)] {
+            let cal = match calendar_for(file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match ravand_engine::sim::simulate(p, &cal, &sc) {
+                Ok(r) => sims.push(r),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        rows.push(measure::Change::new(
+            "simulated steps per case",
+            sims[0].steps_mean,
+            sims[1].steps_mean,
+        ));
+        rows.push(measure::Change::new(
+            "simulated mean days",
+            sims[0].cycle_days.mean,
+            sims[1].cycle_days.mean,
+        ));
+        rows.push(measure::Change::new(
+            "simulated p50 days",
+            sims[0].cycle_days.p50,
+            sims[1].cycle_days.p50,
+        ));
+        rows.push(measure::Change::new(
+            "simulated p90 days",
+            sims[0].cycle_days.p90,
+            sims[1].cycle_days.p90,
+        ));
+    }
+    if json {
+        let v =
+            serde_json::json!({ "old": old.display().to_string(), "new": new.display().to_string(), "changes": rows });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!(
+            "{}",
+            measure::compare_text(&format!("v{}", a.version), &format!("v{}", b.version), &rows)
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// Reads a scenario file, printing its problems when it does not read.

@@ -223,3 +223,31 @@ fn a_reader_that_goes_away_is_no_panic() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn compare_shows_what_the_reform_removes() {
+    let o = run(&[
+        "compare",
+        "definitions/building-permit-current.yaml",
+        "definitions/building-permit-reformed.yaml",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let row = |name: &str| {
+        v["changes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["figure"] == name).cloned())
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    assert_eq!(row("steps")["old"], 129.0);
+    assert_eq!(row("discretionary steps")["new"], 0.0);
+    assert_eq!(row("discretionary steps")["percent"], -100.0);
+    assert!(row("expected steps per case")["new"].as_f64().is_some_and(|x| x < 70.0));
+    let o = run(&[
+        "compare",
+        "definitions/building-permit-current.yaml",
+        "tests/fixtures/diagnostics/deadlock.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "an invalid side is refused");
+}

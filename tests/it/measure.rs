@@ -101,3 +101,19 @@ fn handoffs_count_role_changes() {
     assert_eq!(m.handoffs, 2);
     assert_eq!(m.roles_involved, 2);
 }
+
+#[test]
+fn expected_steps_weigh_branches_and_loops() {
+    // a, then 30% b, then a loop back to a with probability 0.5: a runs
+    // 1/(1−0.5) = 2 times, b 0.6 times, c 2 times: 4.6 steps.
+    let text = process(
+        "  - {id: a, title: الف, mode: service}\n  - {id: d, kind: decision, branches: [{when: ok, next: b, probability: 0.3}], otherwise: {next: c, probability: 0.7}}\n  - {id: b, title: ب, mode: service, next: c}\n  - {id: c, title: ج, mode: service}\n  - {id: l, kind: decision, branches: [{when: ok, next: a, probability: 0.5}], otherwise: {next: done, probability: 0.5}}\n",
+    );
+    let p = check("e.yaml", &text).process.expect("valid");
+    let e = ravand_engine::measure::expected_steps(&p);
+    assert!((e - 4.6).abs() < 1e-6, "{e}");
+    // A parallel block counts both branches once.
+    let text = process("  - {id: s, kind: parallel, next: [x, y]}\n  - {id: x, title: x, mode: service, next: j}\n  - {id: y, title: y, mode: service, next: j}\n  - {id: j, kind: join}\n  - {id: z, title: z, mode: service}\n");
+    let p = check("p.yaml", &text).process.expect("valid");
+    assert!((ravand_engine::measure::expected_steps(&p) - 3.0).abs() < 1e-9);
+}

@@ -195,3 +195,28 @@ fn the_event_log_exports_as_csv_and_as_xes_that_parses() {
     }
     assert_eq!((traces, events), (20, 40));
 }
+
+#[test]
+fn simulated_steps_per_case_match_the_expected_steps() {
+    // Two independent methods: the simulator walking cases through the
+    // runtime, and the expected visits solved on the graph.
+    for file in [
+        "building-permit-current.yaml",
+        "building-permit-reformed.yaml",
+        "complaint-137.yaml",
+    ] {
+        let path = crate::helpers::root().join("definitions").join(file);
+        let p = ravand_engine::validate::validate_paths(&[path], &Default::default())
+            .remove(0)
+            .process
+            .expect("valid");
+        let sc = scenario("cases: 3000\nseed: 9\narrivals: {every: 1 hours}\n");
+        let r = simulate(&p, &WorkCalendar::always(), &sc).expect("runs");
+        let e = ravand_engine::measure::expected_steps(&p);
+        assert!(
+            (r.steps_mean - e).abs() / e < 0.03,
+            "{file}: simulated {:.2}, expected {e:.2}",
+            r.steps_mean
+        );
+    }
+}

@@ -279,3 +279,139 @@ pub fn to_text(m: &Measures) -> String {
     let _ = writeln!(s, "  outcomes             {}", m.outcomes.join(", "));
     s
 }
+
+/// Expected number of times each step runs in one case: a decision sends
+/// its visits along its branches by their probabilities (evenly where none
+/// are given; an inclusive branch without one counts a half), a parallel
+/// split along every branch, and a join of either kind runs as often as its
+/// busiest input; timeouts are taken as not firing. A loop taken again with
+/// probability p is so counted 1/(1−p) times. Found by fixed-point iteration
+/// (bounded).
+pub fn expected_visits(p: &Process) -> Vec<f64> {
+    use crate::model::EdgeKind;
+    let n = p.steps.len();
+    let share = |e: crate::model::EdgeIx| -> f64 {
+        let edge = p.edge(e);
+        let from = p.step(edge.from);
+        match (&edge.kind, from.kind) {
+            (EdgeKind::Timeout, _) => 0.0,
+            (k, StepKind::Decision) => {
+                let ways = from
+                    .outgoing
+                    .iter()
+                    .filter(|x| !matches!(p.edge(**x).kind, EdgeKind::Timeout))
+                    .count()
+                    .max(1);
+                k.probability().unwrap_or(1.0 / ways as f64)
+            }
+            (k, StepKind::Inclusive) => k.probability().unwrap_or(0.5),
+            _ => 1.0,
+        }
+    };
+    let mut visits = vec![0.0f64; n];
+    for _ in 0..10_000 {
+        let mut next = vec![0.0f64; n];
+        for s in p.step_ixs() {
+            let st = p.step(s);
+            let flows = st.incoming.iter().map(|e| visits[p.edge(*e).from.ix()] * share(*e));
+            next[s.ix()] = match st.kind {
+                StepKind::Start => 1.0,
+                StepKind::Join | StepKind::InclusiveJoin => flows.fold(0.0, f64::max),
+                _ => flows.sum(),
+            };
+        }
+        let diff: f64 = next.iter().zip(&visits).map(|(a, b)| (a - b).abs()).sum();
+        visits = next;
+        if diff < 1e-12 {
+            break;
+        }
+    }
+    visits
+}
+
+/// Expected steps a case goes through (probability-weighted).
+pub fn expected_steps(p: &Process) -> f64 {
+    let v = expected_visits(p);
+    p.step_ixs().filter(|s| p.step(*s).counts()).map(|s| v[s.ix()]).sum()
+}
+
+/// One line of a comparison.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub figure: String,
+    pub old: f64,
+    pub new: f64,
+    /// The change in percent of the old figure (`null` when the old is 0).
+    pub percent: Option<f64>,
+}
+
+impl Change {
+    pub fn new(figure: &str, old: f64, new: f64) -> Change {
+        Change {
+            figure: figure.to_owned(),
+            old,
+            new,
+            percent: (old != 0.0).then(|| (new - old) / old * 100.0),
+        }
+    }
+}
+
+/// What a reform changes, from the models alone.
+pub fn compare(old: &Process, new: &Process) -> Vec<Change> {
+    let (a, b) = (measure(old), measure(new));
+    let mut v = vec![
+        Change::new("steps", f64::from(a.steps), f64::from(b.steps)),
+        Change::new("expected steps per case", expected_steps(old), expected_steps(new)),
+    ];
+    for tag in [
+        "approval",
+        "signature",
+        "discretionary",
+        "inspection",
+        "payment",
+        "citizen-visit",
+        "inquiry",
+    ] {
+        v.push(Change::new(
+            &format!("{tag} steps"),
+            f64::from(a.steps_by_tag[tag]),
+            f64::from(b.steps_by_tag[tag]),
+        ));
+    }
+    v.push(Change::new("handoffs", f64::from(a.handoffs), f64::from(b.handoffs)));
+    v.push(Change::new(
+        "roles involved",
+        f64::from(a.roles_involved),
+        f64::from(b.roles_involved),
+    ));
+    v.push(Change::new(
+        "fewest steps a case",
+        f64::from(a.path.fewest_steps),
+        f64::from(b.path.fewest_steps),
+    ));
+    v.push(Change::new(
+        "most steps a case",
+        f64::from(a.path.most_steps),
+        f64::from(b.path.most_steps),
+    ));
+    v
+}
+
+/// A comparison as a text table.
+pub fn compare_text(old: &str, new: &str, rows: &[Change]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<28} {:>12} {:>12} {:>9}", "", old, new, "change");
+    for r in rows {
+        let pct = r.percent.map_or("-".to_owned(), |p| format!("{p:+.1}%"));
+        let fmt = |x: f64| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        let _ = writeln!(s, "{:<28} {:>12} {:>12} {:>9}", r.figure, fmt(r.old), fmt(r.new), pct);
+    }
+    s
+}
