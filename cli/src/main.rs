@@ -100,6 +100,9 @@ enum Command {
         scenario: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report with charts.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// The HTTP service, on the embedded SQLite by default.
     Serve {
@@ -296,7 +299,8 @@ fn main() -> ExitCode {
             new,
             scenario,
             json,
-        } => compare(&old, &new, scenario.as_deref(), json),
+            html,
+        } => compare(&old, &new, scenario.as_deref(), json, html.as_deref()),
         Command::Measure { file, json } => with_process(&file, |p| {
             let m = measure::measure(p);
             if json {
@@ -347,7 +351,13 @@ fn validate_cmd(files: &[PathBuf], json: bool) -> ExitCode {
 }
 
 /// `ravand compare`: both files must be valid; the scenario is optional.
-fn compare(old: &std::path::Path, new: &std::path::Path, scenario: Option<&std::path::Path>, json: bool) -> ExitCode {
+fn compare(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    scenario: Option<&std::path::Path>,
+    json: bool,
+    html: Option<&std::path::Path>,
+) -> ExitCode {
     let reports = validate::validate_paths(&[old.to_path_buf(), new.to_path_buf()], &Limits::default());
     let (Some(a), Some(b)) = (reports[0].process.as_ref(), reports[1].process.as_ref()) else {
         print_diagnostics(&reports);
@@ -355,6 +365,7 @@ fn compare(old: &std::path::Path, new: &std::path::Path, scenario: Option<&std::
         return ExitCode::from(1);
     };
     let mut rows = measure::compare(a, b);
+    let mut sim_reports: Option<Vec<ravand_engine::sim::Report>> = None;
     if let Some(path) = scenario {
         let Some(sc) = load_scenario(path) else {
             return ExitCode::from(1);
@@ -396,6 +407,22 @@ fn compare(old: &std::path::Path, new: &std::path::Path, scenario: Option<&std::
             sims[0].cycle_days.p90,
             sims[1].cycle_days.p90,
         ));
+        sim_reports = Some(sims);
+    }
+    if let Some(path) = html {
+        let (ma, mb) = (measure::measure(a), measure::measure(b));
+        let title = format!("{} — مقایسه", a.title);
+        let page = ravand_engine::render::html::compare_html(
+            &title,
+            (&format!("{} v{}", old.display(), a.version), &ma),
+            (&format!("{} v{}", new.display(), b.version), &mb),
+            &rows,
+            sim_reports.as_ref().map(|s| (&s[0], &s[1])),
+        );
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
     }
     if json {
         let v =

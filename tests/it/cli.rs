@@ -251,3 +251,29 @@ fn compare_shows_what_the_reform_removes() {
     ]);
     assert_eq!(o.status.code(), Some(1), "an invalid side is refused");
 }
+
+#[test]
+fn compare_html_is_self_contained_and_right_to_left() {
+    let dir = std::env::temp_dir().join(format!("ravand-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let scenario = dir.join("s.yaml");
+    std::fs::write(&scenario, "cases: 200\nseed: 4\narrivals: {poisson: 12 hours}\n").expect("write");
+    let page = dir.join("compare.html");
+    let o = run(&[
+        "compare",
+        "definitions/building-permit-current.yaml",
+        "definitions/building-permit-reformed.yaml",
+        "--scenario",
+        scenario.to_str().expect("utf8"),
+        "--html",
+        page.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).expect("written");
+    assert!(html.starts_with("<!doctype html><html lang=\"fa\" dir=\"rtl\">"));
+    assert!(html.contains("صدور پروانه ساختمانی"), "Persian title");
+    assert_eq!(html.matches("<svg").count(), 2, "tag bars and histograms");
+    for outside in ["<script", "<link", "src=", "url(", "https://"] {
+        assert!(!html.contains(outside), "the page reaches outside: {outside}");
+    }
+}

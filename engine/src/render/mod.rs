@@ -7,6 +7,8 @@
 //!
 //! Must not: lay out the graph itself; Mermaid and Graphviz do that.
 
+pub mod html;
+
 use std::fmt::Write;
 
 use crate::model::{EdgeKind, Process, StepKind};

@@ -112,6 +112,9 @@ pub struct Report {
     pub elapsed_s: f64,
     pub cases_per_s: f64,
     pub activities_per_s: f64,
+    /// Every finished case's cycle time in days, sorted (for histograms).
+    #[serde(skip)]
+    pub cycle_samples: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -699,6 +702,7 @@ pub fn simulate_with_log(
             elapsed_s: elapsed,
             cases_per_s: (sc.cases + sc.warmup) as f64 * sc.replications.max(1) as f64 / elapsed,
             activities_per_s: activities as f64 / elapsed,
+            cycle_samples: cycle,
         },
         entries,
     ))
