@@ -20,3 +20,18 @@ f = lambda line: dict(kv.split("=") for kv in line.split())
 r, s = f(sys.argv[1]), f(sys.argv[2])
 print(f"ratio cases/s: {float(r['cases_per_s']) / float(s['cases_per_s']):.1f}x, activities/s: {float(r['activities_per_s']) / float(s['activities_per_s']):.1f}x")
 PY
+
+# Prosimos on its purchasing example (WITH_PROSIMOS=1; the first run installs
+# Prosimos 2.1.0 from PyPI into /tmp/prosimos-venv). Its harness times the
+# whole `prosimos` process, so Ravand's whole process is timed too.
+if [ "${WITH_PROSIMOS:-0}" = 1 ]; then
+  start=$(date +%s.%N)
+  ./target/release/ravand simulate benches/models/padua.yaml --scenario benches/models/padua.scenario.yaml --cases "$N" >/dev/null
+  end=$(date +%s.%N)
+  rw=$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.3f", e-s}')
+  echo "peer=ravand model=padua n=$N wall_s=$rw cases_per_s=$(awk -v n="$N" -v w="$rw" 'BEGIN{printf "%.1f", n/w}')"
+  p=$(bash "$PEERS/prosimos/run.sh" "$N" --no-log | grep '^cases=')
+  pw=$(echo "$p" | sed -E 's/.*wall_s=([0-9.]+).*/\1/')
+  echo "peer=prosimos model=padua n=$N wall_s=$pw cases_per_s=$(awk -v n="$N" -v w="$pw" 'BEGIN{printf "%.1f", n/w}')"
+  awk -v r="$rw" -v p="$pw" 'BEGIN{printf "ratio (wall, whole process): %.0fx\n", p/r}'
+fi
