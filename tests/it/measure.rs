@@ -117,3 +117,23 @@ fn expected_steps_weigh_branches_and_loops() {
     let p = check("p.yaml", &text).process.expect("valid");
     assert!((ravand_engine::measure::expected_steps(&p) - 3.0).abs() < 1e-9);
 }
+
+#[test]
+fn expected_days_sum_sequences_weigh_decisions_scale_loops_and_take_the_slowest_branch() {
+    let days = |body: &str| {
+        let p = check("d.yaml", &process(body)).process.expect("valid");
+        ravand_engine::measure::expected_days(&p)
+    };
+    // Sequence: 2 h + 3 h.
+    let e = days("  - {id: a, title: الف, mode: manual, duration: {fixed: 2 hours}}\n  - {id: b, title: ب, mode: manual, duration: {fixed: 3 hours}}\n");
+    assert!((e * 24.0 - 5.0).abs() < 1e-6, "{}", e * 24.0);
+    // Decision: 30% of 10 h, else 0: 3 h.
+    let e = days("  - {id: d, kind: decision, branches: [{when: ok, next: a, probability: 0.3}], otherwise: {next: done, probability: 0.7}}\n  - {id: a, title: الف, mode: manual, duration: {fixed: 10 hours}}\n");
+    assert!((e * 24.0 - 3.0).abs() < 1e-6, "{}", e * 24.0);
+    // Loop: 1 day, again with probability 0.75: 4 days.
+    let e = days("  - {id: a, title: الف, mode: manual, duration: {fixed: 1 days}}\n  - {id: l, kind: decision, branches: [{when: ok, next: a, probability: 0.75}], otherwise: {next: done, probability: 0.25}}\n");
+    assert!((e - 4.0).abs() < 1e-6, "{e}");
+    // Parallel: the slower branch (3 h), then 1 h.
+    let e = days("  - {id: s, kind: parallel, next: [x, y]}\n  - {id: x, title: x, mode: manual, duration: {fixed: 2 hours}, next: j}\n  - {id: y, title: y, mode: manual, duration: {fixed: 3 hours}, next: j}\n  - {id: j, kind: join}\n  - {id: z, title: z, mode: manual, duration: {fixed: 1 hours}}\n");
+    assert!((e * 24.0 - 4.0).abs() < 1e-6, "{}", e * 24.0);
+}

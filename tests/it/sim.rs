@@ -220,3 +220,35 @@ fn simulated_steps_per_case_match_the_expected_steps() {
         );
     }
 }
+
+#[test]
+fn analytical_expected_days_agree_with_the_simulated_mean() {
+    // Without queues for people, the simulated mean and the analytical
+    // expectation differ only by the expected maximum of parallel branches
+    // and the working-day approximation: within 5% on the permit processes.
+    for file in ["building-permit-current.yaml", "building-permit-reformed.yaml"] {
+        let path = crate::helpers::root().join("definitions").join(file);
+        let reports = ravand_engine::validate::validate_paths(&[path], &Default::default());
+        let p = reports[0].process.as_ref().expect("valid");
+        let text = std::fs::read_to_string(crate::helpers::root().join("definitions/calendars/tehran-municipal.yaml"))
+            .expect("calendar");
+        let def = ravand_engine::definition::parse_calendar(
+            &ravand_engine::definition::SourceFile::new("tehran-municipal.yaml", text),
+            &Default::default(),
+        )
+        .expect("parses");
+        let cal = WorkCalendar::from_def(&def).expect("calendar");
+        let r = simulate(
+            p,
+            &cal,
+            &scenario("cases: 2000\nseed: 8\nstart: 2026-04-04T08:00\narrivals: {poisson: 12 hours}\n"),
+        )
+        .expect("runs");
+        let e = ravand_engine::measure::expected_days(p);
+        assert!(
+            (r.cycle_days.mean - e).abs() / e < 0.05,
+            "{file}: simulated {:.1} days, analytical {e:.1}",
+            r.cycle_days.mean
+        );
+    }
+}

@@ -362,6 +362,7 @@ pub fn compare(old: &Process, new: &Process) -> Vec<Change> {
     let mut v = vec![
         Change::new("steps", f64::from(a.steps), f64::from(b.steps)),
         Change::new("expected steps per case", expected_steps(old), expected_steps(new)),
+        Change::new("expected days (analytical)", expected_days(old), expected_days(new)),
     ];
     for tag in [
         "approval",
@@ -414,4 +415,126 @@ pub fn compare_text(old: &str, new: &str, rows: &[Change]) -> String {
         let _ = writeln!(s, "{:<28} {:>12} {:>12} {:>9}", r.figure, fmt(r.old), fmt(r.new), pct);
     }
     s
+}
+
+/// Mean duration of a step in approximate calendar days (a working day
+/// counts 1.4 calendar days, see `Duration::approx_days`); routing steps and
+/// waits for a fixed date count 0.
+fn mean_days(p: &Process, s: crate::model::StepIx) -> f64 {
+    let st = p.step(s);
+    if let Some(crate::model::WaitFor::Duration(d)) = &st.wait {
+        return d.approx_days();
+    }
+    st.duration.as_ref().map_or(0.0, |d| d.mean_approx_days())
+}
+
+/// The join where the branches of a split meet: the first join (in
+/// breadth-first order) that every branch reaches.
+fn matching_join(p: &Process, split: crate::model::StepIx) -> Option<crate::model::StepIx> {
+    let reach = |from: crate::model::StepIx| {
+        let mut seen = vec![false; p.steps.len()];
+        let mut order = Vec::new();
+        let mut todo = std::collections::VecDeque::from([from]);
+        while let Some(s) = todo.pop_front() {
+            if std::mem::replace(&mut seen[s.ix()], true) {
+                continue;
+            }
+            order.push(s);
+            todo.extend(p.step(s).outgoing.iter().map(|e| p.edge(*e).to));
+        }
+        (seen, order)
+    };
+    let branches: Vec<_> = p.step(split).outgoing.iter().map(|e| reach(p.edge(*e).to)).collect();
+    let (_, first_order) = branches.first()?;
+    first_order.iter().copied().find(|s| {
+        matches!(p.step(*s).kind, StepKind::Join | StepKind::InclusiveJoin)
+            && branches.iter().all(|(seen, _)| seen[s.ix()])
+    })
+}
+
+/// Each split's cost (its slowest branch to its join) and join, computed
+/// once; `None` while being computed, so a split met again inside its own
+/// region counts as plain flow.
+type Blocks = std::collections::HashMap<crate::model::StepIx, Option<(f64, crate::model::StepIx)>>;
+
+fn block(p: &Process, s: crate::model::StepIx, memo: &mut Blocks) -> Option<(f64, crate::model::StepIx)> {
+    if let Some(v) = memo.get(&s) {
+        return *v;
+    }
+    memo.insert(s, None);
+    let j = matching_join(p, s)?;
+    let inner = remaining_days(p, Some(j), memo);
+    let slowest = p
+        .step(s)
+        .outgoing
+        .iter()
+        .map(|e| inner[p.edge(*e).to.ix()])
+        .fold(0.0, f64::max);
+    memo.insert(s, Some((slowest, j)));
+    Some((slowest, j))
+}
+
+/// Expected days from entering each step until reaching `until` (or the
+/// end): first-step analysis, solved by bounded fixed-point iteration.
+fn remaining_days(p: &Process, until: Option<crate::model::StepIx>, memo: &mut Blocks) -> Vec<f64> {
+    use crate::model::EdgeKind;
+    let n = p.steps.len();
+    let blocks: Vec<Option<(f64, crate::model::StepIx)>> = p
+        .step_ixs()
+        .map(|s| {
+            if matches!(p.step(s).kind, StepKind::Parallel | StepKind::Inclusive) {
+                block(p, s, memo)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let share = |e: crate::model::EdgeIx| -> f64 {
+        let edge = p.edge(e);
+        let from = p.step(edge.from);
+        match (&edge.kind, from.kind) {
+            (EdgeKind::Timeout, _) => 0.0,
+            (k, StepKind::Decision) => {
+                let ways = from
+                    .outgoing
+                    .iter()
+                    .filter(|x| !matches!(p.edge(**x).kind, EdgeKind::Timeout))
+                    .count()
+                    .max(1);
+                k.probability().unwrap_or(1.0 / ways as f64)
+            }
+            _ => 1.0,
+        }
+    };
+    let mut e = vec![0.0f64; n];
+    for _ in 0..100_000 {
+        let mut next = vec![0.0f64; n];
+        for s in p.step_ixs() {
+            let st = p.step(s);
+            if Some(s) == until || matches!(st.kind, StepKind::End | StepKind::Terminate) {
+                continue;
+            }
+            next[s.ix()] = mean_days(p, s)
+                + match blocks[s.ix()] {
+                    Some((slowest, j)) => slowest + e[j.ix()],
+                    _ => st.outgoing.iter().map(|x| share(*x) * e[p.edge(*x).to.ix()]).sum(),
+                };
+        }
+        let diff: f64 = next.iter().zip(&e).map(|(a, b)| (a - b).abs()).sum();
+        e = next;
+        if diff < 1e-9 {
+            break;
+        }
+    }
+    e
+}
+
+/// The analytical expected duration of a case in calendar days: a sequence
+/// sums, a decision weighs its branches, a loop taken again with probability
+/// p costs its body 1/(1−p) times, a parallel (or inclusive) part costs its
+/// slowest branch's expected time (the maximum of the expectations, which is
+/// below the expected maximum). Working time counts 1.4 calendar days a
+/// working day; queueing for people is not included (the simulator has it).
+pub fn expected_days(p: &Process) -> f64 {
+    remaining_days(p, None, &mut Blocks::new())[p.start.ix()]
 }
