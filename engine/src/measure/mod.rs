@@ -280,6 +280,29 @@ pub fn to_text(m: &Measures) -> String {
     s
 }
 
+/// The share of a step's visits an edge carries: its branch probability
+/// (spread evenly over a decision's ways when none is given), `inclusive`
+/// for an inclusive branch without one, 0 for a timeout, 1 otherwise.
+fn edge_share(p: &Process, e: crate::model::EdgeIx, inclusive: f64) -> f64 {
+    use crate::model::EdgeKind;
+    let edge = p.edge(e);
+    let from = p.step(edge.from);
+    match (&edge.kind, from.kind) {
+        (EdgeKind::Timeout, _) => 0.0,
+        (k, StepKind::Decision) => {
+            let ways = from
+                .outgoing
+                .iter()
+                .filter(|x| !matches!(p.edge(**x).kind, EdgeKind::Timeout))
+                .count()
+                .max(1);
+            k.probability().unwrap_or(1.0 / ways as f64)
+        }
+        (k, StepKind::Inclusive) => k.probability().unwrap_or(inclusive),
+        _ => 1.0,
+    }
+}
+
 /// Expected number of times each step runs in one case: a decision sends
 /// its visits along its branches by their probabilities (evenly where none
 /// are given; an inclusive branch without one counts a half), a parallel
@@ -288,32 +311,16 @@ pub fn to_text(m: &Measures) -> String {
 /// probability p is so counted 1/(1−p) times. Found by fixed-point iteration
 /// (bounded).
 pub fn expected_visits(p: &Process) -> Vec<f64> {
-    use crate::model::EdgeKind;
     let n = p.steps.len();
-    let share = |e: crate::model::EdgeIx| -> f64 {
-        let edge = p.edge(e);
-        let from = p.step(edge.from);
-        match (&edge.kind, from.kind) {
-            (EdgeKind::Timeout, _) => 0.0,
-            (k, StepKind::Decision) => {
-                let ways = from
-                    .outgoing
-                    .iter()
-                    .filter(|x| !matches!(p.edge(**x).kind, EdgeKind::Timeout))
-                    .count()
-                    .max(1);
-                k.probability().unwrap_or(1.0 / ways as f64)
-            }
-            (k, StepKind::Inclusive) => k.probability().unwrap_or(0.5),
-            _ => 1.0,
-        }
-    };
     let mut visits = vec![0.0f64; n];
     for _ in 0..10_000 {
         let mut next = vec![0.0f64; n];
         for s in p.step_ixs() {
             let st = p.step(s);
-            let flows = st.incoming.iter().map(|e| visits[p.edge(*e).from.ix()] * share(*e));
+            let flows = st
+                .incoming
+                .iter()
+                .map(|e| visits[p.edge(*e).from.ix()] * edge_share(p, *e, 0.5));
             next[s.ix()] = match st.kind {
                 StepKind::Start => 1.0,
                 StepKind::Join | StepKind::InclusiveJoin => flows.fold(0.0, f64::max),
@@ -477,7 +484,6 @@ fn block(p: &Process, s: crate::model::StepIx, memo: &mut Blocks) -> Option<(f64
 /// Expected days from entering each step until reaching `until` (or the
 /// end): first-step analysis, solved by bounded fixed-point iteration.
 fn remaining_days(p: &Process, until: Option<crate::model::StepIx>, memo: &mut Blocks) -> Vec<f64> {
-    use crate::model::EdgeKind;
     let n = p.steps.len();
     let blocks: Vec<Option<(f64, crate::model::StepIx)>> = p
         .step_ixs()
@@ -489,23 +495,6 @@ fn remaining_days(p: &Process, until: Option<crate::model::StepIx>, memo: &mut B
             }
         })
         .collect();
-    let share = |e: crate::model::EdgeIx| -> f64 {
-        let edge = p.edge(e);
-        let from = p.step(edge.from);
-        match (&edge.kind, from.kind) {
-            (EdgeKind::Timeout, _) => 0.0,
-            (k, StepKind::Decision) => {
-                let ways = from
-                    .outgoing
-                    .iter()
-                    .filter(|x| !matches!(p.edge(**x).kind, EdgeKind::Timeout))
-                    .count()
-                    .max(1);
-                k.probability().unwrap_or(1.0 / ways as f64)
-            }
-            _ => 1.0,
-        }
-    };
     let mut e = vec![0.0f64; n];
     for _ in 0..100_000 {
         let mut next = vec![0.0f64; n];
@@ -517,7 +506,11 @@ fn remaining_days(p: &Process, until: Option<crate::model::StepIx>, memo: &mut B
             next[s.ix()] = mean_days(p, s)
                 + match blocks[s.ix()] {
                     Some((slowest, j)) => slowest + e[j.ix()],
-                    _ => st.outgoing.iter().map(|x| share(*x) * e[p.edge(*x).to.ix()]).sum(),
+                    _ => st
+                        .outgoing
+                        .iter()
+                        .map(|x| edge_share(p, *x, 1.0) * e[p.edge(*x).to.ix()])
+                        .sum(),
                 };
         }
         let diff: f64 = next.iter().zip(&e).map(|(a, b)| (a - b).abs()).sum();
