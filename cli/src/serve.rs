@@ -48,7 +48,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         .try_init();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(
-        Engine::open(&o.db, clock.clone(), SystemClock.now().0 as u64)
+        Engine::open(&o.db, clock.clone(), rand::random::<u64>())
             .await
             .map_err(|e| e.to_string())?,
     );

@@ -131,7 +131,9 @@ impl Engine {
 
     /// An engine on a database (`sqlite://ravand.db`, `postgres://…`): the
     /// schema is migrated, and the calendars and definitions already deployed
-    /// there are loaded.
+    /// there are loaded. `seed` drives the tracking codes: tests pass a fixed
+    /// one to repeat themselves; a service must pass a random one (from the
+    /// operating system), or its codes can be guessed.
     pub async fn open(url: &str, clock: Arc<dyn Clock>, seed: u64) -> Result<Engine, EngineError> {
         let store = Store::connect(url).await?;
         let e = Engine {
@@ -864,7 +866,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A tracking code: 10 characters from an alphabet without look-alikes
-/// (about 49 bits).
+/// (50 bits).
 fn tracking_code(rng: &mut rand::rngs::StdRng) -> String {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
     (0..10)
