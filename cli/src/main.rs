@@ -174,6 +174,7 @@ fn main() -> ExitCode {
                 RenderFormat::Dot => Format::Dot,
             };
             print!("{}", render::render(p, f));
+            Ok(())
         }),
         Command::Run {
             file,
@@ -220,21 +221,7 @@ fn main() -> ExitCode {
             instances,
             db: None,
             ..
-        } => {
-            let mut code = ExitCode::SUCCESS;
-            let done = with_process(&file, |p| match bench::run(p, instances) {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    code = ExitCode::from(1);
-                }
-            });
-            if done == ExitCode::SUCCESS {
-                code
-            } else {
-                done
-            }
-        }
+        } => with_process(&file, |p| bench::run(p, instances).map(|line| println!("{line}"))),
         Command::Simulate {
             file,
             scenario,
@@ -260,39 +247,25 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let mut code = ExitCode::SUCCESS;
-            let done = with_process(&file, |p| {
-                match ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some()) {
-                    Ok((r, log)) => {
-                        let writes = [
-                            (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
-                            (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
-                        ];
-                        for (path, text) in writes {
-                            if let Some(path) = path {
-                                if let Err(e) = std::fs::write(path, text) {
-                                    eprintln!("error: {}: {e}", path.display());
-                                    code = ExitCode::from(1);
-                                }
-                            }
-                        }
-                        if json {
-                            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-                        } else {
-                            print!("{}", ravand_engine::sim::to_text(&r));
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        code = ExitCode::from(1);
+            with_process(&file, |p| {
+                let (r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
+                    .map_err(|e| e.to_string())?;
+                let writes = [
+                    (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
+                    (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
+                ];
+                for (path, text) in writes {
+                    if let Some(path) = path {
+                        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
                     }
                 }
-            });
-            if done == ExitCode::SUCCESS {
-                code
-            } else {
-                done
-            }
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                } else {
+                    print!("{}", ravand_engine::sim::to_text(&r));
+                }
+                Ok(())
+            })
         }
         Command::Compare {
             old,
@@ -308,6 +281,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", measure::to_text(&m));
             }
+            Ok(())
         }),
     }
 }
@@ -509,16 +483,19 @@ fn block_on(multi: bool, f: impl std::future::Future<Output = Result<Option<Stri
 }
 
 /// Validates one file and runs `f` on the process, or prints why not.
-fn with_process(file: &PathBuf, f: impl FnOnce(&Process)) -> ExitCode {
+fn with_process(file: &PathBuf, f: impl FnOnce(&Process) -> Result<(), String>) -> ExitCode {
     let reports = validate::validate_paths(std::slice::from_ref(file), &Limits::default());
     let Some(report) = reports.first() else {
         return ExitCode::from(2);
     };
     match &report.process {
-        Some(p) => {
-            f(p);
-            ExitCode::SUCCESS
-        }
+        Some(p) => match f(p) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
         None => {
             print_diagnostics(&reports);
             eprintln!("{}: not valid; nothing to show", file.display());
