@@ -43,8 +43,11 @@ enum Command {
     /// Print the JSON Schema of the definition language.
     Schema {
         /// The schema of calendar files instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "scenario")]
         calendar: bool,
+        /// The schema of simulation scenario files instead.
+        #[arg(long)]
+        scenario: bool,
     },
     /// Draw a process.
     Render {
@@ -163,8 +166,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files, json } => validate_cmd(&files, json),
-        Command::Schema { calendar } => {
-            let schema = if calendar { calendar_schema() } else { process_schema() };
+        Command::Schema { calendar, scenario } => {
+            let schema = if calendar {
+                calendar_schema()
+            } else if scenario {
+                ravand_engine::sim::scenario_schema()
+            } else {
+                process_schema()
+            };
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             ExitCode::SUCCESS
         }
@@ -231,11 +240,11 @@ fn main() -> ExitCode {
             csv,
             xes,
         } => {
-            let Some(mut sc) = load_scenario(&scenario) else {
+            let Some((mut sc, src)) = load_scenario(&scenario, &file) else {
                 return ExitCode::from(1);
             };
             if let Some(n) = cases {
-                sc.cases = n;
+                sc.cases = Some(n);
             }
             if let Some(x) = seed {
                 sc.seed = x;
@@ -249,7 +258,7 @@ fn main() -> ExitCode {
             };
             with_process(&file, |p| {
                 let (r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| sim_error(e, &src))?;
                 let writes = [
                     (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
                     (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
@@ -341,7 +350,7 @@ fn compare(
     let mut rows = measure::compare(a, b);
     let mut sim_reports: Option<Vec<ravand_engine::sim::Report>> = None;
     if let Some(path) = scenario {
-        let Some(sc) = load_scenario(path) else {
+        let Some((sc, src)) = load_scenario(path, old) else {
             return ExitCode::from(1);
         };
         let mut sims = Vec::new();
@@ -356,7 +365,7 @@ fn compare(
             match ravand_engine::sim::simulate(p, &cal, &sc) {
                 Ok(r) => sims.push(r),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", sim_error(e, &src));
                     return ExitCode::from(1);
                 }
             }
@@ -380,6 +389,11 @@ fn compare(
             "simulated p90 days",
             sims[0].cycle_days.p90,
             sims[1].cycle_days.p90,
+        ));
+        rows.push(measure::Change::new(
+            "simulated days on the citizen",
+            sims[0].citizen_days_mean,
+            sims[1].citizen_days_mean,
         ));
         sim_reports = Some(sims);
     }
@@ -411,8 +425,13 @@ fn compare(
     ExitCode::SUCCESS
 }
 
-/// Reads a scenario file, printing its problems when it does not read.
-fn load_scenario(path: &std::path::Path) -> Option<ravand_engine::sim::Scenario> {
+/// Reads a scenario file, printing its problems when it does not read, and
+/// loads the calendars its resources name (from `calendars/` beside the
+/// process file).
+fn load_scenario(
+    path: &std::path::Path,
+    process_file: &std::path::Path,
+) -> Option<(ravand_engine::sim::Scenario, ravand_engine::definition::SourceFile)> {
     let limits = Limits::default();
     let src = match ravand_engine::definition::SourceFile::read(path, &limits) {
         Ok(src) => src,
@@ -422,13 +441,34 @@ fn load_scenario(path: &std::path::Path) -> Option<ravand_engine::sim::Scenario>
         }
     };
     match ravand_engine::sim::parse_scenario(&src, &limits) {
-        Ok(sc) => Some(sc),
+        Ok(mut sc) => {
+            for name in sc.calendar_names() {
+                // A calendar that does not load is reported by the scenario
+                // check, at the resource that names it.
+                if let Ok(cal) = load_calendar(process_file, &name) {
+                    sc.calendars.insert(name, cal);
+                }
+            }
+            Some((sc, src))
+        }
         Err(diags) => {
             for d in diags {
                 eprintln!("{}", d.render(&src.text));
             }
             None
         }
+    }
+}
+
+/// A simulation error as text; a scenario's problems rendered at their lines.
+fn sim_error(e: ravand_engine::sim::SimError, src: &ravand_engine::definition::SourceFile) -> String {
+    match e {
+        ravand_engine::sim::SimError::Invalid(diags) => diags
+            .into_iter()
+            .map(|d| d.in_file(&src.name).render(&src.text))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
     }
 }
 
@@ -442,11 +482,20 @@ fn calendar_for(file: &std::path::Path) -> Result<ravand_engine::time::WorkCalen
     let Some(name) = def.calendar else {
         return Ok(ravand_engine::time::WorkCalendar::always());
     };
+    load_calendar(file, &name.value)
+}
+
+/// The calendar `name` from `calendars/` beside a process file.
+fn load_calendar(file: &std::path::Path, name: &str) -> Result<ravand_engine::time::WorkCalendar, String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("`{name}` is not a calendar id"));
+    }
+    let limits = Limits::default();
     let path = file
         .parent()
         .unwrap_or(std::path::Path::new("."))
         .join("calendars")
-        .join(format!("{}.yaml", name.value));
+        .join(format!("{name}.yaml"));
     let csrc = ravand_engine::definition::SourceFile::read(&path, &limits).map_err(|d| d.message.clone())?;
     let cdef = ravand_engine::definition::parse_calendar(&csrc, &limits)
         .map_err(|_| format!("{} is not valid", path.display()))?;

@@ -277,3 +277,63 @@ fn compare_html_is_self_contained_and_right_to_left() {
         assert!(!html.contains(outside), "the page reaches outside: {outside}");
     }
 }
+
+#[test]
+fn simulate_reports_a_bad_scenario_at_its_line_and_the_good_one_in_full() {
+    let dir = std::env::temp_dir().join(format!("ravand-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "cases: 100\narrivals: {poisson: 30 minutes}\nresources:\n  responsible-oficer: 5\n  classifier: {people: 2, calendar: nights}\n",
+    )
+    .expect("write");
+    let o = run(&[
+        "simulate",
+        "definitions/complaint-137.yaml",
+        "--scenario",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("bad.yaml:4:3"), "{err}");
+    assert!(err.contains("did you mean `responsible-officer`?"), "{err}");
+    assert!(
+        err.contains("bad.yaml:5:3") && err.contains("calendar `nights`"),
+        "{err}"
+    );
+
+    // The committed scenario: figures, the ranked roles, the slowest steps
+    // and a sample case, in text and in JSON.
+    let o = run(&[
+        "simulate",
+        "definitions/complaint-137.yaml",
+        "--scenario",
+        "definitions/scenarios/complaint-137.yaml",
+        "--cases",
+        "500",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    for part in [
+        "cycle (working days)",
+        "roles, most waiting first",
+        "slowest steps",
+        "sample case",
+    ] {
+        assert!(text.contains(part), "{part} missing:\n{text}");
+    }
+    let o = run(&[
+        "simulate",
+        "definitions/complaint-137.yaml",
+        "--scenario",
+        "definitions/scenarios/complaint-137.yaml",
+        "--cases",
+        "500",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["arrived"], 1500, "500 cases in each of 3 replications");
+    assert!(v["sample_case"]["activities"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(v["roles"][0]["mean_queue"].is_number());
+}

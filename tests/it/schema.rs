@@ -13,11 +13,12 @@ fn committed_schemas_are_fresh() {
             "ravand-calendar.schema.json",
             ravand_engine::definition::calendar_schema(),
         ),
+        ("ravand-scenario.schema.json", ravand_engine::sim::scenario_schema()),
     ] {
         let path = root().join("definitions/schema").join(file);
         let committed = std::fs::read_to_string(&path).expect("committed schema");
         let fresh = serde_json::to_string_pretty(&schema).expect("serialises") + "\n";
-        assert!(committed == fresh, "{} is stale: run `cargo run -p ravand-cli -- schema > definitions/schema/ravand-process.schema.json` (and `schema --calendar` for the calendar)", path.display());
+        assert!(committed == fresh, "{} is stale: run `cargo run -p ravand-cli -- schema > definitions/schema/ravand-process.schema.json` (and `schema --calendar`, `schema --scenario` for the others)", path.display());
     }
 }
 

@@ -40,6 +40,17 @@ fn mm1_queue_matches_its_formulas() {
     assert!((wait - 4.0).abs() <= 0.6, "mean wait {wait:.2} h, expected 4 h");
     let util = r.roles[0].utilisation.expect("staffed");
     assert!((util - 0.8).abs() < 0.05, "utilisation {util:.3}, expected 0.8");
+    // Mean number waiting Lq = ρ²/(1−ρ) = 3.2 (the time average of the
+    // queue, measured apart from the waits).
+    let lq = r.roles[0].mean_queue;
+    assert!((lq - 3.2).abs() <= 0.5, "mean queue {lq:.2}, expected 3.2");
+    assert!(r.roles[0].max_queue as f64 > lq, "{r:?}");
+    // Per case (warm-up left out) and per task of the role (all) agree.
+    assert!(
+        (r.queue_days_mean * 24.0 - wait).abs() < 0.05 * wait,
+        "per case queueing {} h vs the role's mean wait {wait} h",
+        r.queue_days_mean * 24.0
+    );
     assert_eq!(r.unfinished, 0);
 }
 
@@ -249,6 +260,243 @@ fn analytical_expected_days_agree_with_the_simulated_mean() {
             (r.cycle_days.mean - e).abs() / e < 0.05,
             "{file}: simulated {:.1} days, analytical {e:.1}",
             r.cycle_days.mean
+        );
+    }
+}
+
+fn calendar(text: &str) -> WorkCalendar {
+    let def = ravand_engine::definition::parse_calendar(
+        &ravand_engine::definition::SourceFile::new("cal.yaml", text),
+        &Default::default(),
+    )
+    .expect("calendar parses");
+    WorkCalendar::from_def(&def).expect("calendar builds")
+}
+
+fn tehran() -> WorkCalendar {
+    calendar(
+        &std::fs::read_to_string(crate::helpers::root().join("definitions/calendars/tehran-municipal.yaml"))
+            .expect("calendar"),
+    )
+}
+
+const CHAIN: &str = "id: chain\nversion: 1\ntitle: زنجیره\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: الف, mode: manual, duration: {fixed: 2 hours}}\n  - {id: b, title: ب, mode: manual, duration: {fixed: 3 hours}}\n  - {id: done, kind: end, outcome: done}\n";
+
+/// The problems of a scenario that does not fit its process, as
+/// `line:column code`.
+fn problems(p: &ravand_engine::model::Process, yaml: &str) -> Vec<String> {
+    match simulate(p, &WorkCalendar::always(), &scenario(yaml)) {
+        Err(ravand_engine::sim::SimError::Invalid(d)) => d
+            .iter()
+            .map(|d| format!("{}:{} {}", d.line, d.column, d.code))
+            .collect(),
+        other => panic!("expected the scenario to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_scenario_that_does_not_fit_its_process_is_refused_at_its_lines() {
+    let p = mm1("60 minutes");
+    assert_eq!(
+        problems(
+            &p,
+            "cases: 10\narrivals: {every: 1 hours}\nresources: {sever: 1}\ndurations:\n  serv: {fixed: 1 hours}\n"
+        ),
+        vec!["3:13 scenario-unknown", "5:3 scenario-unknown"]
+    );
+    assert_eq!(
+        problems(&p, "arrivals: {every: 1 hours, poisson: 2 hours}\n"),
+        vec!["1:1 scenario-end", "1:11 scenario-arrivals"]
+    );
+    assert_eq!(
+        problems(&p, "cases: 5\narrivals: {every: 0 hours}\nstart: tomorrow\n"),
+        vec!["2:19 bad-duration", "3:8 scenario-start"]
+    );
+    assert_eq!(
+        problems(
+            &p,
+            "cases: 5\narrivals: {every: 1 hours}\nresources: {server: 0}\npriority: server\n"
+        ),
+        vec!["3:13 scenario-resources", "4:11 scenario-priority"]
+    );
+    // The message names the mistake and what was meant.
+    let Err(e) = simulate(
+        &p,
+        &WorkCalendar::always(),
+        &scenario("cases: 1\narrivals: {every: 1 hours}\nresources: {sever: 1}\n"),
+    ) else {
+        panic!("refused")
+    };
+    assert!(e.to_string().contains("`sever` is not a role"), "{e}");
+}
+
+#[test]
+fn a_horizon_ends_arrivals_and_started_cases_finish() {
+    let p = check("chain.yaml", CHAIN).process.expect("valid");
+    let r = simulate(
+        &p,
+        &WorkCalendar::always(),
+        &scenario("horizon: 10 hours\narrivals: {every: 1 hours}\n"),
+    )
+    .expect("runs");
+    // Arrivals at 0, 1, …, 10 hours.
+    assert_eq!((r.arrived, r.finished, r.unfinished), (11, 11, 0));
+    assert_eq!(r.horizon_days, Some(10.0 / 24.0));
+    // With a case count as well, whichever comes first.
+    let r = simulate(
+        &p,
+        &WorkCalendar::always(),
+        &scenario("cases: 4\nhorizon: 10 hours\narrivals: {every: 1 hours}\n"),
+    )
+    .expect("runs");
+    assert_eq!(r.arrived, 4);
+}
+
+#[test]
+fn scheduled_arrivals_come_in_batches_at_each_occurrence() {
+    // Five fortnightly public meetings on Tuesdays at 19:00, 30 requests each.
+    let p = check("chain.yaml", CHAIN).process.expect("valid");
+    let cal = tehran();
+    let sc = scenario("horizon: 1 year\nstart: 2026-04-04T08:00\narrivals: {schedule: {repeat: R5/2026-04-07T19:00/P14D}, batch: 30}\n");
+    let (r, log) = ravand_engine::sim::simulate_with_log(&p, &cal, &sc, true).expect("runs");
+    assert_eq!(r.arrived, 150);
+    let sample = r.sample_case.as_ref().expect("a sample case");
+    assert_eq!(
+        cal.local(sample.arrived).format("%Y-%m-%d %H:%M").to_string(),
+        "2026-04-07 19:00"
+    );
+    let mut days: Vec<String> = log
+        .iter()
+        .filter(|e| e.lifecycle == "start" && e.activity == "الف")
+        .map(|e| cal.local(e.at).format("%Y-%m-%d %H:%M").to_string())
+        .collect();
+    days.dedup();
+    assert_eq!(
+        days,
+        [
+            "2026-04-07 19:00",
+            "2026-04-21 19:00",
+            "2026-05-05 19:00",
+            "2026-05-19 19:00",
+            "2026-06-02 19:00"
+        ]
+    );
+}
+
+#[test]
+fn arrivals_in_working_time_come_only_while_offices_are_open() {
+    let p = check("chain.yaml", CHAIN).process.expect("valid");
+    let cal = tehran();
+    let sc = scenario("cases: 400\nseed: 4\nstart: 2026-03-14T08:00\narrivals: {poisson: 90 working minutes}\n");
+    let (r, log) = ravand_engine::sim::simulate_with_log(&p, &cal, &sc, true).expect("runs");
+    assert_eq!(r.arrived, 400);
+    let arrivals: Vec<_> = log
+        .iter()
+        .filter(|e| e.lifecycle == "start" && e.activity == "الف")
+        .collect();
+    assert_eq!(arrivals.len(), 400);
+    for e in arrivals {
+        // Open at that instant, or at the very moment of closing.
+        assert!(
+            cal.open_seconds_between(e.at.plus_seconds(-1), e.at) == 1,
+            "case {} arrived at {} with the offices closed",
+            e.case,
+            cal.show(e.at)
+        );
+    }
+}
+
+#[test]
+fn scenario_durations_replace_the_definitions() {
+    let p = check("chain.yaml", CHAIN).process.expect("valid");
+    let r = simulate(
+        &p,
+        &WorkCalendar::always(),
+        &scenario("cases: 20\narrivals: {every: 1 hours}\ndurations:\n  a: {fixed: 10 hours}\n"),
+    )
+    .expect("runs");
+    assert!(
+        (r.cycle_days.mean * 24.0 - 13.0).abs() < 1e-9,
+        "{}",
+        r.cycle_days.mean * 24.0
+    );
+    assert!((r.processing_days_mean * 24.0 - 13.0).abs() < 1e-9);
+    assert_eq!(r.slowest_steps[0].step, "a");
+    assert!((r.slowest_steps[0].days_per_case * 24.0 - 10.0).abs() < 1e-9);
+}
+
+#[test]
+fn people_with_their_own_calendar_start_in_their_hours() {
+    // One clerk who works 08:00–12:00 every day; a case every day at 20:00
+    // waits for the morning: 12 hours in the queue, 1 working hour of work.
+    let text = "id: desk\nversion: 1\ntitle: میز\nroles:\n  - {id: clerk, title: کارمند}\nsteps:\n  - {id: start, kind: start}\n  - {id: serve, title: خدمت, performer: clerk, duration: {fixed: 1 working hours}}\n  - {id: done, kind: end, outcome: done}\n";
+    let p = check("desk.yaml", text).process.expect("valid");
+    let mut sc = scenario("cases: 30\nstart: 2026-04-04T20:00\narrivals: {every: 24 hours}\nresources:\n  clerk: {people: 1, calendar: mornings}\n");
+    assert_eq!(sc.calendar_names(), vec!["mornings"]);
+    let hours = "08:00-12:00";
+    let mornings = calendar(&format!("id: mornings\ntime_zone: UTC\nweek: {{saturday: {hours}, sunday: {hours}, monday: {hours}, tuesday: {hours}, wednesday: {hours}, thursday: {hours}, friday: {hours}}}\n"));
+    // Without the calendar loaded, the scenario says which one is missing.
+    let Err(e) = simulate(&p, &WorkCalendar::always(), &sc) else {
+        panic!("refused")
+    };
+    assert!(e.to_string().contains("calendar `mornings`"), "{e}");
+    sc.calendars.insert("mornings".into(), mornings);
+    let r = simulate(&p, &WorkCalendar::always(), &sc).expect("runs");
+    assert!(
+        (r.cycle_days.mean * 24.0 - 13.0).abs() < 1e-9,
+        "{}",
+        r.cycle_days.mean * 24.0
+    );
+    assert!((r.queue_days_mean * 24.0 - 12.0).abs() < 1e-9);
+    let sample = r.sample_case.as_ref().expect("sample");
+    assert_eq!(sample.activities.len(), 1);
+    assert!((sample.activities[0].started_day * 24.0 - 12.0).abs() < 1e-9);
+    // Busy one hour of the four open each day.
+    let u = r.roles[0].utilisation.expect("staffed");
+    assert!((u - 0.25).abs() < 0.02, "utilisation {u}");
+}
+
+#[test]
+fn the_permit_comparison_gives_the_owner_the_same_time_in_both_processes() {
+    // What the reform cannot change — the owner's errands and payments, the
+    // designers', the surveyor's and the Article 5 commission's work — must
+    // take the same time in both definitions, or the comparison would
+    // credit the reform with the owner's speed.
+    let load = |file: &str| {
+        let path = crate::helpers::root().join("definitions").join(file);
+        ravand_engine::validate::validate_paths(&[path], &Default::default())
+            .remove(0)
+            .process
+            .expect("valid")
+    };
+    let (old, new) = (
+        load("building-permit-current.yaml"),
+        load("building-permit-reformed.yaml"),
+    );
+    let duration = |p: &ravand_engine::model::Process, id: &str| {
+        p.steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("{} has no step `{id}`", p.id.0))
+            .duration
+            .clone()
+            .unwrap_or_else(|| panic!("`{id}` has no duration"))
+    };
+    for (a, b) in [
+        ("supply-missing-documents", "upload-missing-documents"),
+        ("settle-violation-record", "pay-outstanding"),
+        ("article5-ruling", "article5"),
+        ("prepare-survey-map", "survey-map"),
+        ("choose-designers", "choose-designers"),
+        ("prepare-plans", "prepare-plans"),
+        ("correct-plans", "correct-plans"),
+        ("citizen-pays-fees", "pay-fees"),
+        ("introduce-builder", "register-builder-and-insurance"),
+    ] {
+        assert_eq!(
+            duration(&old, a),
+            duration(&new, b),
+            "`{a}` today and `{b}` after the reform"
         );
     }
 }

@@ -572,7 +572,7 @@ pub struct EscalationDef {
 }
 
 /// A recurring schedule on a `start` step: exactly one of `cron` and `repeat`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDef {
     /// A cron expression with seconds: `sec min hour day-of-month month
@@ -588,7 +588,7 @@ pub struct ScheduleDef {
 
 /// A duration distribution for simulation. The unit words say whether it is
 /// working time (`3 working days`) or calendar time (`3 days`).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DistributionDef {
     #[schemars(with = "String")]

@@ -816,40 +816,7 @@ impl Work<'_> {
 /// start at or after `from`.
 fn next_occurrence(d: &Deployment, from: Timestamp, n: u32) -> Option<Timestamp> {
     let start = d.process.step(d.process.start);
-    match start.schedule.as_ref()? {
-        crate::model::Schedule::Cron(c) => {
-            let tz = d.calendar.time_zone();
-            let after = chrono::TimeZone::from_utc_datetime(&tz, &from.plus_seconds(-1).to_utc().naive_utc());
-            c.after(&after).next().map(|t| Timestamp(t.timestamp()))
-        }
-        crate::model::Schedule::Repeat { count, start, period } => {
-            let mut t = d.calendar.instant(*start);
-            let mut k = 0u32;
-            // Walk the repeats; a short period far in the past is skipped in bulk.
-            if period.months == 0
-                && period.working_days == 0
-                && period.basis == crate::model::Basis::Calendar
-                && period.seconds > 0
-                && t < from
-            {
-                let skip = ((from.0 - t.0) as u64).div_ceil(period.seconds);
-                k = u32::try_from(skip).ok()?;
-                t = t.plus_seconds(i64::try_from(skip.checked_mul(period.seconds)?).ok()?);
-            }
-            for _ in 0..1_000_000 {
-                if t >= from {
-                    break;
-                }
-                t = d.calendar.add(t, period);
-                k += 1;
-            }
-            let k = k.max(n);
-            if count.is_some_and(|c| k >= c) || t < from {
-                return None;
-            }
-            Some(t)
-        }
-    }
+    start.schedule.as_ref()?.next(&d.calendar, from, n)
 }
 
 /// The parent's data that the child declares.

@@ -20,14 +20,24 @@ pub struct CompileContext {
     pub processes: Option<Vec<String>>,
 }
 
+/// Compiles one duration distribution outside a process (a scenario's
+/// override), with the same checks and messages.
+pub fn compile_distribution(d: &crate::definition::DistributionDef) -> Result<Distribution, Vec<Diagnostic>> {
+    let mut c = Compiler::bare();
+    c.distribution(d).ok_or(c.diags)
+}
+
+/// Compiles a recurring schedule outside a process (a scenario's arrivals);
+/// `place` is where the schedule is written.
+pub fn compile_schedule(s: &crate::definition::ScheduleDef, place: Place) -> Result<Schedule, Vec<Diagnostic>> {
+    let mut c = Compiler::bare();
+    c.schedule(s, place).ok_or(c.diags)
+}
+
 /// Compiles a definition. Returns the process when no error stopped it, and
 /// every problem found (errors and warnings) either way.
 pub fn compile(def: &ProcessDef, ctx: &CompileContext) -> (Option<Process>, Vec<Diagnostic>) {
-    let mut c = Compiler {
-        diags: Vec::new(),
-        var_types: Vec::new(),
-        conditions: HashMap::new(),
-    };
+    let mut c = Compiler::bare();
     let p = c.process(def, ctx);
     let failed = c.diags.iter().any(|d| d.is_error());
     (if failed { None } else { p }, c.diags)
@@ -85,6 +95,14 @@ const RESERVED: &[&str] = &[
 ];
 
 impl Compiler {
+    fn bare() -> Compiler {
+        Compiler {
+            diags: Vec::new(),
+            var_types: Vec::new(),
+            conditions: HashMap::new(),
+        }
+    }
+
     fn err(&mut self, code: &'static str, place: Place, msg: impl Into<String>, help: impl Into<String>) {
         self.diags.push(Diagnostic::error(code, place, msg).help(help));
     }

@@ -137,3 +137,81 @@ fn virtual_clock_moves_only_by_hand() {
     c.set(Timestamp(5));
     assert_eq!(c.now(), Timestamp(5));
 }
+
+/// The day-table arithmetic agrees with walking day by day, on instants
+/// spread over years (holidays, half days, nights, weekends), for both the
+/// municipal calendar and the always-open one.
+#[test]
+fn day_table_agrees_with_walking() {
+    use rand::{Rng, SeedableRng};
+    let seed = 20_261_122u64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // From 2010: Iran kept daylight saving time until 2022.
+    let base = at(&tehran(), "2010-01-01T00:00");
+    assert_eq!(WorkCalendar::table_day(0), WorkCalendar::table_start());
+    for cal in [tehran(), WorkCalendar::always()] {
+        for _ in 0..20_000 {
+            let t = base.plus_seconds(rng.random_range(0..20 * 365 * 86_400));
+            let local = t.to_utc().with_timezone(&cal.tz).naive_local();
+            assert_eq!(cal.local(t), local, "seed {seed}: local time of {t:?} on {}", cal.name);
+            let back = match cal.tz.from_local_datetime(&local) {
+                chrono::LocalResult::Single(x) | chrono::LocalResult::Ambiguous(x, _) => Timestamp(x.timestamp()),
+                chrono::LocalResult::None => unreachable!("a local time read off an instant exists"),
+            };
+            assert_eq!(
+                cal.instant(local),
+                back,
+                "seed {seed}: instant of {local} on {}",
+                cal.name
+            );
+            let secs = rng.random_range(0..400 * 3600);
+            let days = rng.random_range(1..120);
+            assert_eq!(
+                cal.add_open_seconds(t, secs),
+                cal.add_open_seconds_walk(t, secs),
+                "seed {seed}: {} + {secs} open seconds on {}",
+                show(&cal, t),
+                cal.name
+            );
+            assert_eq!(
+                cal.add_working_days(t, days),
+                cal.add_working_days_walk(t, days),
+                "seed {seed}: {} + {days} working days on {}",
+                show(&cal, t),
+                cal.name
+            );
+            let u = t.plus_seconds(rng.random_range(0..90 * 86_400));
+            assert_eq!(
+                cal.open_seconds_between(t, u),
+                cal.open_seconds_between_walk(t, u),
+                "seed {seed}: open seconds {} .. {} on {}",
+                show(&cal, t),
+                show(&cal, u),
+                cal.name
+            );
+        }
+    }
+}
+
+#[test]
+fn working_days_between_counts_days_as_the_calendar_does() {
+    let cal = tehran();
+    // Sunday 3 Khordad 1405 (24 May 2026), 09:00: five working days on is
+    // Sunday 09:00 a week later (Thursday counts, Friday does not).
+    let a = at(&cal, "2026-05-24T09:00");
+    let b = cal.add_working_days(a, 5);
+    assert_eq!(show(&cal, b), "2026-05-31 09:00");
+    assert!((cal.working_days_between(a, b) - 5.0).abs() < 1e-12);
+    // Half of Sunday's opening hours (07:00–14:00) is half a working day.
+    let c = at(&cal, "2026-05-24T10:30");
+    assert!((cal.working_days_between(at(&cal, "2026-05-24T07:00"), c) - 0.5).abs() < 1e-12);
+    // A night and a Friday add nothing.
+    assert_eq!(
+        cal.working_days_between(at(&cal, "2026-05-29T08:00"), at(&cal, "2026-05-29T20:00")),
+        0.0
+    );
+    // On the always-open calendar working days are days.
+    let always = WorkCalendar::always();
+    let x = at(&always, "2026-05-24T09:00");
+    assert!((always.working_days_between(x, x.plus_seconds(36 * 3600)) - 1.5).abs() < 1e-12);
+}

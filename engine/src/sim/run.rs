@@ -1,0 +1,816 @@
+//! The event loop of one replication, and the totals over replications.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+
+use rand::{Rng, SeedableRng};
+use rand_distr::Distribution as _;
+
+use super::{DataDef, LogEntry, Plan, SampleActivity, SampleCase, SimError, Spacing};
+use crate::definition::duration::{Basis, Duration};
+use crate::model::{Distribution, Process, VarType};
+use crate::runtime::{self, Chooser, Command, Data, Event, EventKind, Instance, LocalId};
+use crate::time::{Timestamp, WorkCalendar};
+
+/// Working seconds in a working day, for sampling durations given in days.
+const WORKING_DAY_SECONDS: f64 = 7.0 * 3600.0;
+/// The most events one replication handles: a scenario that never ends stops.
+const MAX_EVENTS: u64 = 50_000_000;
+
+/// What the replications found, summed.
+#[derive(Default)]
+pub(super) struct Totals {
+    /// Per finished counted case: calendar and working days.
+    pub cycle: Vec<f64>,
+    pub working: Vec<f64>,
+    /// The mean cycle time of each replication, in days and working days.
+    pub rep_means: Vec<f64>,
+    pub rep_working_means: Vec<f64>,
+    /// Cases started (warm-up included) and counted.
+    pub started: u64,
+    pub arrived: u64,
+    pub steps: u64,
+    pub escalations: u64,
+    pub breaches: u64,
+    pub unfinished: u64,
+    pub activities: u64,
+    pub processing_s: f64,
+    pub queue_s: f64,
+    pub citizen_s: f64,
+    /// By role index (staffed roles only).
+    pub roles: Vec<Option<RoleTotals>>,
+    /// By step index: seconds spent and times done (counted cases).
+    pub step_s: Vec<f64>,
+    pub step_n: Vec<u64>,
+    pub sample: Option<SampleCase>,
+    pub log: Vec<LogEntry>,
+}
+
+#[derive(Default, Clone)]
+pub(super) struct RoleTotals {
+    pub people: u32,
+    pub wait_s: f64,
+    pub served: u64,
+    pub busy_open_s: f64,
+    pub staffed_open_s: f64,
+    pub queue_area: f64,
+    pub span_s: f64,
+    pub max_queue: u32,
+}
+
+struct Coin(rand::rngs::StdRng);
+
+impl Chooser for Coin {
+    fn pick(&mut self, probabilities: &[f64]) -> usize {
+        let mut x: f64 = self.0.random::<f64>() * probabilities.iter().sum::<f64>();
+        for (i, p) in probabilities.iter().enumerate() {
+            if x < *p {
+                return i;
+            }
+            x -= p;
+        }
+        probabilities.len().saturating_sub(1)
+    }
+    fn take(&mut self, probability: f64) -> bool {
+        self.0.random::<f64>() < probability
+    }
+}
+
+/// What happens next in the simulated world.
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    Arrive,
+    /// A person (or an outside body) finished a task begun at `started`.
+    Done {
+        case: u32,
+        task: LocalId,
+        started: Timestamp,
+    },
+    /// A message arrived for a subscription opened at `started`.
+    Message {
+        case: u32,
+        sub: LocalId,
+        started: Timestamp,
+    },
+    /// A called process finished.
+    Child {
+        case: u32,
+        token: LocalId,
+        started: Timestamp,
+    },
+    Timer {
+        case: u32,
+        timer: LocalId,
+    },
+}
+
+/// An event in the queue: earliest first, then in the order scheduled.
+struct Scheduled {
+    at: Timestamp,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed, so that `BinaryHeap` pops the earliest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.cmp(&self.at).then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// Where a task of a staffed role is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Queued(u32),
+    Working(u32),
+}
+
+struct Pool<'a> {
+    people: u32,
+    cal: Option<&'a WorkCalendar>,
+    busy: u32,
+    /// Waiting tasks: (priority high first, arrival order, case, task,
+    /// queued at). Entries whose task left the queue are skipped.
+    queue: BinaryHeap<(bool, Reverse<u64>, u32, LocalId, Timestamp)>,
+    waiting: u32,
+    last_change: Timestamp,
+    totals: RoleTotals,
+}
+
+impl Pool<'_> {
+    /// Keeps the time-integral of the queue length before it changes.
+    fn queue_changes(&mut self, now: Timestamp, up: bool) {
+        self.totals.queue_area += f64::from(self.waiting) * (now.0 - self.last_change.0).max(0) as f64;
+        self.last_change = now;
+        if up {
+            self.waiting += 1;
+            self.totals.max_queue = self.totals.max_queue.max(self.waiting);
+        } else {
+            self.waiting = self.waiting.saturating_sub(1);
+        }
+    }
+}
+
+struct SimCase {
+    st: Instance,
+    arrived: Timestamp,
+    counted: bool,
+    steps: u32,
+    escalations: u32,
+    breached: bool,
+    processing_s: f64,
+    queue_s: f64,
+    citizen_s: f64,
+}
+
+/// One replication.
+struct Rep<'p, 'a> {
+    plan: &'p Plan<'a>,
+    p: &'a Process,
+    cal: &'a WorkCalendar,
+    t: &'p mut Totals,
+    rep: u32,
+    log: bool,
+    rng: rand::rngs::StdRng,
+    coin: Coin,
+    pools: Vec<Option<Pool<'a>>>,
+    slots: HashMap<(u32, LocalId), Slot>,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    qseq: u64,
+    cases: Vec<SimCase>,
+    out: Vec<Event>,
+    /// Arrivals so far (for the occurrences of a schedule).
+    arrivals: u32,
+    last: Timestamp,
+    /// The case shown activity by activity.
+    sample: Option<u32>,
+}
+
+/// Runs every replication of a plan.
+pub(super) fn run(plan: &Plan<'_>, log: bool) -> Result<Totals, SimError> {
+    let p = plan.p;
+    let mut t = Totals {
+        roles: vec![None; p.roles.len()],
+        step_s: vec![0.0; p.steps.len()],
+        step_n: vec![0; p.steps.len()],
+        ..Totals::default()
+    };
+    for rep in 0..plan.sc.replications.max(1) {
+        let seed = plan.sc.seed.wrapping_add(u64::from(rep));
+        let pools = plan
+            .pools
+            .iter()
+            .map(|x| {
+                x.map(|(people, cal)| Pool {
+                    people,
+                    cal,
+                    busy: 0,
+                    queue: BinaryHeap::new(),
+                    waiting: 0,
+                    last_change: plan.t0,
+                    totals: RoleTotals {
+                        people,
+                        ..RoleTotals::default()
+                    },
+                })
+            })
+            .collect();
+        Rep {
+            plan,
+            p,
+            cal: plan.cal,
+            t: &mut t,
+            rep,
+            log,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            coin: Coin(rand::rngs::StdRng::seed_from_u64(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )),
+            pools,
+            slots: HashMap::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            qseq: 0,
+            cases: Vec::new(),
+            out: Vec::new(),
+            arrivals: 0,
+            last: plan.t0,
+            sample: (rep == 0).then_some(plan.sc.warmup),
+        }
+        .run()?;
+    }
+    t.log.sort_by_key(|e| (e.case, e.at));
+    Ok(t)
+}
+
+impl<'a> Rep<'_, 'a> {
+    fn push(&mut self, at: Timestamp, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled { at, seq: self.seq, ev });
+    }
+
+    fn run(mut self) -> Result<(), SimError> {
+        let first = match &self.plan.spacing {
+            Spacing::Schedule(s) => s.next(self.cal, self.plan.t0, 0),
+            _ => Some(self.plan.t0),
+        };
+        if let Some(at) = first.filter(|at| self.plan.horizon.is_none_or(|h| *at <= h)) {
+            self.push(at, Ev::Arrive);
+        }
+        let mut handled = 0u64;
+        while let Some(Scheduled { at: now, ev, .. }) = self.queue.pop() {
+            handled += 1;
+            if handled > MAX_EVENTS {
+                break;
+            }
+            self.last = self.last.max(now);
+            self.out.clear();
+            let target = match ev {
+                Ev::Arrive => {
+                    self.arrive(now)?;
+                    None
+                }
+                Ev::Done { case, task, started } => {
+                    self.free_worker(case, task, now);
+                    match self.cases[case as usize].st.task(task) {
+                        Some(t) => {
+                            let (step, queued) = (t.step, t.created_at);
+                            self.complete(case, step, queued, started, now, |outputs| Command::Complete {
+                                task,
+                                by: None,
+                                outputs,
+                            })
+                        }
+                        None => None,
+                    }
+                }
+                Ev::Message { case, sub, started } => {
+                    let st = &self.cases[case as usize].st;
+                    match st.subscriptions.iter().find(|s| s.id == sub) {
+                        Some(s) => {
+                            let step = st.token(s.token).map_or(0, |t| t.step);
+                            self.complete(case, step, started, started, now, |data| Command::Deliver { sub, data })
+                        }
+                        None => None,
+                    }
+                }
+                Ev::Child { case, token, started } => {
+                    let step = self.cases[case as usize].st.token(token).map_or(0, |t| t.step);
+                    self.complete(case, step, started, started, now, |data| Command::ChildFinished {
+                        token,
+                        outcome: None,
+                        data,
+                    })
+                }
+                Ev::Timer { case, timer } => {
+                    let c = &mut self.cases[case as usize];
+                    let fires = c.st.timer(timer).and_then(|t| t.due) == Some(now)
+                        && runtime::handle_with(
+                            self.p,
+                            self.cal,
+                            &mut c.st,
+                            Command::FireTimer { timer },
+                            now,
+                            &mut self.out,
+                            &mut self.coin,
+                        )
+                        .is_ok();
+                    fires.then_some(case)
+                }
+            };
+            if let Some(case) = target {
+                self.react(case, now);
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Cases arrive (a batch of them), and the next arrival is scheduled.
+    fn arrive(&mut self, now: Timestamp) -> Result<(), SimError> {
+        for _ in 0..self.plan.batch {
+            if self.cases.len() as u64 >= self.plan.max_cases {
+                break;
+            }
+            let data = draw_start_data(self.plan, &mut self.rng);
+            self.out.clear();
+            let st = runtime::start_with(self.p, self.cal, data, None, now, &mut self.out, &mut self.coin)
+                .map_err(|e| SimError::Scenario(format!("a case cannot start: {e}")))?;
+            let i = self.cases.len() as u32;
+            self.cases.push(SimCase {
+                st,
+                arrived: now,
+                counted: i >= self.plan.sc.warmup,
+                steps: 0,
+                escalations: 0,
+                breached: false,
+                processing_s: 0.0,
+                queue_s: 0.0,
+                citizen_s: 0.0,
+            });
+            self.react(i, now);
+        }
+        self.arrivals += 1;
+        if (self.cases.len() as u64) < self.plan.max_cases {
+            let next = match &self.plan.spacing {
+                Spacing::Every(d) => Some(advance(self.cal, now, d.basis, scalar(d))),
+                Spacing::Poisson(d) => {
+                    let gap =
+                        rand_distr::Exp::new(1.0 / scalar(d).max(1e-9)).map_or(scalar(d), |e| e.sample(&mut self.rng));
+                    Some(advance(self.cal, now, d.basis, gap))
+                }
+                Spacing::Schedule(s) => s.next(self.cal, now.plus_seconds(1), self.arrivals),
+            };
+            if let Some(at) = next.filter(|at| self.plan.horizon.is_none_or(|h| *at <= h)) {
+                self.push(at, Ev::Arrive);
+            }
+        }
+        Ok(())
+    }
+
+    /// The worker on a finished task is free again, whatever became of it.
+    fn free_worker(&mut self, case: u32, task: LocalId, now: Timestamp) {
+        if self.slots.is_empty() {
+            return;
+        }
+        if let Some(Slot::Working(role)) = self.slots.remove(&(case, task)) {
+            if let Some(pool) = self.pools[role as usize].as_mut() {
+                pool.busy = pool.busy.saturating_sub(1);
+            }
+            self.dispatch(role, now);
+        }
+    }
+
+    /// Completes an activity through the runtime, with the outputs the
+    /// scenario draws for its step; counts it. The case, if it moved.
+    fn complete(
+        &mut self,
+        case: u32,
+        step: u32,
+        queued: Timestamp,
+        started: Timestamp,
+        now: Timestamp,
+        command: impl FnOnce(Data) -> Command,
+    ) -> Option<u32> {
+        let data = draw_outputs(self.plan, step, &mut self.rng);
+        let c = &mut self.cases[case as usize];
+        runtime::handle_with(
+            self.p,
+            self.cal,
+            &mut c.st,
+            command(data),
+            now,
+            &mut self.out,
+            &mut self.coin,
+        )
+        .ok()?;
+        self.t.activities += 1;
+        let secs = (now.0 - started.0) as f64;
+        c.processing_s += secs;
+        if self.p.steps[step as usize].waits_on_citizen {
+            c.citizen_s += (now.0 - queued.0) as f64;
+        }
+        if c.counted {
+            self.t.step_s[step as usize] += secs;
+            self.t.step_n[step as usize] += 1;
+        }
+        if self.sample == Some(case) {
+            let arrived = c.arrived;
+            let s = &self.p.steps[step as usize];
+            let day = |t: Timestamp| (t.0 - arrived.0) as f64 / 86_400.0;
+            let row = SampleActivity {
+                step: s.id.clone(),
+                title: s.title.clone(),
+                role: s.performer.map(|r| self.p.roles[r.0 as usize].id.clone()),
+                queued_day: day(queued),
+                started_day: day(started),
+                ended_day: day(now),
+            };
+            self.t
+                .sample
+                .get_or_insert_with(|| SampleCase {
+                    case,
+                    arrived,
+                    arrived_local: self.cal.show(arrived),
+                    ended: None,
+                    outcome: None,
+                    activities: Vec::new(),
+                })
+                .activities
+                .push(row);
+        }
+        Some(case)
+    }
+
+    fn priority(&self, case: u32) -> bool {
+        self.plan
+            .priority
+            .as_ref()
+            .is_some_and(|v| self.cases[case as usize].st.data.get(v) == Some(&serde_json::Value::Bool(true)))
+    }
+
+    /// A task joins its role's queue.
+    fn enqueue(&mut self, case: u32, task: LocalId, role: u32, now: Timestamp) {
+        let prio = self.priority(case);
+        let Some(pool) = self.pools[role as usize].as_mut() else {
+            return;
+        };
+        self.qseq += 1;
+        pool.queue.push((prio, Reverse(self.qseq), case, task, now));
+        pool.queue_changes(now, true);
+        self.slots.insert((case, task), Slot::Queued(role));
+        self.dispatch(role, now);
+    }
+
+    /// A task left its queue without being worked on (cancelled, moved).
+    fn withdraw(&mut self, case: u32, task: LocalId, now: Timestamp) {
+        if let Some(Slot::Queued(role)) = self.slots.get(&(case, task)).copied() {
+            self.slots.remove(&(case, task));
+            if let Some(pool) = self.pools[role as usize].as_mut() {
+                pool.queue_changes(now, false);
+            }
+        }
+    }
+
+    /// Gives waiting tasks of `role` to free people, highest priority first.
+    fn dispatch(&mut self, role: u32, now: Timestamp) {
+        loop {
+            let Some(pool) = self.pools[role as usize].as_mut() else {
+                return;
+            };
+            if pool.busy >= pool.people {
+                return;
+            }
+            let Some((_, _, case, task, queued)) = pool.queue.pop() else {
+                return;
+            };
+            if self.slots.get(&(case, task)) != Some(&Slot::Queued(role)) {
+                continue;
+            }
+            pool.queue_changes(now, false);
+            let Some(step) = self.cases[case as usize].st.task(task).map(|t| t.step) else {
+                self.slots.remove(&(case, task));
+                continue;
+            };
+            pool.busy += 1;
+            pool.totals.served += 1;
+            let own = pool.cal;
+            self.slots.insert((case, task), Slot::Working(role));
+            let (start, done) = self.work(step, now, own);
+            // The wait lasts until work begins (a person with their own
+            // hours may take a task at night and begin in the morning).
+            let wait = (start.0 - queued.0).max(0) as f64;
+            self.cases[case as usize].queue_s += wait;
+            if let Some(pool) = self.pools[role as usize].as_mut() {
+                let cal = own.unwrap_or(self.cal);
+                pool.totals.wait_s += wait;
+                pool.totals.busy_open_s += cal.open_seconds_between(start, done) as f64;
+            }
+            self.log_start(case, step, start, Some(role));
+            self.push(
+                done,
+                Ev::Done {
+                    case,
+                    task,
+                    started: start,
+                },
+            );
+        }
+    }
+
+    /// When work on `step` that may begin at `now` begins and ends: people
+    /// with their own calendar begin in its opening hours, and working time
+    /// runs on it.
+    fn work(&mut self, step: u32, now: Timestamp, own: Option<&WorkCalendar>) -> (Timestamp, Timestamp) {
+        let d = self.plan.durations[step as usize].as_ref();
+        let secs = d.map_or(0.0, |d| sample(d, &mut self.rng));
+        let basis = d.map_or(Basis::Calendar, Distribution::basis);
+        let cal = own.unwrap_or(self.cal);
+        let start = if own.is_some() { cal.next_open(now) } else { now };
+        (start, advance(cal, start, basis, secs))
+    }
+
+    fn log_start(&mut self, case: u32, step: u32, at: Timestamp, role: Option<u32>) {
+        if self.log && self.rep == 0 {
+            let s = &self.p.steps[step as usize];
+            self.t.log.push(LogEntry {
+                case,
+                activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
+                at,
+                lifecycle: "start",
+                resource: role.map(|r| self.p.roles[r as usize].id.clone()),
+            });
+        }
+    }
+
+    /// Reacts to what the runtime did to `case`.
+    fn react(&mut self, case: u32, now: Timestamp) {
+        let out = std::mem::take(&mut self.out);
+        for e in &out {
+            match &e.kind {
+                EventKind::TaskCreated { task, role, step, .. } => {
+                    match role.filter(|r| self.pools[*r as usize].is_some()) {
+                        Some(r) => self.enqueue(case, *task, r, now),
+                        None => {
+                            let (start, done) = self.work(*step, now, None);
+                            self.log_start(case, *step, start, *role);
+                            self.push(
+                                done,
+                                Ev::Done {
+                                    case,
+                                    task: *task,
+                                    started: start,
+                                },
+                            );
+                        }
+                    }
+                }
+                // A task being worked on stays with its worker; a waiting
+                // one moves to the new role's queue.
+                EventKind::TaskReassigned { task, role } => {
+                    if let Some(Slot::Queued(_)) = self.slots.get(&(case, *task)) {
+                        self.withdraw(case, *task, now);
+                        self.enqueue(case, *task, *role, now);
+                    } else if !self.slots.contains_key(&(case, *task)) && self.pools[*role as usize].is_some() {
+                        self.enqueue(case, *task, *role, now);
+                    }
+                }
+                EventKind::TaskCancelled { task } => self.withdraw(case, *task, now),
+                EventKind::SubscriptionOpened { sub, token, .. } => {
+                    let step = self.cases[case as usize].st.token(*token).map_or(0, |t| t.step);
+                    if self.plan.durations[step as usize].is_some() {
+                        let (_, done) = self.work(step, now, None);
+                        self.push(
+                            done,
+                            Ev::Message {
+                                case,
+                                sub: *sub,
+                                started: now,
+                            },
+                        );
+                    }
+                }
+                EventKind::ChildRequested { token, step, .. } => {
+                    let (_, done) = self.work(*step, now, None);
+                    self.push(
+                        done,
+                        Ev::Child {
+                            case,
+                            token: *token,
+                            started: now,
+                        },
+                    );
+                }
+                EventKind::TimerScheduled { timer, due, .. } => self.push(*due, Ev::Timer { case, timer: *timer }),
+                EventKind::TimersResumed { timers, .. } => {
+                    for (timer, due) in timers {
+                        if let Some(d) = due {
+                            self.push(*d, Ev::Timer { case, timer: *timer });
+                        }
+                    }
+                }
+                EventKind::StepCompleted { step, .. } if self.p.steps[*step as usize].counts() => {
+                    self.cases[case as usize].steps += 1;
+                    if self.log && self.rep == 0 {
+                        let s = &self.p.steps[*step as usize];
+                        self.t.log.push(LogEntry {
+                            case,
+                            activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
+                            at: now,
+                            lifecycle: "complete",
+                            resource: s.performer.map(|r| self.p.roles[r.0 as usize].id.clone()),
+                        });
+                    }
+                }
+                EventKind::Escalated { .. } => self.cases[case as usize].escalations += 1,
+                EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => self.cases[case as usize].breached = true,
+                _ => {}
+            }
+        }
+        self.out = out;
+    }
+
+    /// Adds this replication's figures to the totals.
+    fn finish(self) {
+        let t = self.t;
+        let (mut sum, mut sum_working, mut n) = (0.0, 0.0, 0u64);
+        t.started += self.cases.len() as u64;
+        for c in self.cases.iter().filter(|c| c.counted) {
+            t.arrived += 1;
+            match c.st.ended_at {
+                Some(end) if c.st.status.is_finished() => {
+                    let days = (end.0 - c.arrived.0) as f64 / 86_400.0;
+                    t.cycle.push(days);
+                    let working = self.cal.working_days_between(c.arrived, end);
+                    t.working.push(working);
+                    sum += days;
+                    sum_working += working;
+                    n += 1;
+                    t.steps += u64::from(c.steps);
+                    t.escalations += u64::from(c.escalations);
+                    t.breaches += u64::from(c.breached);
+                    t.processing_s += c.processing_s;
+                    t.queue_s += c.queue_s;
+                    t.citizen_s += c.citizen_s;
+                }
+                _ => t.unfinished += 1,
+            }
+        }
+        if n > 0 {
+            t.rep_means.push(sum / n as f64);
+            t.rep_working_means.push(sum_working / n as f64);
+        }
+        if let Some(s) = t.sample.as_mut().filter(|_| self.rep == 0) {
+            if let Some(c) = self.cases.get(s.case as usize) {
+                s.ended = c.st.ended_at;
+                s.outcome = c.st.outcome.clone();
+            }
+        }
+        let span = (self.last.0 - self.plan.t0.0).max(1) as f64;
+        for (i, pool) in self.pools.into_iter().enumerate() {
+            let Some(mut pool) = pool else { continue };
+            pool.queue_changes(self.last, false);
+            let cal = pool.cal.unwrap_or(self.cal);
+            let staffed = f64::from(pool.people) * cal.open_seconds_between(self.plan.t0, self.last) as f64;
+            let r = t.roles[i].get_or_insert_with(|| RoleTotals {
+                people: pool.people,
+                ..RoleTotals::default()
+            });
+            r.wait_s += pool.totals.wait_s;
+            r.served += pool.totals.served;
+            r.busy_open_s += pool.totals.busy_open_s;
+            r.staffed_open_s += staffed;
+            r.queue_area += pool.totals.queue_area;
+            r.span_s += span;
+            r.max_queue = r.max_queue.max(pool.totals.max_queue);
+        }
+    }
+}
+
+fn scalar(d: &Duration) -> f64 {
+    match d.basis {
+        Basis::Calendar => d.seconds as f64 + d.months as f64 * 30.44 * 86_400.0,
+        Basis::Working => d.seconds as f64 + d.working_days as f64 * WORKING_DAY_SECONDS,
+    }
+}
+
+/// Draws a duration in seconds of its basis.
+fn sample(d: &Distribution, rng: &mut rand::rngs::StdRng) -> f64 {
+    let v = match d {
+        Distribution::Fixed(x) => scalar(x),
+        Distribution::Uniform { min, max } => {
+            let (a, b) = (scalar(min), scalar(max));
+            if b > a {
+                rng.random_range(a..b)
+            } else {
+                a
+            }
+        }
+        Distribution::Triangular { min, mode, max } => {
+            let (a, c, b) = (scalar(min), scalar(mode), scalar(max));
+            rand_distr::Triangular::new(a, b, c).map_or(c, |t| t.sample(rng))
+        }
+        Distribution::Normal { mean, sd } => {
+            rand_distr::Normal::new(scalar(mean), scalar(sd)).map_or(scalar(mean), |n| n.sample(rng))
+        }
+        Distribution::Lognormal { mean, sd } => {
+            // From the mean and sd of the variable to those of its logarithm.
+            let (m, s) = (scalar(mean).max(1.0), scalar(sd));
+            let sigma2 = (1.0 + (s * s) / (m * m)).ln();
+            rand_distr::LogNormal::new(m.ln() - sigma2 / 2.0, sigma2.sqrt()).map_or(m, |l| l.sample(rng))
+        }
+        Distribution::Exponential { mean } => {
+            rand_distr::Exp::new(1.0 / scalar(mean).max(1e-9)).map_or(scalar(mean), |e| e.sample(rng))
+        }
+    };
+    v.max(0.0)
+}
+
+fn advance(cal: &WorkCalendar, now: Timestamp, basis: Basis, seconds: f64) -> Timestamp {
+    let s = seconds.round() as i64;
+    match basis {
+        Basis::Calendar => now.plus_seconds(s),
+        Basis::Working => cal.add_open_seconds(now, s),
+    }
+}
+
+fn draw(
+    var: &crate::model::Variable,
+    spec: Option<&DataDef>,
+    rng: &mut rand::rngs::StdRng,
+) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match spec {
+        Some(DataDef::Value(v)) => Some(v.clone()),
+        Some(DataDef::Bernoulli(p)) => Some(Value::Bool(rng.random::<f64>() < *p)),
+        Some(DataDef::Choice(m)) => {
+            let total: f64 = m.values().sum();
+            let mut x = rng.random::<f64>() * total;
+            for (k, w) in m {
+                if x < *w {
+                    return Some(Value::String(k.clone()));
+                }
+                x -= w;
+            }
+            m.keys().last().map(|k| Value::String(k.clone()))
+        }
+        None => match var.ty {
+            VarType::Bool => Some(Value::Bool(rng.random::<bool>())),
+            VarType::Enum if !var.values.is_empty() => {
+                Some(Value::String(var.values[rng.random_range(0..var.values.len())].clone()))
+            }
+            VarType::Integer => Some(Value::from(0)),
+            VarType::Number => Some(Value::from(0.0)),
+            _ => None,
+        },
+    }
+}
+
+fn draw_start_data(plan: &Plan<'_>, rng: &mut rand::rngs::StdRng) -> Data {
+    let p = plan.p;
+    let mut d = Data::new();
+    for v in &p.variables {
+        if v.required
+            || plan.data.contains_key(&v.name)
+                && !p
+                    .steps
+                    .iter()
+                    .any(|s| s.sets.iter().any(|x| p.variables[x.0 as usize].name == v.name))
+        {
+            if let Some(x) = draw(v, plan.data.get(&v.name), rng) {
+                d.insert(v.name.clone(), x);
+            }
+        }
+    }
+    if p.variable("tracking_code").is_some() {
+        d.insert(
+            "tracking_code".into(),
+            serde_json::Value::String(format!("SIM{}", rng.random::<u32>())),
+        );
+    }
+    d
+}
+
+fn draw_outputs(plan: &Plan<'_>, step: u32, rng: &mut rand::rngs::StdRng) -> Data {
+    let p = plan.p;
+    p.steps[step as usize]
+        .sets
+        .iter()
+        .filter_map(|ix| {
+            let v = &p.variables[ix.0 as usize];
+            draw(v, plan.data.get(&v.name), rng).map(|x| (v.name.clone(), x))
+        })
+        .collect()
+}
