@@ -21,6 +21,11 @@ r, s = f(sys.argv[1]), f(sys.argv[2])
 print(f"ratio cases/s: {float(r['cases_per_s']) / float(s['cases_per_s']):.1f}x, activities/s: {float(r['activities_per_s']) / float(s['activities_per_s']):.1f}x")
 PY
 
+# The goal of 10,000 cases of today's permit process under a second (the
+# committed scenario: 2,000 cases x 5 replications, Tehran calendar).
+./target/release/ravand simulate definitions/building-permit-current.yaml --scenario definitions/scenarios/building-permit.yaml --json \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=building-permit-current n=%d elapsed_s=%.3f cases_per_s=%.0f" % (r["finished"], r["elapsed_s"], r["cases_per_s"]))'
+
 # Prosimos on its purchasing example (WITH_PROSIMOS=1; the first run installs
 # Prosimos 2.1.0 from PyPI into /tmp/prosimos-venv). Its harness times the
 # whole `prosimos` process, so Ravand's whole process is timed too.

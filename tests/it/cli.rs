@@ -305,14 +305,15 @@ fn simulate_reports_a_bad_scenario_at_its_line_and_the_good_one_in_full() {
 
     // The committed scenario: figures, the ranked roles, the slowest steps
     // and a sample case, in text and in JSON.
-    let o = run(&[
+    let args = [
         "simulate",
         "definitions/complaint-137.yaml",
         "--scenario",
         "definitions/scenarios/complaint-137.yaml",
         "--cases",
         "500",
-    ]);
+    ];
+    let o = run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     for part in [
@@ -323,15 +324,7 @@ fn simulate_reports_a_bad_scenario_at_its_line_and_the_good_one_in_full() {
     ] {
         assert!(text.contains(part), "{part} missing:\n{text}");
     }
-    let o = run(&[
-        "simulate",
-        "definitions/complaint-137.yaml",
-        "--scenario",
-        "definitions/scenarios/complaint-137.yaml",
-        "--cases",
-        "500",
-        "--json",
-    ]);
+    let o = run(&[&args[..], &["--json"]].concat());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["arrived"], 1500, "500 cases in each of 3 replications");
     assert!(v["sample_case"]["activities"].as_array().is_some_and(|a| !a.is_empty()));

@@ -602,3 +602,46 @@ async fn cron_schedules_start_cases_and_a_new_version_takes_over() {
         .await
         .is_err());
 }
+
+#[test]
+fn a_case_deadline_from_a_step_starts_its_clock_when_that_step_completes() {
+    // "15 working days once the file is complete": the case clock starts
+    // at `file-complete`, not when the case starts.
+    let text = "id: clock\nversion: 1\ntitle: ساعت\ndeadline: {due: 2 hours, from: file-complete}\nsteps:\n  - {id: start, kind: start}\n  - {id: file-complete, title: تکمیل پرونده, mode: manual}\n  - {id: decide, title: تصمیم, mode: manual}\n  - {id: done, kind: end, outcome: done}\n";
+    let p = crate::helpers::check("clock.yaml", text).process.expect("valid");
+    let cal = WorkCalendar::always();
+    let t0 = Timestamp(1_800_000_000);
+    let mut out = Vec::new();
+    let mut st = ravand_engine::runtime::start(&p, &cal, Data::new(), None, t0, &mut out).expect("starts");
+    assert_eq!(st.case_due, None, "no clock before the file is complete");
+    assert!(!out.iter().any(|e| matches!(e.kind, EventKind::CaseDue { .. })));
+    let complete = |st: &mut ravand_engine::runtime::Instance, at: Timestamp, out: &mut Vec<_>| {
+        let task = st.tasks[0].id;
+        ravand_engine::runtime::handle(
+            &p,
+            &cal,
+            st,
+            ravand_engine::runtime::Command::Complete {
+                task,
+                by: None,
+                outputs: Data::new(),
+            },
+            at,
+            out,
+        )
+        .expect("completes");
+    };
+    complete(&mut st, t0.plus_seconds(5 * 3600), &mut out);
+    assert_eq!(
+        st.case_due,
+        Some(t0.plus_seconds(7 * 3600)),
+        "2 hours after the file was complete"
+    );
+    let due = st.next_due().expect("the case clock runs");
+    assert_eq!(due, t0.plus_seconds(7 * 3600));
+    // A deadline counted from the start, as before: due 2 hours after it.
+    let text2 = text.replace(", from: file-complete", "");
+    let p2 = crate::helpers::check("clock2.yaml", &text2).process.expect("valid");
+    let st2 = ravand_engine::runtime::start(&p2, &cal, Data::new(), None, t0, &mut Vec::new()).expect("starts");
+    assert_eq!(st2.case_due, Some(t0.plus_seconds(2 * 3600)));
+}

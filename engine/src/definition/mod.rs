@@ -492,7 +492,8 @@ pub struct DeadlineDef {
     pub due_by: Option<DueByDef>,
     /// Count from the completion of this earlier step instead of from the
     /// start of the step (or case) that has the deadline: "within one month
-    /// of the meeting".
+    /// of the meeting". A case deadline's clock starts when this step first
+    /// completes ("15 days once the file is complete").
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub from: Option<SStr>,

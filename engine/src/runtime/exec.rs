@@ -89,10 +89,10 @@ fn start_inner(
         data,
         by,
     });
-    if let Some(d) = &p.deadline {
-        let due = x.due_instant(d, now);
-        x.emit(EventKind::CaseDue { due });
-        x.schedule_deadline(Scope::Case, d, due);
+    // A case deadline counted `from` a later step starts when that step
+    // first completes (`case_clock_from`).
+    if p.deadline.as_ref().is_some_and(|d| d.from.is_none_or(|f| f == p.start)) {
+        x.start_case_clock();
     }
     let token = x.st.next_id;
     x.emit(EventKind::TokenCreated {
@@ -390,12 +390,32 @@ impl<'a> Exec<'a> {
         self.agenda.push_back(token);
     }
 
+    /// The case deadline's clock starts now.
+    fn start_case_clock(&mut self) {
+        let p = self.p;
+        if let Some(d) = &p.deadline {
+            let due = self.due_instant(d, self.now);
+            self.emit(EventKind::CaseDue { due });
+            self.schedule_deadline(Scope::Case, d, due);
+        }
+    }
+
+    /// Starts the case deadline's clock if it counts from `step` and has
+    /// not started yet.
+    fn case_clock_from(&mut self, step: StepIx) {
+        let starts_here = self.p.deadline.as_ref().is_some_and(|d| d.from == Some(step));
+        if starts_here && self.st.case_due.is_none() {
+            self.start_case_clock();
+        }
+    }
+
     /// The step's work is done: record it and take `next`.
     fn go_on(&mut self, token: LocalId, step: StepIx) {
         self.emit(EventKind::StepCompleted {
             step: step.0,
             anchor: self.p.anchors[step.ix()],
         });
+        self.case_clock_from(step);
         match self.p.next_edge(step) {
             Some(e) => self.leave(token, e),
             None => self.incident(token, step.0, "the step has no way on".into()),
@@ -623,6 +643,7 @@ impl<'a> Exec<'a> {
             step: s.0,
             anchor: self.p.anchors[s.ix()],
         });
+        self.case_clock_from(s);
         self.emit(EventKind::TokenConsumed { token });
         for &e in edges {
             let t = self.st.next_id;
