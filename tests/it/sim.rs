@@ -500,3 +500,24 @@ fn the_permit_comparison_gives_the_owner_the_same_time_in_both_processes() {
         );
     }
 }
+
+#[test]
+fn a_chain_of_fixed_working_days_skips_nowruz_as_the_calendar_does() {
+    // 2 then 3 working days from the Wednesday before Nowruz (25 Esfand
+    // 1404, 10:00) end on 9 Farvardin 1405 at 10:00: Thursday counts,
+    // Friday and the Nowruz holidays do not.
+    let text = "id: chain\nversion: 1\ntitle: زنجیره\ncalendar: tehran-municipal\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: الف, mode: manual, duration: {fixed: 2 working days}}\n  - {id: b, title: ب, mode: manual, duration: {fixed: 3 working days}}\n  - {id: done, kind: end, outcome: done}\n";
+    let p = check("chain.yaml", text).process.expect("valid");
+    let cal = tehran();
+    let sc = scenario("cases: 1\nstart: 2026-03-18T10:00\narrivals: {every: 1 days}\n");
+    let r = simulate(&p, &cal, &sc).expect("runs");
+    let case = r.sample_case.as_ref().expect("sample");
+    let end = case.ended.expect("finished");
+    assert_eq!(cal.show(end), "1405-01-09 10:00 (2026-03-29)");
+    assert!(
+        (r.cycle_working_days.mean - 5.0).abs() < 1e-9,
+        "{}",
+        r.cycle_working_days.mean
+    );
+    assert!((r.cycle_days.mean - 11.0).abs() < 1e-9, "{}", r.cycle_days.mean);
+}

@@ -533,12 +533,19 @@ impl<'a> Rep<'_, 'a> {
     /// When work on `step` that may begin at `now` begins and ends: people
     /// with their own calendar begin in its opening hours, and working time
     /// runs on it.
+    ///
+    /// A fixed duration is added as the runtime adds one (`2 working days`
+    /// is the same time on the second working day after); a drawn one is
+    /// opening time, a working day counting 7 hours.
     fn work(&mut self, step: u32, now: Timestamp, own: Option<&WorkCalendar>) -> (Timestamp, Timestamp) {
         let d = self.plan.durations[step as usize].as_ref();
-        let secs = d.map_or(0.0, |d| sample(d, &mut self.rng));
-        let basis = d.map_or(Basis::Calendar, Distribution::basis);
         let cal = own.unwrap_or(self.cal);
         let start = if own.is_some() { cal.next_open(now) } else { now };
+        if let Some(Distribution::Fixed(x)) = d {
+            return (start, cal.add(start, x));
+        }
+        let secs = d.map_or(0.0, |d| sample(d, &mut self.rng));
+        let basis = d.map_or(Basis::Calendar, Distribution::basis);
         (start, advance(cal, start, basis, secs))
     }
 
