@@ -24,18 +24,7 @@ impl SourceFile {
     /// reading it whole.
     pub fn read(path: &std::path::Path, limits: &Limits) -> Result<SourceFile, Box<Diagnostic>> {
         let name = path.display().to_string();
-        let fail = |msg: String| {
-            Diagnostic::error(
-                "io",
-                Place {
-                    line: 1,
-                    column: 1,
-                    bytes: 0..0,
-                },
-                msg,
-            )
-            .in_file(&name)
-        };
+        let fail = |msg: String| Diagnostic::error("io", Place::top(), msg).in_file(&name);
         let meta = std::fs::metadata(path).map_err(|e| Box::new(fail(format!("cannot read `{name}`: {e}"))))?;
         if meta.len() > limits.max_bytes as u64 {
             return Err(Box::new(too_large(meta.len() as usize, limits).in_file(&name)));
@@ -138,11 +127,7 @@ fn parse<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Ve
     {
         return Err(vec![Diagnostic::error(
             "empty",
-            Place {
-                line: 1,
-                column: 1,
-                bytes: 0..0,
-            },
+            Place::top(),
             "the file is empty (or only comments)",
         )
         .help("a process starts with `id:`, `version:`, `title:` and `steps:`")
@@ -154,11 +139,7 @@ fn parse<T: DeserializeOwned>(src: &SourceFile, limits: &Limits) -> Result<T, Ve
 
 /// Turns a YAML or type error into a diagnostic with a help line.
 fn yaml_error(e: &serde_saphyr::Error) -> Diagnostic {
-    let place = e.location().map(|l| Place::from_location(&l)).unwrap_or(Place {
-        line: 1,
-        column: 1,
-        bytes: 0..0,
-    });
+    let place = e.location().map(|l| Place::from_location(&l)).unwrap_or(Place::top());
     let full = e.without_snippet().to_string();
     let msg = strip_location(&full);
     let (code, help) = classify(&msg);

@@ -30,6 +30,15 @@ pub struct Place {
 }
 
 impl Place {
+    /// The top of the file, for a problem of the whole file.
+    pub fn top() -> Place {
+        Place {
+            line: 1,
+            column: 1,
+            bytes: 0..0,
+        }
+    }
+
     /// The place of a spanned value.
     pub fn of<T>(s: &serde_saphyr::Spanned<T>) -> Place {
         Place::from_location(&s.referenced)

@@ -89,9 +89,9 @@ fn start_inner(
         data,
         by,
     });
-    // A case deadline counted `from` a later step starts when that step
-    // first completes (`case_clock_from`).
-    if p.deadline.as_ref().is_some_and(|d| d.from.is_none_or(|f| f == p.start)) {
+    // A case deadline counted `from` a step starts when that step first
+    // completes (`step_done`).
+    if p.deadline.as_ref().is_some_and(|d| d.from.is_none()) {
         x.start_case_clock();
     }
     let token = x.st.next_id;
@@ -100,10 +100,7 @@ fn start_inner(
         step: p.start.0,
         edge: None,
     });
-    x.emit(EventKind::StepCompleted {
-        step: p.start.0,
-        anchor: p.anchors[p.start.ix()],
-    });
+    x.step_done(p.start);
     if let Some(e) = p.next_edge(p.start) {
         x.leave(token, e);
     }
@@ -400,9 +397,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Starts the case deadline's clock if it counts from `step` and has
-    /// not started yet.
-    fn case_clock_from(&mut self, step: StepIx) {
+    /// Records that `step` completed, and starts the case deadline's clock
+    /// if it counts from that step and has not started yet.
+    fn step_done(&mut self, step: StepIx) {
+        self.emit(EventKind::StepCompleted {
+            step: step.0,
+            anchor: self.p.anchors[step.ix()],
+        });
         let starts_here = self.p.deadline.as_ref().is_some_and(|d| d.from == Some(step));
         if starts_here && self.st.case_due.is_none() {
             self.start_case_clock();
@@ -411,11 +412,7 @@ impl<'a> Exec<'a> {
 
     /// The step's work is done: record it and take `next`.
     fn go_on(&mut self, token: LocalId, step: StepIx) {
-        self.emit(EventKind::StepCompleted {
-            step: step.0,
-            anchor: self.p.anchors[step.ix()],
-        });
-        self.case_clock_from(step);
+        self.step_done(step);
         match self.p.next_edge(step) {
             Some(e) => self.leave(token, e),
             None => self.incident(token, step.0, "the step has no way on".into()),
@@ -639,11 +636,7 @@ impl<'a> Exec<'a> {
     }
 
     fn split(&mut self, token: LocalId, s: StepIx, edges: &[EdgeIx]) {
-        self.emit(EventKind::StepCompleted {
-            step: s.0,
-            anchor: self.p.anchors[s.ix()],
-        });
-        self.case_clock_from(s);
+        self.step_done(s);
         self.emit(EventKind::TokenConsumed { token });
         for &e in edges {
             let t = self.st.next_id;

@@ -24,7 +24,7 @@ use serde_saphyr::Spanned;
 
 use crate::definition::duration::{self, Duration};
 use crate::definition::{DistributionDef, SStr, ScheduleDef};
-use crate::diagnostic::{did_you_mean, Diagnostic, Place};
+use crate::diagnostic::{suggest, Diagnostic, Place};
 use crate::model::{Distribution, Process, Schedule, StepKind, VarType};
 use crate::time::{Timestamp, WorkCalendar};
 
@@ -323,15 +323,6 @@ struct Plan<'a> {
 /// would otherwise fill memory).
 const MAX_CASES: u64 = 10_000_000;
 
-/// The top of the file, for a problem of the whole scenario.
-fn top_of_file() -> Place {
-    Place {
-        line: 1,
-        column: 1,
-        bytes: 0..0,
-    }
-}
-
 fn check(p: &Process, sc: &Scenario) -> Vec<Diagnostic> {
     let mut d = Vec::new();
     let top = Place::of(&sc.arrivals);
@@ -339,7 +330,7 @@ fn check(p: &Process, sc: &Scenario) -> Vec<Diagnostic> {
         d.push(
             Diagnostic::error(
                 "scenario-end",
-                top_of_file(),
+                Place::top(),
                 "the scenario says neither `cases` nor `horizon`",
             )
             .help("add `cases: 1000` (per replication), or `horizon: 9 months`"),
@@ -348,7 +339,7 @@ fn check(p: &Process, sc: &Scenario) -> Vec<Diagnostic> {
     if sc.replications == 0 {
         d.push(Diagnostic::error(
             "scenario-replications",
-            top_of_file(),
+            Place::top(),
             "`replications` must be at least 1",
         ));
     }
@@ -460,16 +451,12 @@ fn check(p: &Process, sc: &Scenario) -> Vec<Diagnostic> {
 }
 
 fn unknown<'a>(what: &str, name: &SStr, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
-    let help = match did_you_mean(&name.value, candidates) {
-        Some(m) => format!("did you mean `{m}`?"),
-        None => format!("use a {what} of the process"),
-    };
     Diagnostic::error(
         "scenario-unknown",
         Place::of(name),
         format!("`{}` is not a {what} of the process", name.value),
     )
-    .help(help)
+    .help(suggest(&name.value, candidates, format!("use a {what} of the process")))
 }
 
 fn parse_duration(s: &SStr, what: &str, diags: &mut Vec<Diagnostic>) -> Option<Duration> {

@@ -58,6 +58,20 @@ pub(super) struct RoleTotals {
     pub max_queue: u32,
 }
 
+impl RoleTotals {
+    /// Adds another replication's figures.
+    fn add(&mut self, o: &RoleTotals) {
+        self.people = o.people;
+        self.wait_s += o.wait_s;
+        self.served += o.served;
+        self.busy_open_s += o.busy_open_s;
+        self.staffed_open_s += o.staffed_open_s;
+        self.queue_area += o.queue_area;
+        self.span_s += o.span_s;
+        self.max_queue = self.max_queue.max(o.max_queue);
+    }
+}
+
 struct Coin(rand::rngs::StdRng);
 
 impl Chooser for Coin {
@@ -149,10 +163,15 @@ struct Pool<'a> {
 }
 
 impl Pool<'_> {
-    /// Keeps the time-integral of the queue length before it changes.
-    fn queue_changes(&mut self, now: Timestamp, up: bool) {
+    /// Adds the queue length since the last change to its time-integral.
+    fn integrate(&mut self, now: Timestamp) {
         self.totals.queue_area += f64::from(self.waiting) * (now.0 - self.last_change.0).max(0) as f64;
         self.last_change = now;
+    }
+
+    /// A task joins (`up`) or leaves the queue.
+    fn queue_changes(&mut self, now: Timestamp, up: bool) {
+        self.integrate(now);
         if up {
             self.waiting += 1;
             self.totals.max_queue = self.totals.max_queue.max(self.waiting);
@@ -688,20 +707,12 @@ impl<'a> Rep<'_, 'a> {
         let span = (self.last.0 - self.plan.t0.0).max(1) as f64;
         for (i, pool) in self.pools.into_iter().enumerate() {
             let Some(mut pool) = pool else { continue };
-            pool.queue_changes(self.last, false);
+            pool.integrate(self.last);
             let cal = pool.cal.unwrap_or(self.cal);
-            let staffed = f64::from(pool.people) * cal.open_seconds_between(self.plan.t0, self.last) as f64;
-            let r = t.roles[i].get_or_insert_with(|| RoleTotals {
-                people: pool.people,
-                ..RoleTotals::default()
-            });
-            r.wait_s += pool.totals.wait_s;
-            r.served += pool.totals.served;
-            r.busy_open_s += pool.totals.busy_open_s;
-            r.staffed_open_s += staffed;
-            r.queue_area += pool.totals.queue_area;
-            r.span_s += span;
-            r.max_queue = r.max_queue.max(pool.totals.max_queue);
+            pool.totals.staffed_open_s =
+                f64::from(pool.people) * cal.open_seconds_between(self.plan.t0, self.last) as f64;
+            pool.totals.span_s = span;
+            t.roles[i].get_or_insert_with(RoleTotals::default).add(&pool.totals);
         }
     }
 }

@@ -107,8 +107,8 @@ pub struct CalendarError {
     pub message: String,
 }
 
-/// The first day of the precomputed holiday table, and its length.
-const TABLE_START: (i32, u32, u32) = (2000, 1, 1);
+/// The day table starts on 1 January 2000 (`TABLE_START_*` below) and runs
+/// this many days.
 const TABLE_DAYS: usize = 150 * 366;
 /// Longest walk over days before giving up (about 100 years): a calendar
 /// with no working day left is reported, not looped on.
@@ -125,11 +125,11 @@ pub struct WorkCalendar {
     gregorian_yearly: HashSet<(u32, u32)>,
     dates: HashSet<NaiveDate>,
     months: MonthReckoning,
-    /// Per day from `TABLE_START`, computed on first use.
+    /// Per day from 1 January 2000, computed on first use.
     table: OnceLock<DayTable>,
 }
 
-/// Per-day facts from `TABLE_START`, so that working-time arithmetic is a
+/// Per-day facts from 1 January 2000, so that working-time arithmetic is a
 /// binary search instead of a walk over days.
 #[derive(Debug, Clone)]
 struct DayTable {
@@ -143,8 +143,23 @@ struct DayTable {
     offset: Vec<Option<i32>>,
 }
 
-/// Seconds from the Unix epoch to `TABLE_START` at 00:00 UTC.
+/// Seconds from the Unix epoch to 1 January 2000, 00:00 UTC.
 const TABLE_START_UNIX: i64 = 946_684_800;
+/// Days from 1 January of year 1 to 1 January 2000 (chrono's day numbers).
+const TABLE_START_CE: i32 = 730_120;
+
+/// Opening seconds of a day with these ranges.
+fn open_seconds(ranges: &[(u32, u32)]) -> i64 {
+    ranges.iter().map(|&(a, b)| i64::from(b - a) * 60).sum()
+}
+
+/// Opening seconds of a day with these ranges before `secs` into it.
+fn open_until(ranges: &[(u32, u32)], secs: i64) -> i64 {
+    ranges
+        .iter()
+        .map(|&(a, b)| (secs.min(i64::from(b) * 60) - i64::from(a) * 60).max(0))
+        .sum()
+}
 
 impl WorkCalendar {
     /// Open every day, all day, in UTC; months Gregorian. Processes without a
@@ -216,10 +231,6 @@ impl WorkCalendar {
         self.tz
     }
 
-    fn table_start() -> NaiveDate {
-        NaiveDate::from_ymd_opt(TABLE_START.0, TABLE_START.1, TABLE_START.2).unwrap_or_default()
-    }
-
     fn compute_holiday(&self, d: NaiveDate) -> bool {
         if self.dates.contains(&d) || self.gregorian_yearly.contains(&(d.month(), d.day())) {
             return true;
@@ -233,9 +244,8 @@ impl WorkCalendar {
 
     fn day_table(&self) -> &DayTable {
         self.table.get_or_init(|| {
-            let start = Self::table_start();
             let holiday: Vec<bool> = (0..TABLE_DAYS)
-                .map(|i| self.compute_holiday(start + chrono::Days::new(i as u64)))
+                .map(|i| self.compute_holiday(Self::table_day(i)))
                 .collect();
             let mut open_before = Vec::with_capacity(TABLE_DAYS + 1);
             let mut working_before = Vec::with_capacity(TABLE_DAYS + 1);
@@ -243,20 +253,19 @@ impl WorkCalendar {
             for (i, h) in holiday.iter().enumerate() {
                 open_before.push(open);
                 working_before.push(working);
-                let day = start + chrono::Days::new(i as u64);
                 let ranges: &[(u32, u32)] = if *h {
                     &[]
                 } else {
-                    &self.week[day.weekday().num_days_from_monday() as usize]
+                    &self.week[Self::table_day(i).weekday().num_days_from_monday() as usize]
                 };
-                open += ranges.iter().map(|&(a, b)| i64::from(b - a) * 60).sum::<i64>();
+                open += open_seconds(ranges);
                 working += u32::from(!ranges.is_empty());
             }
             open_before.push(open);
             working_before.push(working);
             let offset = (0..TABLE_DAYS)
                 .map(|i| {
-                    let day = start + chrono::Days::new(i as u64);
+                    let day = Self::table_day(i);
                     let at = |h, m, s| match self.tz.from_local_datetime(&day.and_hms_opt(h, m, s)?) {
                         chrono::LocalResult::Single(t) => Some(t.offset().fix().local_minus_utc()),
                         _ => None,
@@ -276,17 +285,15 @@ impl WorkCalendar {
 
     /// The index of `d` in the day table, if it is inside it.
     fn day_index(d: NaiveDate) -> Option<usize> {
-        // 730,120 days from 1 January of year 1 to `TABLE_START`.
-        usize::try_from(d.num_days_from_ce() - 730_120)
+        usize::try_from(d.num_days_from_ce() - TABLE_START_CE)
             .ok()
             .filter(|i| *i < TABLE_DAYS)
     }
 
     fn table_day(i: usize) -> NaiveDate {
-        // 730,120 days from 1 January of year 1 to `TABLE_START`.
         i32::try_from(i)
             .ok()
-            .and_then(|i| NaiveDate::from_num_days_from_ce_opt(730_120 + i))
+            .and_then(|i| NaiveDate::from_num_days_from_ce_opt(TABLE_START_CE + i))
             .unwrap_or_default()
     }
 
@@ -302,12 +309,10 @@ impl WorkCalendar {
     fn open_position(&self, t: Timestamp) -> Option<(usize, i64)> {
         let local = self.local(t);
         let i = Self::day_index(local.date())?;
-        let from = i64::from(local.time().num_seconds_from_midnight());
-        let within: i64 = self
-            .open_ranges(local.date())
-            .iter()
-            .map(|&(a, b)| (from.min(i64::from(b) * 60) - i64::from(a) * 60).max(0))
-            .sum();
+        let within = open_until(
+            self.open_ranges(local.date()),
+            i64::from(local.time().num_seconds_from_midnight()),
+        );
         Some((i, self.day_table().open_before[i] + within))
     }
 
@@ -460,13 +465,9 @@ impl WorkCalendar {
         let local = self.local(t);
         let i = Self::day_index(local.date())?;
         let tab = self.day_table();
-        let from = i64::from(local.time().num_seconds_from_midnight());
         let ranges = self.open_ranges(local.date());
-        let total: i64 = ranges.iter().map(|&(a, b)| i64::from(b - a) * 60).sum();
-        let within: i64 = ranges
-            .iter()
-            .map(|&(a, b)| (from.min(i64::from(b) * 60) - i64::from(a) * 60).max(0))
-            .sum();
+        let total = open_seconds(ranges);
+        let within = open_until(ranges, i64::from(local.time().num_seconds_from_midnight()));
         let part = if total > 0 { within as f64 / total as f64 } else { 0.0 };
         Some(f64::from(tab.working_before[i]) + part)
     }
@@ -595,8 +596,6 @@ impl WorkCalendar {
     }
 }
 
-/// Moves a minute of the day into the opening ranges: forward to the next
-/// opening, or back to the closing time when the day is already over.
 /// The first index at or after `from` whose value is at least `target`, in
 /// a non-decreasing slice (its length if none): an exponential search, as
 /// the answer is usually a few days on.
@@ -610,6 +609,8 @@ fn gallop<T: Ord + Copy>(v: &[T], from: usize, target: T) -> usize {
     lo + v[lo..hi].partition_point(|&c| c < target)
 }
 
+/// Moves a minute of the day into the opening ranges: forward to the next
+/// opening, or back to the closing time when the day is already over.
 fn clamp_into(ranges: &[(u32, u32)], minute: u32) -> u32 {
     for &(a, b) in ranges {
         if minute < a {
