@@ -102,7 +102,11 @@ pub async fn run_durable(file: &std::path::Path, url: &str, n: usize, concurrenc
         .deploy(&file.display().to_string(), &text)
         .await
         .map_err(|e| e.to_string())?;
-    let p = engine.process(&key.process).await.ok_or("deployed process missing")?;
+    let p = engine
+        .process(&key.process)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("deployed process missing")?;
     // One calibration case, and how many nodes a case runs.
     let cal = WorkCalendar::always();
     let mut events = Vec::new();

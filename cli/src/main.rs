@@ -114,15 +114,34 @@ enum Command {
         db: String,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
-        /// API tokens (YAML list of {token, access, user, roles}).
+        /// API tokens (YAML list of {sha256, access, user, processes,
+        /// roles}); re-read on SIGHUP.
         #[arg(long)]
         tokens: Option<PathBuf>,
-        /// Calendars to load (default `definitions/calendars` when present).
+        /// Calendars to load (default: `calendars/` beside each `--deploy`
+        /// file, and `definitions/calendars` when present).
         #[arg(long)]
         calendars: Option<PathBuf>,
-        /// Definitions to deploy at start.
+        /// Definitions to deploy at start; an invalid one stops the start.
         #[arg(long)]
         deploy: Vec<PathBuf>,
+        /// Most open connections (the oldest idle one makes room for a new one).
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+    },
+    /// A consistent copy of the database while the service runs (SQLite:
+    /// `VACUUM INTO`; PostgreSQL: `pg_dump --format=custom`).
+    Backup {
+        /// The database: `sqlite://ravand.db` or `postgres://…`.
+        #[arg(long)]
+        db: String,
+        /// The copy to write (must not exist).
+        file: PathBuf,
+    },
+    /// API tokens for the tokens file.
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
     },
     /// Start N cases that each wait an hour on a database, then time firing
     /// all their timers.
@@ -146,6 +165,27 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// A new random secret, and the tokens-file line that holds its hash.
+    New {
+        /// analyst, clerk, auditor or admin.
+        #[arg(long)]
+        access: String,
+        /// Who acts with it (recorded in history).
+        #[arg(long)]
+        user: String,
+        /// A process whose cases it starts, reads and messages (repeatable).
+        #[arg(long = "process")]
+        processes: Vec<String>,
+        /// A `process/role` whose tasks it works (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// The SHA-256 of a secret (read from standard input), as the file holds it.
+    Hash,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,6 +245,7 @@ fn main() -> ExitCode {
             tokens,
             calendars,
             deploy,
+            max_connections,
         } => block_on(true, async {
             serve::run(serve::Options {
                 db,
@@ -212,10 +253,13 @@ fn main() -> ExitCode {
                 tokens,
                 calendars,
                 deploy,
+                max_connections,
             })
             .await
             .map(|()| None)
         }),
+        Command::Backup { db, file } => block_on(false, async { backup(&db, &file).await.map(Some) }),
+        Command::Token { what } => token_cmd(what),
         Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
         Command::Bench {
             file,
@@ -549,6 +593,79 @@ fn with_process(file: &PathBuf, f: impl FnOnce(&Process) -> Result<(), String>) 
             print_diagnostics(&reports);
             eprintln!("{}: not valid; nothing to show", file.display());
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `ravand backup`: a consistent copy of a running database.
+async fn backup(db: &str, file: &std::path::Path) -> Result<String, String> {
+    if file.exists() {
+        return Err(format!("{} exists; choose a new file", file.display()));
+    }
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        // pg_dump reads one snapshot (MVCC): a consistent copy while the
+        // service writes. Restore with `pg_restore --dbname URL FILE`.
+        let out = std::process::Command::new("pg_dump")
+            .args(["--format=custom", "--no-owner", "--file"])
+            .arg(file)
+            .arg(db)
+            .output()
+            .map_err(|e| format!("pg_dump: {e} (install PostgreSQL's client tools)"))?;
+        if !out.status.success() {
+            return Err(format!("pg_dump: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+    } else {
+        ravand_engine::store::Store::connect(db)
+            .await
+            .map_err(|e| e.to_string())?
+            .backup_to(file)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(format!("backed up {db} to {}", file.display()))
+}
+
+fn token_cmd(what: TokenCommand) -> ExitCode {
+    match what {
+        TokenCommand::New {
+            access,
+            user,
+            processes,
+            roles,
+        } => {
+            let access = match access.as_str() {
+                "analyst" => ravand_engine::service::Access::Analyst,
+                "clerk" => ravand_engine::service::Access::Clerk,
+                "auditor" => ravand_engine::service::Access::Auditor,
+                "admin" => ravand_engine::service::Access::Admin,
+                other => {
+                    eprintln!("error: access `{other}`: use analyst, clerk, auditor or admin");
+                    return ExitCode::from(2);
+                }
+            };
+            let secret: String = rand::random::<[u8; 24]>().iter().map(|b| format!("{b:02x}")).collect();
+            let mut t = ravand_engine::service::Token::for_secret(&secret, access, &user);
+            t.processes = processes;
+            t.roles = roles;
+            let line = serde_json::to_string(&t).unwrap_or_default();
+            if let Err(e) = ravand_engine::service::parse_tokens(&format!("- {line}\n")) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            println!("secret (give it to {user}; it is not stored): {secret}");
+            println!("tokens file line: - {line}");
+            ExitCode::SUCCESS
+        }
+        TokenCommand::Hash => {
+            let mut secret = String::new();
+            if std::io::stdin().read_line(&mut secret).is_err() {
+                return ExitCode::from(2);
+            }
+            println!(
+                "{}",
+                ravand_engine::service::sha256_hex(secret.trim_end_matches(['\r', '\n']))
+            );
+            ExitCode::SUCCESS
         }
     }
 }

@@ -213,7 +213,11 @@ pub async fn run(o: Options<'_>) -> Result<(), String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    let process = engine.process(&key.process).await.ok_or("deployed process missing")?;
+    let process = engine
+        .process(&key.process)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("deployed process missing")?;
     let cal = match &process.calendar {
         Some(c) => {
             let t = std::fs::read_to_string(cal_dir.join(format!("{c}.yaml"))).map_err(|e| e.to_string())?;

@@ -1,11 +1,12 @@
 //! `ravand serve`: the HTTP service on a database, with a ticker that fires
-//! due timers and recurring starts every second.
+//! due timers and recurring starts every second. SIGHUP re-reads the tokens
+//! file (a token removed from it is refused from then on).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ravand_engine::engine::Engine;
-use ravand_engine::service::{self, Access, Token};
+use ravand_engine::service::{self, Access, ServeLimits, Token};
 use ravand_engine::time::{Clock, SystemClock};
 
 pub struct Options {
@@ -14,26 +15,57 @@ pub struct Options {
     pub tokens: Option<PathBuf>,
     pub calendars: Option<PathBuf>,
     pub deploy: Vec<PathBuf>,
+    pub max_connections: usize,
+}
+
+fn read_tokens(p: &Path) -> Result<Vec<Token>, String> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    service::parse_tokens(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn tokens(path: Option<&Path>) -> Result<Vec<Token>, String> {
     match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
-        }
+        Some(p) => read_tokens(p),
         None => {
             // No token file: one admin token for this run, printed once.
             let token: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
             eprintln!("no --tokens file: the admin token for this run is {token}");
-            Ok(vec![Token {
-                token,
-                access: Access::Admin,
-                user: "admin".into(),
-                roles: Vec::new(),
-            }])
+            Ok(vec![Token::for_secret(&token, Access::Admin, "admin")])
         }
     }
+}
+
+/// Lets the process hold as many sockets as the system allows it.
+fn raise_open_files() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+/// The calendars for a definition file: `--calendars`, else `calendars/`
+/// beside the file, else `definitions/calendars` in the working directory.
+fn calendar_dirs(o: &Options) -> Vec<PathBuf> {
+    if let Some(c) = &o.calendars {
+        return vec![c.clone()];
+    }
+    let mut dirs: Vec<PathBuf> = o
+        .deploy
+        .iter()
+        .filter_map(|f| f.parent().map(|p| p.join("calendars")))
+        .chain(std::iter::once(PathBuf::from("definitions/calendars")))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 pub async fn run(o: Options) -> Result<(), String> {
@@ -46,28 +78,51 @@ pub async fn run(o: Options) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    raise_open_files();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Arc::new(
         Engine::open(&o.db, clock.clone(), rand::random::<u64>())
             .await
             .map_err(|e| e.to_string())?,
     );
-    let calendars = o
-        .calendars
-        .clone()
-        .or_else(|| Some(PathBuf::from("definitions/calendars")).filter(|p| p.is_dir()));
-    if let Some(dir) = calendars {
+    for dir in calendar_dirs(&o) {
         let n = engine.add_calendars_from(&dir).await.map_err(|e| e.to_string())?;
         eprintln!("{n} calendars from {}", dir.display());
     }
+    let before: Vec<_> = engine.definitions().await.map_err(|e| e.to_string())?;
     for f in &o.deploy {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         match engine.deploy(&f.display().to_string(), &text).await {
+            Ok(k) if before.contains(&k) => eprintln!("{} v{} is already deployed", k.process, k.version),
             Ok(k) => eprintln!("deployed {} v{}", k.process, k.version),
-            Err(e) => eprintln!("{}: {e}", f.display()),
+            Err(ravand_engine::engine::EngineError::Invalid(diags)) => {
+                for d in &diags {
+                    eprintln!("{}", d.render(&text));
+                }
+                return Err(format!("{}: the definition is not valid; not serving", f.display()));
+            }
+            Err(e) => return Err(format!("{}: {e}; not serving", f.display())),
         }
     }
     let service = service::Service::new(engine.clone(), tokens(o.tokens.as_deref())?);
+    // SIGHUP: read the tokens file again.
+    if let Some(path) = o.tokens.clone() {
+        let s = service.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| format!("SIGHUP: {e}"))?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match read_tokens(&path) {
+                    Ok(t) => {
+                        let n = t.len();
+                        s.set_tokens(t);
+                        tracing::info!(tokens = n, file = %path.display(), "tokens re-read");
+                    }
+                    Err(e) => tracing::error!(error = %e, "tokens not re-read; the old ones stay"),
+                }
+            }
+        });
+    }
     let app = service::router(service);
     // Fire due timers and recurring starts every second.
     let ticker = engine.clone();
@@ -76,7 +131,7 @@ pub async fn run(o: Options) -> Result<(), String> {
         loop {
             every.tick().await;
             if let Err(e) = ticker.tick(SystemClock.now()).await {
-                eprintln!("tick: {e}");
+                tracing::error!(error = %e, "tick failed; it runs again in a second");
             }
         }
     });
@@ -84,5 +139,11 @@ pub async fn run(o: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("{}: {e}", o.addr))?;
     eprintln!("ravand serving on http://{} with {}", o.addr, o.db);
-    axum::serve(listener, app).await.map_err(|e| e.to_string())
+    let limits = ServeLimits {
+        max_connections: o.max_connections,
+        ..ServeLimits::default()
+    };
+    service::serve(listener, app, limits, std::future::pending())
+        .await
+        .map_err(|e| e.to_string())
 }

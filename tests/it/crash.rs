@@ -31,7 +31,7 @@ impl Served {
         let port = free_port();
         let mut child = Command::new(ravand())
             .args(["serve", "--db", db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
-            .arg(root().join("tokens.example.yaml"))
+            .arg(tokens_file())
             .arg("--deploy")
             .arg(definition)
             .current_dir(root())
@@ -66,6 +66,29 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A tokens file for the test processes: `operator-demo` is a clerk of
+/// every process here, `admin-demo` an administrator.
+pub fn tokens_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ravand-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("tokens.yaml");
+    let line = |secret: &str, access: &str, grants: &str| {
+        format!(
+            "- {{sha256: {}, access: {access}, user: {secret}{grants}}}\n",
+            ravand_engine::service::sha256_hex(secret)
+        )
+    };
+    let procs = "crash, failover, fault";
+    let text = line(
+        "operator-demo",
+        "clerk",
+        &format!(", processes: [{procs}], roles: [crash/*, failover/*, fault/*]"),
+    ) + &line("admin-demo", "admin", "")
+        + &line("analyst-demo", "analyst", "");
+    std::fs::write(&f, text).expect("write");
+    f
 }
 
 fn definition_file(name: &str) -> std::path::PathBuf {

@@ -161,6 +161,12 @@ async fn a_complaint_through_the_api_with_every_bad_input_refused() {
             Some(json!({"process": "nope"})),
         )
         .await;
+    // A clerk is refused a process not granted to it before its existence
+    // is told; an administrator learns it does not exist.
+    assert_eq!((st, is_error(&v, "forbidden")), (StatusCode::FORBIDDEN, true), "{v}");
+    let (st, v) = s
+        .send("POST", "/cases", Some("admin-demo"), Some(json!({"process": "nope"})))
+        .await;
     assert_eq!((st, is_error(&v, "no-such-process")), (StatusCode::NOT_FOUND, true));
     let (st, _) = s
         .send(

@@ -71,6 +71,7 @@ fn run_case(p: &Process, seed: u64) -> Result<(Instance, Vec<Event>), TestCaseEr
             5 if !st.subscriptions.is_empty() => Command::Deliver {
                 sub: st.subscriptions[0].id,
                 data: Data::new(),
+                by: None,
             },
             6 if !finishing && rng.random_bool(0.2) => Command::Suspend { by: None },
             7 if !finishing => Command::SetData {
@@ -94,6 +95,7 @@ fn run_case(p: &Process, seed: u64) -> Result<(Instance, Vec<Event>), TestCaseEr
                 None if !st.subscriptions.is_empty() => Command::Deliver {
                     sub: st.subscriptions[0].id,
                     data: Data::new(),
+                    by: None,
                 },
                 None => {
                     return Err(TestCaseError::fail(format!(

@@ -443,7 +443,7 @@ pub async fn drive(h: &Harness, case: CaseId, plan: &serde_json::Value) -> Statu
             if status != Status::Running {
                 continue;
             }
-            let p = h.engine.process(&process).await.expect("process");
+            let p = h.engine.process(&process).await.expect("reads").expect("process");
             let st = h.engine.instance(id).await.expect("state");
             let pick = |sets: &[ravand_engine::model::VarIx]| -> Data {
                 sets.iter()

@@ -161,7 +161,7 @@ async fn survives_restart(url: &str) {
         .deploy("complaint-137.yaml", &text.replace("رسیدگی شد", "حل شد"))
         .await
         .is_err());
-    assert_eq!(e.definitions().await.len(), 1);
+    assert_eq!(e.definitions().await.expect("definitions").len(), 1);
     assert_eq!(e.status(case).await.expect("status").status, Status::Running);
 }
 

@@ -58,6 +58,11 @@ pub struct ProcessDef {
     /// A deadline on the whole case (e.g. the 15-day permit rule).
     #[serde(default)]
     pub deadline: Option<DeadlineDef>,
+    /// Classified correspondence (مکاتبات طبقه‌بندی‌شده): every read of a
+    /// case of this process by staff is recorded in the case's audit trail,
+    /// with who and when.
+    #[serde(default)]
+    pub restricted: bool,
     /// The steps. A step without `next` continues with the step below it.
     pub steps: Vec<StepDef>,
 }

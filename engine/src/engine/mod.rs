@@ -2,27 +2,36 @@
 //! tasks, deliver messages, fire due timers and recurring starts, and read
 //! status and history.
 //!
-//! Owns: the versioned definitions (compiled once, cached), units of work
-//! (one database transaction per request: each case it touches is read under
-//! its row lock, advanced by the runtime, and written back with its new
-//! events, timers and subscriptions before the request is acknowledged),
-//! message correlation, child cases for subprocess steps, and tracking codes.
+//! Owns: the versioned definitions (compiled once, cached, and loaded from
+//! the store when another node deployed them), units of work (one database
+//! transaction per request: each case it touches is read under its row lock,
+//! checked against the actor's grants, advanced by the runtime, and written
+//! back with its new events, timers, subscriptions and incidents before the
+//! request is acknowledged; a unit that meets a transient database fault is
+//! rolled back and run again), message correlation, child cases for
+//! subprocess steps, and tracking codes.
 //!
 //! Must not: decide process semantics (that is `runtime`), write SQL (that is
-//! `store`), or read the clock anywhere but through its [`Clock`].
+//! `store`), read the clock anywhere but through its [`Clock`], or delete a
+//! timer, schedule or subscription row for any reason but the state of the
+//! case (or process) it belongs to.
 
-use std::collections::HashMap;
+mod access;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use sha2::Digest;
 
+pub use access::{Actor, Grants, Scope};
+
 use crate::definition::{Limits, SourceFile};
 use crate::diagnostic::Diagnostic;
 use crate::model::{CompileContext, Process};
-use crate::runtime::{self, CaseView, Command, CommandError, Data, Event, EventKind, Instance, LocalId};
-use crate::store::{Backend, DefinitionRow, Store, StoreError, Tx};
+use crate::runtime::{self, CaseView, Command, CommandError, Data, Event, EventKind, Instance, LocalId, Status};
+use crate::store::{AuditRow, Backend, DefinitionRow, IncidentFilter, IncidentRow, Store, StoreError, Tx};
 use crate::time::{Clock, Timestamp, WorkCalendar};
 
 /// A deployed definition: (process id, version, content hash).
@@ -52,6 +61,10 @@ pub struct Started {
     pub tracking_code: String,
 }
 
+/// Case data the engine owns: no client may write it (it is set by the
+/// engine when a process declares it).
+pub const ENGINE_OWNED: &[&str] = &["tracking_code"];
+
 /// Why the engine refused a request. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -61,16 +74,33 @@ pub enum EngineError {
     VersionConflict(String, u32),
     #[error("no deployed process `{0}`")]
     NoSuchProcess(String),
+    /// A stored deployment this node cannot compile (e.g. it was deployed
+    /// by a newer version of Ravand, or its calendar is missing).
+    #[error("process `{0}` version {1} is deployed but cannot be loaded here: {2}")]
+    Unloadable(String, u32, String),
     #[error("no case {0}")]
     NoSuchCase(CaseId),
     #[error("no open subscription for message `{0}` with that key")]
     NotCorrelated(String),
     #[error("calendar: {0}")]
     Calendar(String),
+    /// The actor may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Input refused before it reached a case (e.g. engine-owned data).
+    #[error("{0}")]
+    BadInput(String),
     #[error(transparent)]
     Command(#[from] CommandError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// Whether the unit of work may be run again (nothing of it committed).
+    fn is_transient(&self) -> bool {
+        matches!(self, EngineError::Store(e) if e.is_transient())
+    }
 }
 
 impl From<sqlx::Error> for EngineError {
@@ -91,7 +121,6 @@ struct Catalog {
     calendars: HashMap<String, Arc<WorkCalendar>>,
     deployments: Vec<Arc<Deployment>>,
     by_key: HashMap<(String, u32), usize>,
-    latest: HashMap<String, usize>,
 }
 
 impl Catalog {
@@ -99,9 +128,6 @@ impl Catalog {
         self.by_key
             .get(&(process.to_owned(), version))
             .map(|&i| self.deployments[i].clone())
-    }
-    fn latest(&self, process: &str) -> Option<Arc<Deployment>> {
-        self.latest.get(process).map(|&i| self.deployments[i].clone())
     }
 }
 
@@ -120,8 +146,25 @@ pub struct Engine {
 const TICK_BATCH: i64 = 200;
 /// The most timers one `tick` fires, so a flood cannot stall a caller.
 const MAX_FIRED_PER_TICK: usize = 10_000_000;
-/// The deepest chain of subprocess calls.
-const MAX_CHILD_DEPTH: usize = 32;
+/// The deepest nesting of subprocess calls.
+pub const MAX_CHILD_DEPTH: u32 = 32;
+/// How often a unit of work that met a transient fault is tried in all.
+const ATTEMPTS: u32 = 5;
+/// Most cases or processes one `tick` passes over because this node cannot
+/// load their definition (they are left for a node that can).
+const MAX_SKIPPED: usize = 1_000;
+
+/// One round of `tick`.
+enum Round {
+    /// Nothing was due.
+    Idle,
+    /// This many fired or started; `skip` are cases or processes to pass over.
+    Fired {
+        n: usize,
+        skip_cases: Vec<i64>,
+        skip_processes: Vec<String>,
+    },
+}
 
 impl Engine {
     /// An engine on an in-memory SQLite database (tests, `ravand run`).
@@ -145,13 +188,16 @@ impl Engine {
             writer: tokio::sync::Mutex::new(()),
         };
         e.reload().await?;
+        e.backfill_incidents().await?;
         Ok(e)
     }
 
+    /// The store (for tools and tests that read rows directly).
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The engine's clock, now.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -165,7 +211,9 @@ impl Engine {
     }
 
     /// Reads calendars and definitions from the database (others may have
-    /// deployed since).
+    /// deployed since). A stored definition this node cannot compile is
+    /// left out of the catalog and logged; its cases are left for a node
+    /// that can.
     async fn reload(&self) -> Result<(), EngineError> {
         for (name, source) in self.store.calendars().await? {
             self.compile_calendar(&name, &source)?;
@@ -174,15 +222,46 @@ impl Engine {
             if self.catalog().by_key.contains_key(&(d.process.clone(), d.version)) {
                 continue;
             }
-            let report = crate::validate::validate_source(
-                SourceFile::new(&d.name, d.source.as_str()),
-                &CompileContext::default(),
-                &self.limits,
-            );
-            let Some(p) = report.process else { continue };
-            self.install(p, d.hash);
+            if let Err(e) = self.install_row(d) {
+                tracing::error!(error = %e, "a stored definition cannot be loaded");
+            }
         }
         Ok(())
+    }
+
+    /// Fills the incident rows of a database written before they existed
+    /// (once: a marker in `meta` says it was done).
+    async fn backfill_incidents(&self) -> Result<(), EngineError> {
+        let done = {
+            let mut w = self.work().await?;
+            let r = self
+                .store
+                .meta(&mut w.tx, "incidents-backfilled")
+                .await
+                .map_err(EngineError::from);
+            w.finish(r).await?
+        };
+        if done.is_some() {
+            return Ok(());
+        }
+        let open = self.store.open_cases().await?;
+        let mut w = self.work().await?;
+        let r = async {
+            let now = self.clock.now();
+            for row in open.iter().filter(|r| !r.state.incidents.is_empty()) {
+                let Some(d) = self.catalog().get(&row.process, row.version) else {
+                    continue;
+                };
+                let rows = incident_rows(&d.process, &row.state);
+                self.store
+                    .save_case(&mut w.tx, row.id, &row.state, &[], now, Some(&rows))
+                    .await?;
+            }
+            self.store.set_meta(&mut w.tx, "incidents-backfilled", "1").await?;
+            Ok(())
+        }
+        .await;
+        w.finish(r).await
     }
 
     fn compile_calendar(&self, name: &str, text: &str) -> Result<String, EngineError> {
@@ -197,34 +276,87 @@ impl Engine {
         Ok(id)
     }
 
-    fn install(&self, process: Process, hash: String) -> Arc<Deployment> {
-        let mut c = self.catalog_mut();
-        let calendar = process
-            .calendar
-            .as_ref()
-            .and_then(|n| c.calendars.get(n).cloned())
-            .unwrap_or_else(|| Arc::new(WorkCalendar::always()));
+    /// Compiles a stored definition and adds it to the catalog.
+    fn install_row(&self, d: DefinitionRow) -> Result<Arc<Deployment>, EngineError> {
+        let unloadable = |why: String| EngineError::Unloadable(d.process.clone(), d.version, why);
+        let report = crate::validate::validate_source(
+            SourceFile::new(&d.name, d.source.as_str()),
+            &CompileContext::default(),
+            &self.limits,
+        );
+        let Some(p) = report.process else {
+            let first = report
+                .diagnostics
+                .iter()
+                .find(|x| x.is_error())
+                .map_or_else(|| "it does not validate".to_owned(), |x| x.message.clone());
+            return Err(unloadable(first));
+        };
+        let dep = self.make_deployment(p, d.hash).map_err(|e| unloadable(e.to_string()))?;
+        Ok(self.adopt(Arc::new(dep)))
+    }
+
+    /// A deployment of a compiled process, not yet in the catalog.
+    fn make_deployment(&self, process: Process, hash: String) -> Result<Deployment, EngineError> {
+        let calendar = match &process.calendar {
+            Some(n) => self
+                .catalog()
+                .calendars
+                .get(n)
+                .cloned()
+                .ok_or_else(|| EngineError::Calendar(format!("no calendar `{n}` is registered")))?,
+            None => Arc::new(WorkCalendar::always()),
+        };
         let key = DefinitionKey {
             process: process.id.0.clone(),
             version: process.version,
             hash,
         };
-        let d = Arc::new(Deployment {
-            key: key.clone(),
+        Ok(Deployment {
+            key,
             process: Arc::new(process),
             calendar,
-        });
-        let ix = c.deployments.len();
-        c.deployments.push(d.clone());
-        c.by_key.insert((key.process.clone(), key.version), ix);
-        let newer = c
-            .latest
-            .get(&key.process)
-            .is_none_or(|&i| c.deployments[i].key.version < key.version);
-        if newer {
-            c.latest.insert(key.process.clone(), ix);
+        })
+    }
+
+    /// Adds a stored deployment to the catalog (the one already there wins).
+    fn adopt(&self, d: Arc<Deployment>) -> Arc<Deployment> {
+        let mut c = self.catalog_mut();
+        if let Some(old) = c.get(&d.key.process, d.key.version) {
+            return old;
         }
+        let ix = c.deployments.len();
+        c.by_key.insert((d.key.process.clone(), d.key.version), ix);
+        c.deployments.push(d.clone());
         d
+    }
+
+    /// A deployment, from the catalog or else from the store inside `tx`
+    /// (another node may have deployed it: deployments never change, so
+    /// loading one is always safe).
+    async fn deployment(&self, tx: &mut Tx, process: &str, version: u32) -> Result<Arc<Deployment>, EngineError> {
+        if let Some(d) = self.catalog().get(process, version) {
+            return Ok(d);
+        }
+        let row = self
+            .store
+            .definition(tx, process, version)
+            .await?
+            .ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?;
+        for (name, source) in self.store.calendars_in(tx).await? {
+            self.compile_calendar(&name, &source)?;
+        }
+        self.install_row(row)
+    }
+
+    /// The newest deployed version of a process, as the store has it.
+    async fn latest(&self, tx: &mut Tx, process: &str) -> Result<Arc<Deployment>, EngineError> {
+        let v = self
+            .store
+            .latest_version(tx, process)
+            .await?
+            .ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?;
+        self.deployment(tx, process, v).await
     }
 
     /// Registers a working calendar (a `calendars/*.yaml` file's text).
@@ -238,23 +370,52 @@ impl Engine {
     pub async fn add_calendars_from(&self, dir: &std::path::Path) -> Result<usize, EngineError> {
         let mut n = 0;
         let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| EngineError::Calendar(e.to_string()))?
+            .map_err(|e| EngineError::Calendar(format!("{}: {e}", dir.display())))?
             .flatten()
             .map(|e| e.path())
             .collect();
         paths.sort();
         for p in paths.iter().filter(|p| p.extension().is_some_and(|x| x == "yaml")) {
-            let text = std::fs::read_to_string(p).map_err(|e| EngineError::Calendar(e.to_string()))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| EngineError::Calendar(format!("{}: {e}", p.display())))?;
             self.add_calendar(&p.display().to_string(), &text).await?;
             n += 1;
         }
         Ok(n)
     }
 
+    /// Runs a unit of work, trying again when it met a transient fault
+    /// (nothing of a failed attempt was committed).
+    async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, EngineError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match f().await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "transient database fault; the unit of work runs again");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e @ EngineError::Store(_)) => {
+                    tracing::error!(error = %e, "database fault");
+                    return Err(e);
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Deploys a definition. The same content twice is a no-op returning
     /// the same key; other content under a deployed (id, version) is refused.
     pub async fn deploy(&self, name: &str, text: &str) -> Result<DefinitionKey, EngineError> {
         let hash = hex(&sha2::Sha256::digest(text.as_bytes()));
+        // Calendars other nodes registered count too.
+        for (n, source) in self.store.calendars().await? {
+            self.compile_calendar(&n, &source)?;
+        }
         // Called processes may be deployed later, so they are not checked here.
         let calendars: Vec<String> = self.catalog().calendars.keys().cloned().collect();
         let ctx = CompileContext {
@@ -266,7 +427,6 @@ impl Engine {
             return Err(EngineError::Invalid(report.diagnostics));
         };
         let (id, version) = (process.id.0.clone(), process.version);
-        self.reload().await?;
         if let Some(d) = self.catalog().get(&id, version) {
             return if d.key.hash == hash {
                 Ok(d.key.clone())
@@ -274,6 +434,7 @@ impl Engine {
                 Err(EngineError::VersionConflict(id, version))
             };
         }
+        let d = Arc::new(self.make_deployment(process, hash.clone())?);
         let row = DefinitionRow {
             process: id.clone(),
             version,
@@ -281,45 +442,62 @@ impl Engine {
             name: name.to_owned(),
             source: text.to_owned(),
         };
-        if !self.store.put_definition(&row, self.clock.now()).await? {
-            // Another engine deployed this (id, version) just now.
-            self.reload().await?;
-            let d = self
-                .catalog()
-                .get(&id, version)
-                .ok_or_else(|| EngineError::NoSuchProcess(id.clone()))?;
-            return if d.key.hash == hash {
-                Ok(d.key.clone())
-            } else {
-                Err(EngineError::VersionConflict(id, version))
-            };
+        let key = self.retrying(|| self.deploy_once(&row, &d)).await?;
+        // Only a stored deployment enters the catalog.
+        if key.hash == hash {
+            self.adopt(d);
         }
-        let d = self.install(process, hash);
-        // The newest version takes over the process's recurring start.
-        if self.catalog().latest(&id).is_some_and(|l| l.key.version == version) {
-            let _w = self.writer.lock().await;
-            let mut tx = self.store.begin().await?;
-            match next_occurrence(&d, self.clock.now(), 0) {
-                Some(first) => self.store.put_schedule(&mut tx, &id, version, first, 0).await?,
-                None => self.store.delete_schedule(&mut tx, &id).await?,
+        Ok(key)
+    }
+
+    async fn deploy_once(&self, row: &DefinitionRow, d: &Arc<Deployment>) -> Result<DefinitionKey, EngineError> {
+        let mut w = self.work().await?;
+        let r = async {
+            if !self.store.insert_definition(&mut w.tx, row, self.clock.now()).await? {
+                let stored = self
+                    .store
+                    .definition(&mut w.tx, &row.process, row.version)
+                    .await?
+                    .ok_or_else(|| EngineError::NoSuchProcess(row.process.clone()))?;
+                return if stored.hash == row.hash {
+                    Ok(d.key.clone())
+                } else {
+                    Err(EngineError::VersionConflict(row.process.clone(), row.version))
+                };
             }
-            tx.commit().await?;
+            // The newest version takes over the process's recurring start.
+            let newest = self.store.latest_version(&mut w.tx, &row.process).await?;
+            if newest == Some(row.version) {
+                match next_occurrence(d, self.clock.now(), 0) {
+                    Some(first) => {
+                        self.store
+                            .put_schedule(&mut w.tx, &row.process, row.version, first, 0)
+                            .await?
+                    }
+                    None => self.store.delete_schedule(&mut w.tx, &row.process).await?,
+                }
+            }
+            Ok(d.key.clone())
         }
-        Ok(d.key.clone())
+        .await;
+        w.finish(r).await
     }
 
     /// The deployed definitions, oldest first.
-    pub async fn definitions(&self) -> Vec<DefinitionKey> {
-        let _ = self.reload().await;
-        self.catalog().deployments.iter().map(|d| d.key.clone()).collect()
+    pub async fn definitions(&self) -> Result<Vec<DefinitionKey>, EngineError> {
+        self.reload().await?;
+        Ok(self.catalog().deployments.iter().map(|d| d.key.clone()).collect())
     }
 
     /// The latest version of a deployed process.
-    pub async fn process(&self, id: &str) -> Option<Arc<Process>> {
-        if self.catalog().latest(id).is_none() {
-            let _ = self.reload().await;
-        }
-        self.catalog().latest(id).map(|d| d.process.clone())
+    pub async fn process(&self, id: &str) -> Result<Option<Arc<Process>>, EngineError> {
+        self.reload().await?;
+        let c = self.catalog();
+        Ok(c.deployments
+            .iter()
+            .filter(|d| d.key.process == id)
+            .max_by_key(|d| d.key.version)
+            .map(|d| d.process.clone()))
     }
 
     async fn work(&self) -> Result<Work<'_>, EngineError> {
@@ -329,49 +507,81 @@ impl Engine {
         };
         Ok(Work {
             engine: self,
-            tx: Some(self.store.begin().await?),
+            tx: self.store.begin().await?,
             cases: HashMap::new(),
             order: Vec::new(),
+            cascaded: HashSet::new(),
             _guard: guard,
         })
     }
 
     /// Starts a case of the latest version of `process`.
     pub async fn start(&self, process: &str, data: Data, by: Option<String>) -> Result<Started, EngineError> {
+        self.start_as(&Actor::system(by), process, data).await
+    }
+
+    /// Starts a case of the latest version of `process` for `actor`, who
+    /// must be granted the process. Engine-owned data is refused.
+    pub async fn start_as(&self, actor: &Actor, process: &str, data: Data) -> Result<Started, EngineError> {
+        refuse_engine_owned(&data)?;
+        if !actor.may_start(process) {
+            return Err(EngineError::Forbidden(format!(
+                "you are not granted process `{process}`"
+            )));
+        }
         let now = self.clock.now();
-        let cached = self.catalog().latest(process);
-        let d = match cached {
-            Some(d) => d,
-            None => {
-                self.reload().await?;
-                let found = self.catalog().latest(process);
-                found.ok_or_else(|| EngineError::NoSuchProcess(process.to_owned()))?
+        self.retrying(|| async {
+            let mut w = self.work().await?;
+            let r = async {
+                let d = self.latest(&mut w.tx, process).await?;
+                let id = w.start_case(&d, data.clone(), actor.user.clone(), None, 0, now).await?;
+                w.settle(id, 0, now).await?;
+                let code = w
+                    .cases
+                    .get(&(id.0 as i64))
+                    .map(|c| c.row.tracking_code.clone())
+                    .unwrap_or_default();
+                Ok(Started {
+                    case: id,
+                    tracking_code: code,
+                })
             }
-        };
-        let mut w = self.work().await?;
-        let id = w.start_case(&d, data, by, None, now).await?;
-        w.settle(id, 0, now, 0).await?;
-        let code = w
-            .cases
-            .get(&(id.0 as i64))
-            .map(|c| c.row.tracking_code.clone())
-            .unwrap_or_default();
-        w.commit().await?;
-        Ok(Started {
-            case: id,
-            tracking_code: code,
+            .await;
+            w.finish(r).await
         })
+        .await
     }
 
-    /// Applies a command to a case.
+    /// Applies a command to a case, with full rights.
     pub async fn command(&self, case: CaseId, cmd: Command) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        let mut w = self.work().await?;
-        let from = w.command(case, cmd, now).await?;
-        w.settle(case, from, now, 0).await?;
-        w.commit().await
+        self.command_as(&Actor::system(None), case, cmd).await
     }
 
+    /// Applies a command to a case for `actor`: the grants are checked
+    /// against the case as it is locked in this unit of work (so a task
+    /// reassigned a moment ago is judged by its new role).
+    pub async fn command_as(&self, actor: &Actor, case: CaseId, cmd: Command) -> Result<(), EngineError> {
+        match &cmd {
+            Command::Complete { outputs: d, .. } | Command::Deliver { data: d, .. } => refuse_engine_owned(d)?,
+            Command::SetData { values: d, .. } | Command::Resolve { values: d, .. } => refuse_engine_owned(d)?,
+            _ => {}
+        }
+        let now = self.clock.now();
+        self.retrying(|| async {
+            let mut w = self.work().await?;
+            let r = async {
+                w.load(case).await?;
+                w.check(actor, case, &cmd)?;
+                let from = w.command(case, cmd.clone(), now).await?;
+                w.settle(case, from, now).await
+            }
+            .await;
+            w.finish(r).await
+        })
+        .await
+    }
+
+    /// Claims a task for `user`.
     pub async fn claim(&self, case: CaseId, task: LocalId, user: &str) -> Result<(), EngineError> {
         self.command(
             case,
@@ -383,6 +593,7 @@ impl Engine {
         .await
     }
 
+    /// Completes a task with its outputs.
     pub async fn complete(
         &self,
         case: CaseId,
@@ -396,141 +607,88 @@ impl Engine {
     /// Delivers a message to the oldest open subscription with this name and
     /// key (a subscription without a key takes any). Returns the case.
     pub async fn message(&self, name: &str, key: Option<&str>, data: Data) -> Result<CaseId, EngineError> {
+        self.message_as(&Actor::system(None), name, key, data).await
+    }
+
+    /// [`Engine::message`] for `actor`: only cases of processes granted to
+    /// it are candidates, and the sender is recorded.
+    pub async fn message_as(
+        &self,
+        actor: &Actor,
+        name: &str,
+        key: Option<&str>,
+        data: Data,
+    ) -> Result<CaseId, EngineError> {
+        refuse_engine_owned(&data)?;
         let now = self.clock.now();
-        for _ in 0..3 {
-            let (case, sub) = self
-                .store
-                .find_subscription(name, key)
-                .await?
-                .ok_or_else(|| EngineError::NotCorrelated(name.to_owned()))?;
-            let case = CaseId(case as u64);
+        let allowed = actor.start_processes();
+        self.retrying(|| async {
             let mut w = self.work().await?;
-            match w
-                .command(
-                    case,
-                    Command::Deliver {
-                        sub,
-                        data: data.clone(),
-                    },
-                    now,
-                )
-                .await
-            {
-                Ok(from) => {
-                    w.settle(case, from, now, 0).await?;
-                    w.commit().await?;
-                    return Ok(case);
-                }
-                // Taken by someone else between the lookup and the lock.
-                Err(EngineError::Command(CommandError::NoSuchSubscription(_))) => continue,
-                Err(e) => return Err(e),
+            let r = async {
+                let (case, sub) = self
+                    .store
+                    .find_subscription(&mut w.tx, name, key, allowed.as_deref())
+                    .await?
+                    .ok_or_else(|| EngineError::NotCorrelated(name.to_owned()))?;
+                let case = CaseId(case as u64);
+                let cmd = Command::Deliver {
+                    sub,
+                    data: data.clone(),
+                    by: actor.user.clone(),
+                };
+                w.load(case).await?;
+                w.check(actor, case, &cmd)?;
+                let from = w.command(case, cmd, now).await?;
+                w.settle(case, from, now).await?;
+                Ok(case)
             }
-        }
-        Err(EngineError::NotCorrelated(name.to_owned()))
+            .await;
+            w.finish(r).await
+        })
+        .await
     }
 
     /// Fires every timer due at or before `now`, and starts the recurring
     /// cases whose instant has come, earliest first, each at its own
     /// instant. Returns how many fired or started. Engines sharing one
     /// PostgreSQL database each claim different timers: every timer fires
-    /// exactly once.
+    /// exactly once. A timer whose case this node cannot load is left in
+    /// place (and logged) for a node that can.
     pub async fn tick(&self, now: Timestamp) -> Result<usize, EngineError> {
         let mut fired = 0;
-        while fired < MAX_FIRED_PER_TICK {
-            let mut w = self.work().await?;
-            let claimed = {
-                let tx =
-                    w.tx.as_mut()
-                        .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
-                self.store.claim_due_timers(tx, now, TICK_BATCH).await?
-            };
-            let schedule = {
-                let tx =
-                    w.tx.as_mut()
-                        .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
-                self.store.claim_due_schedule(tx, now).await?
-            };
-            // A recurring start before the first claimed timer goes first.
-            if let Some(s) = schedule.filter(|s| claimed.first().is_none_or(|t| s.due <= t.2)) {
-                let d = self.catalog().get(&s.process, s.version);
-                if let Some(d) = d {
-                    {
-                        let tx =
-                            w.tx.as_mut()
-                                .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
-                        match next_occurrence(&d, s.due.plus_seconds(1), s.n + 1) {
-                            Some(next) => {
-                                self.store
-                                    .put_schedule(tx, &s.process, s.version, next, s.n + 1)
-                                    .await?
-                            }
-                            None => self.store.delete_schedule(tx, &s.process).await?,
-                        }
-                    }
-                    if let Ok(id) = w
-                        .start_case(&d, Data::new(), Some("schedule".into()), None, s.due)
-                        .await
-                    {
-                        w.settle(id, 0, s.due, 0).await?;
-                    }
-                    fired += 1;
-                } else {
-                    let tx =
-                        w.tx.as_mut()
-                            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
-                    self.store.delete_schedule(tx, &s.process).await?;
-                }
-                w.commit().await?;
-                continue;
-            }
-            if claimed.is_empty() {
-                break;
-            }
-            // Lock the cases in id order first, so engines sharing a
-            // database cannot deadlock on each other; then fire in time order.
-            let mut by_case: Vec<i64> = claimed.iter().map(|c| c.0).collect();
-            by_case.sort();
-            by_case.dedup();
-            for case in by_case {
-                match w.load(CaseId(case as u64)).await {
-                    Ok(()) | Err(EngineError::NoSuchCase(_)) | Err(EngineError::NoSuchProcess(_)) => {}
-                    Err(e) => return Err(e),
+        let mut skip_cases: Vec<i64> = Vec::new();
+        let mut skip_processes: Vec<String> = Vec::new();
+        let mut idle_rounds = 0;
+        while fired < MAX_FIRED_PER_TICK && idle_rounds < 10 && skip_cases.len() + skip_processes.len() < MAX_SKIPPED {
+            let round = self
+                .retrying(|| self.tick_once(now, &skip_cases, &skip_processes))
+                .await?;
+            match round {
+                Round::Idle => break,
+                Round::Fired {
+                    n,
+                    skip_cases: c,
+                    skip_processes: p,
+                } => {
+                    idle_rounds = if n == 0 { idle_rounds + 1 } else { 0 };
+                    fired += n;
+                    skip_cases.extend(c);
+                    skip_processes.extend(p);
                 }
             }
-            for (i, &(case, timer, due)) in claimed.iter().enumerate() {
-                let id = CaseId(case as u64);
-                match w.command(id, Command::FireTimer { timer }, due).await {
-                    Ok(from) => {
-                        w.settle(id, from, due, 0).await?;
-                        fired += 1;
-                    }
-                    // Gone from the case (cancelled in the meantime): drop the row.
-                    Err(EngineError::Command(_))
-                    | Err(EngineError::NoSuchCase(_))
-                    | Err(EngineError::NoSuchProcess(_)) => {
-                        let tx = w.tx()?;
-                        self.store.delete_timer(tx, case, timer).await?;
-                    }
-                    Err(e) => return Err(e),
-                }
-                // A firing that made a timer due before the next claimed one
-                // ends the batch: the next round claims in time order again.
-                let next = claimed.get(i + 1).map(|c| c.2);
-                let earlier = w
-                    .cases
-                    .values()
-                    .filter_map(|c| c.row.state.next_due())
-                    .filter(|d| *d <= now)
-                    .min();
-                if let (Some(e), Some(n)) = (earlier, next) {
-                    if e < n {
-                        break;
-                    }
-                }
-            }
-            w.commit().await?;
         }
         Ok(fired)
+    }
+
+    async fn tick_once(
+        &self,
+        now: Timestamp,
+        skip_cases: &[i64],
+        skip_processes: &[String],
+    ) -> Result<Round, EngineError> {
+        let mut w = self.work().await?;
+        let r = w.tick_round(now, skip_cases, skip_processes).await;
+        w.finish(r).await
     }
 
     /// The earliest pending timer of any case, or recurring start.
@@ -543,12 +701,26 @@ impl Engine {
         Ok(self.store.schedule_of(process).await?)
     }
 
-    async fn read(&self, case: CaseId) -> Result<(crate::store::CaseRow, Arc<Deployment>), EngineError> {
+    /// A case row and its deployment, read without a lock. For a restricted
+    /// process and a staff actor the read is recorded in the case's audit
+    /// trail first (a read that cannot be recorded is refused).
+    async fn read_as(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        what: &str,
+    ) -> Result<(crate::store::CaseRow, Arc<Deployment>), EngineError> {
         let row = self
             .store
             .case(case.0 as i64)
             .await?
             .ok_or(EngineError::NoSuchCase(case))?;
+        if !actor.may_read(&row.process) {
+            return Err(EngineError::Forbidden(format!(
+                "case {case} belongs to process `{}`, which you are not granted",
+                row.process
+            )));
+        }
         let cached = self.catalog().get(&row.process, row.version);
         let d = match cached {
             Some(d) => d,
@@ -558,38 +730,76 @@ impl Engine {
                 found.ok_or_else(|| EngineError::NoSuchProcess(row.process.clone()))?
             }
         };
+        if d.process.restricted && actor.staff {
+            let who = actor.user.clone().unwrap_or_else(|| "-".into());
+            let now = self.clock.now();
+            self.retrying(|| async {
+                let mut w = self.work().await?;
+                let r = self.store.audit(&mut w.tx, case.0 as i64, now, &who, what).await;
+                w.finish(r.map_err(EngineError::from)).await
+            })
+            .await?;
+        }
         Ok((row, d))
     }
 
+    /// Where a case stands.
     pub async fn status(&self, case: CaseId) -> Result<CaseView, EngineError> {
-        let (row, d) = self.read(case).await?;
+        self.status_as(&Actor::system(None), case).await
+    }
+
+    /// Where a case stands, for `actor` (who must be granted its process).
+    pub async fn status_as(&self, actor: &Actor, case: CaseId) -> Result<CaseView, EngineError> {
+        let (row, d) = self.read_as(actor, case, "read the case").await?;
         Ok(CaseView::of(&d.process, &d.calendar, &row.state))
     }
 
     /// The state of a case (for tests and tools).
     pub async fn instance(&self, case: CaseId) -> Result<Instance, EngineError> {
-        Ok(self.read(case).await?.0.state)
+        Ok(self
+            .read_as(&Actor::system(None), case, "read the state")
+            .await?
+            .0
+            .state)
     }
 
     /// The tracking code of a case.
     pub async fn tracking_code(&self, case: CaseId) -> Result<String, EngineError> {
-        Ok(self.read(case).await?.0.tracking_code)
+        Ok(self
+            .read_as(&Actor::system(None), case, "read the tracking code")
+            .await?
+            .0
+            .tracking_code)
     }
 
     /// A case's full history.
     pub async fn history(&self, case: CaseId) -> Result<Vec<Event>, EngineError> {
-        self.read(case).await?;
-        Ok(self.store.history(case.0 as i64).await?)
+        Ok(self.history_as(&Actor::system(None), case).await?.0)
+    }
+
+    /// A case's history as events and as lines for people, for `actor`.
+    pub async fn history_as(&self, actor: &Actor, case: CaseId) -> Result<(Vec<Event>, Vec<String>), EngineError> {
+        let (_, d) = self.read_as(actor, case, "read the history").await?;
+        let events = self.store.history(case.0 as i64).await?;
+        let lines = events
+            .iter()
+            .filter_map(|e| runtime::describe(&d.process, &d.calendar, e))
+            .collect();
+        Ok((events, lines))
     }
 
     /// A case's history as lines for people.
     pub async fn history_lines(&self, case: CaseId) -> Result<Vec<String>, EngineError> {
-        let (_, d) = self.read(case).await?;
-        let events = self.store.history(case.0 as i64).await?;
-        Ok(events
-            .iter()
-            .filter_map(|e| runtime::describe(&d.process, &d.calendar, e))
-            .collect())
+        Ok(self.history_as(&Actor::system(None), case).await?.1)
+    }
+
+    /// A case's audit trail (reads of restricted cases by staff).
+    pub async fn audit(&self, case: CaseId) -> Result<Vec<AuditRow>, EngineError> {
+        self.store
+            .case(case.0 as i64)
+            .await?
+            .ok_or(EngineError::NoSuchCase(case))?;
+        Ok(self.store.audit_of(case.0 as i64).await?)
     }
 
     /// The case with this tracking code.
@@ -599,14 +809,53 @@ impl Engine {
 
     /// Open tasks of every case not finished, with the case they belong to.
     pub async fn open_tasks(&self) -> Result<Vec<(CaseId, runtime::TaskView)>, EngineError> {
+        self.open_tasks_as(&Actor::system(None)).await
+    }
+
+    /// Open tasks that `actor` may work (an auditor: every one).
+    pub async fn open_tasks_as(&self, actor: &Actor) -> Result<Vec<(CaseId, runtime::TaskView)>, EngineError> {
         let mut out = Vec::new();
+        let mut missing = false;
         for row in self.store.open_cases().await? {
+            if !actor.may_read(&row.process) {
+                continue;
+            }
             let cached = self.catalog().get(&row.process, row.version);
-            let Some(d) = cached else { continue };
+            let d = match cached {
+                Some(d) => d,
+                None if !missing => {
+                    missing = true;
+                    self.reload().await?;
+                    let found = self.catalog().get(&row.process, row.version);
+                    match found {
+                        Some(d) => d,
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
             let view = CaseView::of(&d.process, &d.calendar, &row.state);
-            out.extend(view.tasks.into_iter().map(|t| (CaseId(row.id as u64), t)));
+            out.extend(
+                view.tasks
+                    .into_iter()
+                    .filter(|t| actor.grants == Grants::ReadAll || actor.may_work(&row.process, t.role.as_deref()))
+                    .map(|t| (CaseId(row.id as u64), t)),
+            );
         }
         Ok(out)
+    }
+
+    /// Open incidents across cases that `actor` may read.
+    pub async fn incidents_as(
+        &self,
+        actor: &Actor,
+        mut filter: IncidentFilter,
+    ) -> Result<Vec<IncidentRow>, EngineError> {
+        filter.processes = actor.read_processes();
+        if filter.limit <= 0 {
+            filter.limit = 500;
+        }
+        Ok(self.store.incidents(&filter).await?)
     }
 
     /// Cases, with their process and status.
@@ -614,18 +863,49 @@ impl Engine {
         let rows = self.store.cases().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, p, s)| {
-                let status = match s.as_str() {
-                    "suspended" => runtime::Status::Suspended,
-                    "completed" => runtime::Status::Completed,
-                    "terminated" => runtime::Status::Terminated,
-                    "cancelled" => runtime::Status::Cancelled,
-                    _ => runtime::Status::Running,
-                };
-                (CaseId(id as u64), p, status)
-            })
+            .map(|(id, p, s)| (CaseId(id as u64), p, crate::store::status_from_name(&s)))
             .collect())
     }
+}
+
+/// Commits a transaction when `r` is a success, rolls it back otherwise.
+async fn finish<T>(tx: Tx, r: Result<T, EngineError>) -> Result<T, EngineError> {
+    match r {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(re) = tx.rollback().await {
+                tracing::error!(error = %re, "rollback failed; the connection was closed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Refuses data a client may not write.
+fn refuse_engine_owned(data: &Data) -> Result<(), EngineError> {
+    match data.keys().find(|k| ENGINE_OWNED.contains(&k.as_str())) {
+        Some(k) => Err(EngineError::BadInput(format!(
+            "`{k}` is set by the engine and cannot be written"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A case's open incidents as (token, step id, message).
+fn incident_rows(p: &Process, st: &Instance) -> Vec<(u32, String, String)> {
+    st.incidents
+        .iter()
+        .map(|(token, message)| {
+            let step = st
+                .token(*token)
+                .and_then(|t| p.steps.get(t.step as usize))
+                .map_or_else(|| "-".to_owned(), |s| s.id.clone());
+            (*token, step, message.clone())
+        })
+        .collect()
 }
 
 /// A case loaded into a unit of work.
@@ -634,25 +914,25 @@ struct Loaded {
     deployment: Arc<Deployment>,
     /// Events produced in this unit of work, not yet written.
     new: Vec<Event>,
+    /// Its rows disagreed with its state: rewrite them from the state.
+    resync: bool,
 }
 
 /// One transaction: the cases it touched, written back at commit.
 struct Work<'a> {
     engine: &'a Engine,
-    tx: Option<Tx>,
+    tx: Tx,
     cases: HashMap<i64, Loaded>,
     order: Vec<i64>,
+    /// Children cancelled because their parent withdrew them: they do not
+    /// report back.
+    cascaded: HashSet<i64>,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 impl Work<'_> {
-    fn tx(&mut self) -> Result<&mut Tx, EngineError> {
-        self.tx
-            .as_mut()
-            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))
-    }
-
-    /// Loads a case under its row lock (once per unit of work).
+    /// Loads a case under its row lock (once per unit of work), with its
+    /// deployment (loaded from the store if this node has not seen it).
     async fn load(&mut self, id: CaseId) -> Result<(), EngineError> {
         let key = id.0 as i64;
         if self.cases.contains_key(&key) {
@@ -660,23 +940,77 @@ impl Work<'_> {
         }
         let store = self.engine.store.clone();
         let row = store
-            .lock_case(self.tx()?, key)
+            .lock_case(&mut self.tx, key)
             .await?
             .ok_or(EngineError::NoSuchCase(id))?;
-        let deployment = match self.engine.catalog().get(&row.process, row.version) {
-            Some(d) => d,
-            None => return Err(EngineError::NoSuchProcess(row.process.clone())),
-        };
+        let deployment = self.engine.deployment(&mut self.tx, &row.process, row.version).await?;
         self.cases.insert(
             key,
             Loaded {
                 row,
                 deployment,
                 new: Vec::new(),
+                resync: false,
             },
         );
         self.order.push(key);
         Ok(())
+    }
+
+    /// Checks `actor`'s grants for `cmd` against the loaded case.
+    fn check(&self, actor: &Actor, case: CaseId, cmd: &Command) -> Result<(), EngineError> {
+        let c = self.cases.get(&(case.0 as i64)).ok_or(EngineError::NoSuchCase(case))?;
+        let process = &c.row.process;
+        if !actor.may_read(process) {
+            return Err(EngineError::Forbidden(format!(
+                "case {case} belongs to process `{process}`, which you are not granted"
+            )));
+        }
+        let forbid = |what: String| Err(EngineError::Forbidden(what));
+        match cmd {
+            Command::Claim { task, .. } | Command::Complete { task, .. } | Command::Assign { task, .. } => {
+                // A task that is not open is the runtime's to refuse.
+                let Some(t) = c.row.state.task(*task) else {
+                    return Ok(());
+                };
+                let role = t
+                    .role
+                    .and_then(|r| c.deployment.process.roles.get(r as usize))
+                    .map(|r| r.id.as_str());
+                if matches!(cmd, Command::Assign { .. }) && !actor.may_manage() {
+                    return forbid("only an administrator assigns tasks to others".into());
+                }
+                if actor.may_work(process, role) {
+                    Ok(())
+                } else {
+                    match role {
+                        Some(r) => forbid(format!("task {task} is on the list of `{process}/{r}`, not yours")),
+                        None => forbid(format!("task {task} has no performer; only `{process}/*` may work it")),
+                    }
+                }
+            }
+            Command::Deliver { .. } => {
+                if actor.may_start(process) {
+                    Ok(())
+                } else {
+                    forbid(format!("you may not send messages to cases of `{process}`"))
+                }
+            }
+            Command::SetData { .. }
+            | Command::Resolve { .. }
+            | Command::Suspend { .. }
+            | Command::Resume { .. }
+            | Command::Cancel { .. }
+            | Command::FireTimer { .. }
+            | Command::ChildFinished { .. }
+            | Command::ChildNotStarted { .. } => {
+                if actor.may_manage() {
+                    Ok(())
+                } else {
+                    forbid("only an administrator may do this".into())
+                }
+            }
+        }
     }
 
     async fn start_case(
@@ -685,6 +1019,7 @@ impl Work<'_> {
         mut data: Data,
         by: Option<String>,
         parent: Option<(CaseId, LocalId)>,
+        depth: u32,
         now: Timestamp,
     ) -> Result<CaseId, EngineError> {
         let code = {
@@ -697,8 +1032,7 @@ impl Work<'_> {
             .variable("tracking_code")
             .is_some_and(|v| v.ty == crate::model::VarType::String)
         {
-            data.entry("tracking_code".to_owned())
-                .or_insert_with(|| serde_json::Value::String(code.clone()));
+            data.insert("tracking_code".to_owned(), serde_json::Value::String(code.clone()));
         }
         let mut events = Vec::new();
         let state = runtime::start(&d.process, &d.calendar, data, by, now, &mut events)?;
@@ -709,14 +1043,16 @@ impl Work<'_> {
             version: d.key.version,
             tracking_code: &code,
             parent: parent_row,
+            depth,
         };
-        let id = store.insert_case(self.tx()?, &new, &state, now).await?;
+        let id = store.insert_case(&mut self.tx, &new, &state, now).await?;
         let row = crate::store::CaseRow {
             id,
             process: d.key.process.clone(),
             version: d.key.version,
             tracking_code: code,
             parent: parent_row,
+            depth,
             state,
         };
         self.cases.insert(
@@ -725,6 +1061,7 @@ impl Work<'_> {
                 row,
                 deployment: d.clone(),
                 new: events,
+                resync: false,
             },
         );
         self.order.push(id);
@@ -748,43 +1085,111 @@ impl Work<'_> {
         Ok(from)
     }
 
+    /// Starts the child a parent's token asked for; `Ok(Err(reason))` when it
+    /// cannot be started (the parent then gets an incident).
+    async fn start_child(
+        &mut self,
+        parent: CaseId,
+        token: LocalId,
+        process: &str,
+        depth: u32,
+        data: &Data,
+        now: Timestamp,
+    ) -> Result<Result<CaseId, String>, EngineError> {
+        if depth >= MAX_CHILD_DEPTH {
+            return Ok(Err(format!(
+                "calls nested deeper than {MAX_CHILD_DEPTH}: process `{process}` is not started"
+            )));
+        }
+        let d = match self.engine.latest(&mut self.tx, process).await {
+            Ok(d) => d,
+            Err(EngineError::NoSuchProcess(_)) => {
+                return Ok(Err(format!(
+                    "process `{process}` is not deployed; deploy it and resolve the incident"
+                )))
+            }
+            Err(e @ EngineError::Unloadable(..)) => return Ok(Err(e.to_string())),
+            Err(e) => return Err(e),
+        };
+        let input = child_data(&d.process, data);
+        match self
+            .start_case(&d, input, None, Some((parent, token)), depth + 1, now)
+            .await
+        {
+            Ok(child) => Ok(Ok(child)),
+            Err(EngineError::Command(e)) => Ok(Err(format!("the called case of `{process}` was refused: {e}"))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// After a case changed (its new events from `from` on): start the
-    /// children it asked for, and tell its parent when it finished.
-    async fn settle(&mut self, id: CaseId, from: usize, now: Timestamp, depth: usize) -> Result<(), EngineError> {
-        let mut queue = vec![(id, from, depth)];
-        while let Some((id, from, depth)) = queue.pop() {
+    /// children it asked for, cancel the children it withdrew, and tell its
+    /// parent when it finished.
+    async fn settle(&mut self, id: CaseId, from: usize, now: Timestamp) -> Result<(), EngineError> {
+        let mut queue = vec![(id, from)];
+        while let Some((id, from)) = queue.pop() {
             let Some(c) = self.cases.get(&(id.0 as i64)) else {
                 continue;
             };
-            let requested: Vec<(LocalId, String)> = c.new[from.min(c.new.len())..]
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::ChildRequested { token, process, .. } => Some((*token, process.clone())),
-                    _ => None,
-                })
-                .collect();
-            let finished = c.row.state.status.is_finished();
-            let (outcome, data, parent) = (c.row.state.outcome.clone(), c.row.state.data.clone(), c.row.parent);
-            for (token, process) in requested {
-                // A process not deployed (yet): the token waits at the step.
-                let Some(d) = self.engine.catalog().latest(&process) else {
-                    continue;
-                };
-                if depth >= MAX_CHILD_DEPTH {
-                    continue;
+            let mut requested: Vec<(LocalId, String)> = Vec::new();
+            let mut withdrawn: Vec<LocalId> = Vec::new();
+            for e in &c.new[from.min(c.new.len())..] {
+                match &e.kind {
+                    EventKind::ChildRequested { token, process, .. } => requested.push((*token, process.clone())),
+                    EventKind::ChildWithdrawn { token } => withdrawn.push(*token),
+                    _ => {}
                 }
-                let input = child_data(&d.process, &data);
-                let child = self.start_case(&d, input, None, Some((id, token)), now).await?;
-                queue.push((child, 0, depth + 1));
             }
-            if finished {
+            let st = &c.row.state;
+            let (status, outcome, data) = (st.status, st.outcome.clone(), st.data.clone());
+            let (parent, depth) = (c.row.parent, c.row.depth);
+            for (token, process) in requested {
+                match self.start_child(id, token, &process, depth, &data, now).await? {
+                    Ok(child) => queue.push((child, 0)),
+                    Err(reason) => {
+                        tracing::warn!(case = id.0, %reason, "a subprocess step's child was not started");
+                        let f = self
+                            .command(id, Command::ChildNotStarted { token, reason }, now)
+                            .await?;
+                        queue.push((id, f));
+                    }
+                }
+            }
+            for token in withdrawn {
+                let child = self.engine.store.child_of(&mut self.tx, id.0 as i64, token).await?;
+                let Some(child) = child else { continue };
+                let child = CaseId(child as u64);
+                self.load(child).await?;
+                let cancel = Command::Cancel {
+                    by: None,
+                    reason: Some(format!("withdrawn by its parent case {id}")),
+                };
+                match self.command(child, cancel, now).await {
+                    Ok(f) => {
+                        self.cascaded.insert(child.0 as i64);
+                        queue.push((child, f));
+                    }
+                    Err(EngineError::Command(CommandError::NotRunning(_))) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if status.is_finished() && !self.cascaded.contains(&(id.0 as i64)) {
                 if let Some((pid, token)) = parent {
                     let pid = CaseId(pid as u64);
-                    if let Ok(pfrom) = self
-                        .command(pid, Command::ChildFinished { token, outcome, data }, now)
-                        .await
-                    {
-                        queue.push((pid, pfrom, depth + 1));
+                    let cmd = Command::ChildFinished {
+                        token,
+                        outcome,
+                        data,
+                        cancelled: status == Status::Cancelled,
+                    };
+                    match self.command(pid, cmd, now).await {
+                        Ok(f) => queue.push((pid, f)),
+                        // The parent no longer waits for it (it finished, or
+                        // its token moved on): nothing to tell, but say so.
+                        Err(EngineError::Command(e @ (CommandError::NotRunning(_) | CommandError::NoSuchChild(_)))) => {
+                            tracing::warn!(case = id.0, parent = pid.0, error = %e, "a finished child case's parent no longer waits for it");
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -792,22 +1197,149 @@ impl Work<'_> {
         Ok(())
     }
 
-    /// Writes every touched case and commits: the acknowledgement point.
-    async fn commit(mut self) -> Result<(), EngineError> {
+    /// One round of `tick`: a recurring start or a batch of due timers.
+    async fn tick_round(
+        &mut self,
+        now: Timestamp,
+        skip_cases: &[i64],
+        skip_processes: &[String],
+    ) -> Result<Round, EngineError> {
         let store = self.engine.store.clone();
-        let mut tx = self
-            .tx
-            .take()
-            .ok_or_else(|| EngineError::Calendar("transaction gone".into()))?;
-        let now = self.engine.clock.now();
-        for id in &self.order {
-            if let Some(c) = self.cases.get(id) {
-                if !c.new.is_empty() {
-                    store.save_case(&mut tx, *id, &c.row.state, &c.new, now).await?;
+        let claimed = store
+            .claim_due_timers(&mut self.tx, now, TICK_BATCH, skip_cases)
+            .await?;
+        let schedule = store.claim_due_schedule(&mut self.tx, now, skip_processes).await?;
+        // A recurring start before the first claimed timer goes first.
+        if let Some(s) = schedule.filter(|s| claimed.first().is_none_or(|t| s.due <= t.2)) {
+            let d = match self.engine.deployment(&mut self.tx, &s.process, s.version).await {
+                Ok(d) => d,
+                Err(e @ (EngineError::Unloadable(..) | EngineError::NoSuchProcess(_))) => {
+                    tracing::error!(process = %s.process, version = s.version, error = %e, "a recurring start is left for a node that can load its process");
+                    return Ok(Round::Fired {
+                        n: 0,
+                        skip_cases: Vec::new(),
+                        skip_processes: vec![s.process],
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            match next_occurrence(&d, s.due.plus_seconds(1), s.n + 1) {
+                Some(next) => {
+                    store
+                        .put_schedule(&mut self.tx, &s.process, s.version, next, s.n + 1)
+                        .await?
+                }
+                None => store.delete_schedule(&mut self.tx, &s.process).await?,
+            }
+            match self
+                .start_case(&d, Data::new(), Some("schedule".into()), None, 0, s.due)
+                .await
+            {
+                Ok(id) => self.settle(id, 0, s.due).await?,
+                // The definition cannot start a case without data: this
+                // occurrence is skipped, and said so.
+                Err(EngineError::Command(e)) => {
+                    tracing::error!(process = %s.process, error = %e, "a recurring start was refused by its process");
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok(Round::Fired {
+                n: 1,
+                skip_cases: Vec::new(),
+                skip_processes: Vec::new(),
+            });
+        }
+        if claimed.is_empty() {
+            return Ok(Round::Idle);
+        }
+        // Lock the cases in id order first, so engines sharing a database
+        // cannot deadlock on each other; then fire in time order.
+        let mut by_case: Vec<i64> = claimed.iter().map(|c| c.0).collect();
+        by_case.sort();
+        by_case.dedup();
+        let mut skip = Vec::new();
+        for case in by_case {
+            match self.load(CaseId(case as u64)).await {
+                Ok(()) => {}
+                Err(e @ (EngineError::NoSuchCase(_) | EngineError::NoSuchProcess(_) | EngineError::Unloadable(..))) => {
+                    tracing::error!(case, error = %e, "timers of a case this node cannot load are left for a node that can");
+                    skip.push(case);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut fired = 0;
+        for (i, &(case, timer, due)) in claimed.iter().enumerate() {
+            if skip.contains(&case) {
+                continue;
+            }
+            let id = CaseId(case as u64);
+            match self.command(id, Command::FireTimer { timer }, due).await {
+                Ok(from) => {
+                    self.settle(id, from, due).await?;
+                    fired += 1;
+                }
+                // The row disagrees with the case (the timer is gone, paused
+                // or moved): the case's rows are written again from its state.
+                Err(EngineError::Command(e)) => {
+                    tracing::warn!(case, timer, error = %e, "a timer row disagreed with its case; rows rewritten from the state");
+                    if let Some(c) = self.cases.get_mut(&case) {
+                        c.resync = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            // A firing that made a timer due before the next claimed one
+            // ends the batch: the next round claims in time order again.
+            let next = claimed.get(i + 1).map(|c| c.2);
+            let earlier = self
+                .cases
+                .values()
+                .filter_map(|c| c.row.state.next_due())
+                .filter(|d| *d <= now)
+                .min();
+            if let (Some(e), Some(n)) = (earlier, next) {
+                if e < n {
+                    break;
                 }
             }
         }
-        tx.commit().await?;
+        Ok(Round::Fired {
+            n: fired,
+            skip_cases: skip,
+            skip_processes: Vec::new(),
+        })
+    }
+
+    /// Writes every touched case and commits (the acknowledgement point)
+    /// when `r` is a success; rolls everything back otherwise.
+    async fn finish<T>(mut self, r: Result<T, EngineError>) -> Result<T, EngineError> {
+        if r.is_ok() {
+            if let Err(e) = self.write().await {
+                return finish(self.tx, Err(e)).await;
+            }
+        }
+        finish(self.tx, r).await
+    }
+
+    async fn write(&mut self) -> Result<(), EngineError> {
+        let store = self.engine.store.clone();
+        let now = self.engine.clock.now();
+        for id in &self.order {
+            let Some(c) = self.cases.get(id) else { continue };
+            if c.new.is_empty() && !c.resync {
+                continue;
+            }
+            let touched = c.resync
+                || !c.row.state.incidents.is_empty()
+                || c.new
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Incident { .. } | EventKind::IncidentResolved { .. }));
+            let rows = touched.then(|| incident_rows(&c.deployment.process, &c.row.state));
+            store
+                .save_case(&mut self.tx, *id, &c.row.state, &c.new, now, rows.as_deref())
+                .await?;
+        }
         Ok(())
     }
 }
@@ -819,11 +1351,12 @@ fn next_occurrence(d: &Deployment, from: Timestamp, n: u32) -> Option<Timestamp>
     start.schedule.as_ref()?.next(&d.calendar, from, n)
 }
 
-/// The parent's data that the child declares.
+/// The parent's data that the child declares (but what the engine owns:
+/// the child gets its own tracking code).
 fn child_data(child: &Process, parent: &Data) -> Data {
     parent
         .iter()
-        .filter(|(k, _)| child.variable(k).is_some())
+        .filter(|(k, _)| child.variable(k).is_some() && !ENGINE_OWNED.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

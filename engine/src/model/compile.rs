@@ -493,6 +493,7 @@ impl Compiler {
             title: def.title.clone(),
             title_en: def.title_en.clone(),
             calendar: def.calendar.as_ref().map(|c| c.value.clone()),
+            restricted: def.restricted,
             roles,
             variables,
             steps,

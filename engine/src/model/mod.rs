@@ -95,6 +95,8 @@ pub struct Process {
     pub title_en: Option<String>,
     /// The calendar's name, if the process names one.
     pub calendar: Option<String>,
+    /// Whether staff reads of its cases are recorded (classified files).
+    pub restricted: bool,
     pub roles: Vec<Role>,
     pub variables: Vec<Variable>,
     pub steps: Vec<Step>,

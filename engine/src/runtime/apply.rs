@@ -47,7 +47,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 st.timers.retain(|t| t.id != *timer);
             }
         }
-        EventKind::DataSet { values } => {
+        EventKind::DataSet { values, .. } => {
             for (k, v) in values {
                 st.data.insert(k.clone(), v.clone());
             }
@@ -162,11 +162,15 @@ pub fn apply(st: &mut Instance, e: &Event) {
         EventKind::MessageReceived { sub, .. } | EventKind::SubscriptionClosed { sub } => {
             st.subscriptions.retain(|s| s.id != *sub)
         }
-        EventKind::ChildRequested { .. } | EventKind::ChildFinished { .. } => {}
+        EventKind::ChildRequested { .. } => {}
+        EventKind::ChildFinished { token, .. } | EventKind::ChildWithdrawn { token } => {
+            st.held.retain(|h| h.token != *token);
+        }
+        EventKind::ChildHeld { child } => st.held.push(child.clone()),
         EventKind::Incident { token, message, .. } => {
             st.incidents.insert(*token, message.clone());
         }
-        EventKind::IncidentResolved { token } => {
+        EventKind::IncidentResolved { token, .. } => {
             st.incidents.remove(token);
         }
         EventKind::Suspended { .. } => st.status = Status::Suspended,

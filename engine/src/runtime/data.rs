@@ -14,7 +14,9 @@ pub type Data = BTreeMap<String, Value>;
 /// Checks a value against a declared variable; `Err` says what is wrong.
 pub fn check_value(var: &Variable, v: &Value) -> Result<(), String> {
     let ok = match (var.ty, v) {
-        (_, Value::Null) => true,
+        // `null` is no value of any type: a required field sent as null is
+        // missing, and a null output would stop the case at its condition.
+        (_, Value::Null) => false,
         (VarType::String, Value::String(_)) => true,
         (VarType::Number, Value::Number(_)) => true,
         (VarType::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),

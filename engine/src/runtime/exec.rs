@@ -172,7 +172,10 @@ fn handle_inner(
             check_data(p, &outputs, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             if !outputs.is_empty() {
-                x.emit(EventKind::DataSet { values: outputs });
+                x.emit(EventKind::DataSet {
+                    values: outputs,
+                    by: None,
+                });
             }
             x.emit(EventKind::TaskCompleted { task, by });
             x.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: t } } | Purpose::Rung { scope: Scope::Task { task: t }, .. } if t == task));
@@ -180,7 +183,7 @@ fn handle_inner(
             x.go_on(token, step);
             x.run();
         }
-        Command::Deliver { sub, data } => {
+        Command::Deliver { sub, data, by } => {
             running(st)?;
             let s = st
                 .subscriptions
@@ -191,9 +194,9 @@ fn handle_inner(
             let step = StepIx(st.token(token).map_or(0, |t| t.step));
             check_data(p, &data, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
-            x.emit(EventKind::MessageReceived { sub, message });
+            x.emit(EventKind::MessageReceived { sub, message, by });
             if !data.is_empty() {
-                x.emit(EventKind::DataSet { values: data });
+                x.emit(EventKind::DataSet { values: data, by: None });
             }
             x.cancel_timers(|pu| pu == Purpose::Timeout { token });
             x.go_on(token, step);
@@ -209,40 +212,77 @@ fn handle_inner(
             x.fire(timer);
             x.run();
         }
-        Command::ChildFinished { token, outcome, data } => {
-            running(st)?;
+        Command::ChildFinished {
+            token,
+            outcome,
+            data,
+            cancelled,
+        } => {
+            if st.status.is_finished() {
+                return Err(CommandError::NotRunning(st.status));
+            }
+            let t = st
+                .token(token)
+                .filter(|t| t.park == Park::Child && !st.held.iter().any(|h| h.token == token))
+                .ok_or(CommandError::NoSuchChild(token))?;
+            let step = StepIx(t.step);
+            let back = child_results(p, step, data);
+            check_data(p, &back, None).map_err(CommandError::BadData)?;
+            let child = HeldChild {
+                token,
+                outcome,
+                data: back,
+                cancelled,
+            };
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+            if x.st.status == Status::Suspended {
+                x.emit(EventKind::ChildHeld { child });
+            } else {
+                x.child_finished(child, step);
+                x.run();
+            }
+        }
+        Command::ChildNotStarted { token, reason } => {
+            if st.status.is_finished() {
+                return Err(CommandError::NotRunning(st.status));
+            }
             let t = st
                 .token(token)
                 .filter(|t| t.park == Park::Child)
                 .ok_or(CommandError::NoSuchChild(token))?;
-            let step = StepIx(t.step);
-            // Take back only what the step says it sets.
-            let sets = &p.step(step).sets;
-            let back: Data = data
-                .into_iter()
-                .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
-                .collect();
-            check_data(p, &back, None).map_err(CommandError::BadData)?;
+            let step = t.step;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
-            x.emit(EventKind::ChildFinished { token, outcome });
-            if !back.is_empty() {
-                x.emit(EventKind::DataSet { values: back });
+            x.incident(token, step, reason);
+        }
+        Command::Resolve { token, values, by } => {
+            running(st)?;
+            if !st.incidents.contains_key(&token) {
+                return Err(CommandError::NoSuchIncident(token));
             }
-            x.cancel_timers(|pu| pu == Purpose::Timeout { token });
-            x.go_on(token, step);
+            check_data(p, &values, None).map_err(CommandError::BadData)?;
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+            if !values.is_empty() {
+                x.emit(EventKind::DataSet { values, by: by.clone() });
+            }
+            x.emit(EventKind::IncidentResolved { token, by });
+            x.emit(EventKind::TokenParked {
+                token,
+                park: Park::Moving,
+            });
+            x.agenda.push_back(token);
             x.run();
         }
-        Command::SetData { values, by: _ } => {
+        Command::SetData { values, by } => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
             check_data(p, &values, None).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
-            x.emit(EventKind::DataSet { values });
+            x.emit(EventKind::DataSet { values, by: by.clone() });
             if x.st.status == Status::Running {
                 let stuck: Vec<LocalId> = x.st.incidents.keys().copied().collect();
                 for token in stuck {
-                    x.emit(EventKind::IncidentResolved { token });
+                    x.emit(EventKind::IncidentResolved { token, by: by.clone() });
                     x.emit(EventKind::TokenParked {
                         token,
                         park: Park::Moving,
@@ -271,6 +311,14 @@ fn handle_inner(
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Resumed { by });
             x.resume_timers(PAUSE_SUSPENDED);
+            // Children that finished meanwhile are taken now, in order.
+            let held = x.st.held.clone();
+            for child in held {
+                let step = x.st.token(child.token).map(|t| StepIx(t.step));
+                if let Some(step) = step {
+                    x.child_finished(child, step);
+                }
+            }
             x.run();
         }
         Command::Cancel { by, reason } => {
@@ -284,6 +332,14 @@ fn handle_inner(
     }
     debug_assert!(st.check_invariants().is_ok(), "{:?}", st.check_invariants());
     Ok(())
+}
+
+/// What a subprocess step takes back from its child: only what it `sets`.
+fn child_results(p: &Process, step: StepIx, data: Data) -> Data {
+    let sets = &p.step(step).sets;
+    data.into_iter()
+        .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
+        .collect()
 }
 
 /// The ways out of a step that are not timeouts, in order.
@@ -423,9 +479,36 @@ impl<'a> Exec<'a> {
         self.emit(EventKind::TokenParked { token, park });
     }
 
+    /// Stops a token in an incident. Its step's timeout stops with it (a
+    /// retry enters the step again, with a fresh timeout).
     fn incident(&mut self, token: LocalId, step: u32, message: String) {
+        self.cancel_timers(|pu| pu == Purpose::Timeout { token });
         self.emit(EventKind::Incident { token, step, message });
         self.park(token, Park::Incident);
+    }
+
+    /// A child case came back: take its results and go on, or, when it was
+    /// cancelled on its own, stop in an incident (resolving it calls again).
+    fn child_finished(&mut self, child: HeldChild, step: StepIx) {
+        let HeldChild {
+            token,
+            outcome,
+            data,
+            cancelled,
+        } = child;
+        self.emit(EventKind::ChildFinished { token, outcome });
+        if cancelled {
+            return self.incident(
+                token,
+                step.0,
+                "the called case was cancelled; resolve the incident to call it again".into(),
+            );
+        }
+        if !data.is_empty() {
+            self.emit(EventKind::DataSet { values: data, by: None });
+        }
+        self.cancel_timers(|pu| pu == Purpose::Timeout { token });
+        self.go_on(token, step);
     }
 
     fn enter(&mut self, token: LocalId) {
@@ -450,7 +533,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 if !values.is_empty() {
-                    self.emit(EventKind::DataSet { values });
+                    self.emit(EventKind::DataSet { values, by: None });
                 }
                 self.go_on(token, s);
             }
@@ -903,6 +986,7 @@ impl<'a> Exec<'a> {
                         self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
                     }
                     Park::Message { sub } => self.emit(EventKind::SubscriptionClosed { sub }),
+                    Park::Child => self.emit(EventKind::ChildWithdrawn { token }),
                     _ => {}
                 }
                 self.emit(EventKind::TokenParked {
@@ -956,13 +1040,23 @@ impl<'a> Exec<'a> {
         for sub in subs {
             self.emit(EventKind::SubscriptionClosed { sub });
         }
+        let waiting: Vec<LocalId> = self
+            .st
+            .tokens
+            .iter()
+            .filter(|t| t.park == Park::Child)
+            .map(|t| t.id)
+            .collect();
+        for token in waiting {
+            self.emit(EventKind::ChildWithdrawn { token });
+        }
         let tokens: Vec<LocalId> = self.st.tokens.iter().map(|t| t.id).collect();
         for token in tokens {
             self.emit(EventKind::TokenConsumed { token });
         }
         let stuck: Vec<LocalId> = self.st.incidents.keys().copied().collect();
         for token in stuck {
-            self.emit(EventKind::IncidentResolved { token });
+            self.emit(EventKind::IncidentResolved { token, by: None });
         }
         self.agenda.clear();
     }

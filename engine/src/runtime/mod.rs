@@ -162,6 +162,17 @@ pub struct Subscription {
     pub key: Option<String>,
 }
 
+/// A child case's completion kept until its suspended parent resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldChild {
+    /// The parent's token waiting at the subprocess step.
+    pub token: LocalId,
+    pub outcome: Option<String>,
+    pub data: Data,
+    /// Whether the child was cancelled rather than finished.
+    pub cancelled: bool,
+}
+
 /// The state of one case. Only [`apply`] changes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Instance {
@@ -177,6 +188,10 @@ pub struct Instance {
     pub incidents: BTreeMap<LocalId, String>,
     /// When each step last completed (for deadlines counted `from` it).
     pub completed: BTreeMap<u32, Timestamp>,
+    /// Completions of child cases that arrived while this case was
+    /// suspended; they are taken when it resumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldChild>,
     pub case_due: Option<Timestamp>,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
@@ -339,6 +354,9 @@ pub enum EventKind {
     },
     DataSet {
         values: Data,
+        /// Who set it, when a person or system outside the case did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     TaskCreated {
         task: LocalId,
@@ -408,6 +426,9 @@ pub enum EventKind {
     MessageReceived {
         sub: LocalId,
         message: String,
+        /// Who sent it, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     SubscriptionClosed {
         sub: LocalId,
@@ -421,6 +442,15 @@ pub enum EventKind {
         token: LocalId,
         outcome: Option<String>,
     },
+    /// A child finished while this case was suspended: kept for the resume.
+    ChildHeld {
+        child: HeldChild,
+    },
+    /// The token waiting for a child was withdrawn (the case was cancelled
+    /// or terminated, or the step timed out): the child case is cancelled.
+    ChildWithdrawn {
+        token: LocalId,
+    },
     Incident {
         token: LocalId,
         step: u32,
@@ -428,6 +458,9 @@ pub enum EventKind {
     },
     IncidentResolved {
         token: LocalId,
+        /// Who resolved it, when a person did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     Suspended {
         by: Option<String>,
@@ -473,16 +506,36 @@ pub enum Command {
         sub: LocalId,
         #[serde(default)]
         data: Data,
+        /// Who sent it (recorded in history).
+        #[serde(default)]
+        by: Option<String>,
     },
     FireTimer {
         timer: LocalId,
     },
-    /// A child case called by a subprocess step has finished.
+    /// A child case called by a subprocess step has finished (or, with
+    /// `cancelled`, was cancelled on its own: the parent gets an incident).
+    /// A suspended parent keeps it until it resumes.
     ChildFinished {
         token: LocalId,
         outcome: Option<String>,
         #[serde(default)]
         data: Data,
+        #[serde(default)]
+        cancelled: bool,
+    },
+    /// The child case a subprocess step asked for could not be started:
+    /// the waiting token becomes an incident (resolve it to try again).
+    ChildNotStarted {
+        token: LocalId,
+        reason: String,
+    },
+    /// Resolve one incident: set data (may be empty) and retry the step.
+    Resolve {
+        token: LocalId,
+        #[serde(default)]
+        values: Data,
+        by: Option<String>,
     },
     /// Change case data (and retry incidents).
     SetData {
@@ -520,6 +573,8 @@ pub enum CommandError {
     TimerNotDue(LocalId),
     #[error("token {0} is not waiting for a child case")]
     NoSuchChild(LocalId),
+    #[error("no open incident on token {0}")]
+    NoSuchIncident(LocalId),
     #[error("{0}")]
     BadData(String),
 }

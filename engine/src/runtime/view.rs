@@ -111,7 +111,11 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
                 .collect();
             format!("decided at {}: {}", step_name(p, *step), to.join(", "))
         }
-        EventKind::DataSet { values } => format!("data set: {}", serde_json::to_string(values).unwrap_or_default()),
+        EventKind::DataSet { values, by } => format!(
+            "data set{}: {}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
+            serde_json::to_string(values).unwrap_or_default()
+        ),
         EventKind::TaskCreated { task, step, role, .. } => format!(
             "task {task} opened: {} for {}",
             step_name(p, *step),
@@ -139,13 +143,21 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
             "waiting for message `{message}`{}",
             key.as_ref().map(|k| format!(" with key {k}")).unwrap_or_default()
         ),
-        EventKind::MessageReceived { message, .. } => format!("message `{message}` received"),
+        EventKind::MessageReceived { message, by, .. } => format!(
+            "message `{message}` received{}",
+            by.as_ref().map(|b| format!(" from {b}")).unwrap_or_default()
+        ),
+        EventKind::ChildHeld { .. } => "called case finished while this case is suspended; kept for the resume".into(),
+        EventKind::ChildWithdrawn { .. } => "called case withdrawn; it is cancelled".into(),
         EventKind::ChildRequested { step, process, .. } => format!("{} calls process `{process}`", step_name(p, *step)),
         EventKind::ChildFinished { outcome, .. } => {
             format!("called case finished: {}", outcome.as_deref().unwrap_or("-"))
         }
         EventKind::Incident { step, message, .. } => format!("INCIDENT at {}: {message}", step_name(p, *step)),
-        EventKind::IncidentResolved { .. } => "incident resolved".into(),
+        EventKind::IncidentResolved { by, .. } => format!(
+            "incident resolved{}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
+        ),
         EventKind::Suspended { .. } => "case suspended; clocks stopped".into(),
         EventKind::Resumed { .. } => "case resumed; clocks restarted".into(),
         EventKind::TimersPaused {

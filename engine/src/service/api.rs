@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -12,12 +12,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{count, Access, ApiError, Caller, ErrorBody, Service};
+use super::{count, Access, ApiError, ErrorBody, Service};
 use crate::engine::CaseId;
 use crate::runtime::{Command, Data, LocalId};
+use crate::store::IncidentFilter;
+use crate::time::Timestamp;
 
 /// The largest request body accepted.
 const MAX_BODY: usize = 1024 * 1024;
+/// The longest a request may take, body included.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 type Res<T> = Result<T, ApiError>;
 
@@ -40,10 +44,68 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/worklist", get(worklist))
         .route("/overdue", get(overdue))
         .route("/public/cases/{code}", get(public))
+        .route("/incidents", get(incidents))
+        .route("/cases/{id}/incidents/{token}/resolve", post(resolve))
+        .route("/cases/{id}/audit", get(audit))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn(json_refusals))
+        .layer(axum::middleware::from_fn(timeout))
         .layer(axum::middleware::from_fn_with_state(s.clone(), counted))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(s)
+}
+
+/// Every refusal is JSON `{error, message}`: a refusal made outside the
+/// handlers (a path that does not decode, a duplicate query key) arrives as
+/// text and is wrapped here.
+async fn json_refusals(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return res;
+    }
+    let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let code = if status.is_server_error() {
+        "internal"
+    } else {
+        "bad-request"
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+/// A request that takes longer than [`REQUEST_TIMEOUT`] (a client sending
+/// its body slowly) is answered 503; a unit of work it interrupted is
+/// rolled back.
+async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; if it changed something, it may or may not have been applied",
+        )
+        .into_response(),
+    }
 }
 
 /// Counts every response for `/metrics` and logs it through `tracing`.
@@ -52,7 +114,13 @@ async fn counted(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // The route's template, never the path itself: a path may carry a
+    // citizen's tracking code, which does not belong in the log.
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status();
@@ -86,7 +154,10 @@ async fn counted(
         message,
         worklist,
         overdue,
-        public
+        public,
+        incidents,
+        resolve,
+        audit
     ),
     components(schemas(
         DeployBody,
@@ -97,6 +168,7 @@ async fn counted(
         MessageBody,
         Correlated,
         CancelBody,
+        ResolveBody,
         PublicView,
         ErrorBody,
         Access
@@ -127,8 +199,17 @@ async fn metrics(State(s): State<Arc<Service>>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
+/// A decimal id as written: digits only, no sign, no leading zero.
+fn strict<T: std::str::FromStr>(raw: &str) -> Option<T> {
+    let ok = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'))
+        && raw.len() <= 20;
+    ok.then(|| raw.parse().ok()).flatten()
+}
+
 fn case_id(raw: &str) -> Res<CaseId> {
-    raw.parse::<u64>().map(CaseId).map_err(|_| {
+    strict::<u64>(raw).map(CaseId).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "no-such-case",
@@ -138,8 +219,8 @@ fn case_id(raw: &str) -> Res<CaseId> {
 }
 
 fn task_id(raw: &str) -> Res<LocalId> {
-    raw.parse::<LocalId>()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{raw}` is not a task id")))
+    strict::<LocalId>(raw)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{raw}` is not a task id")))
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Res<T> {
@@ -171,7 +252,7 @@ async fn deploy(
 #[utoipa::path(get, path = "/definitions", responses((status = 200, description = "(process, version, hash) of each")))]
 async fn definitions(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoResponse> {
     s.allow(&h, &[Access::Analyst, Access::Auditor, Access::Clerk])?;
-    Ok(Json(s.engine.definitions().await))
+    Ok(Json(s.engine.definitions().await?))
 }
 
 /// A case to start: the process id and its start data.
@@ -200,7 +281,7 @@ async fn start(
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let st = s.engine.start(&b.process, b.data, Some(c.user)).await?;
+    let st = s.engine.start_as(&c.actor, &b.process, b.data).await?;
     s.metrics.cases_started.fetch_add(1, Ordering::Relaxed);
     Ok((
         StatusCode::CREATED,
@@ -215,42 +296,17 @@ async fn start(
 /// Gregorian), data.
 #[utoipa::path(get, path = "/cases/{id}", params(("id" = u64, Path)), responses((status = 200, description = "the case"), (status = 404, body = ErrorBody)))]
 async fn status(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
-    s.allow(&h, &[Access::Clerk, Access::Auditor])?;
-    Ok(Json(s.engine.status(case_id(&id)?).await?))
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    Ok(Json(s.engine.status_as(&c.actor, case_id(&id)?).await?))
 }
 
 /// A case's full history: the events, and lines for people.
 #[utoipa::path(get, path = "/cases/{id}/history", params(("id" = u64, Path)), responses((status = 200, description = "events and lines"), (status = 404, body = ErrorBody)))]
 async fn history(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
-    s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     let id = case_id(&id)?;
-    let events = s.engine.history(id).await?;
-    let lines = s.engine.history_lines(id).await?;
+    let (events, lines) = s.engine.history_as(&c.actor, id).await?;
     Ok(Json(serde_json::json!({ "events": events, "lines": lines })))
-}
-
-/// Checks that a clerk works the role the task is on.
-async fn may_work(s: &Service, c: &Caller, case: CaseId, task: LocalId) -> Res<()> {
-    if c.access == Access::Admin {
-        return Ok(());
-    }
-    let view = s.engine.status(case).await?;
-    let t = view.tasks.iter().find(|t| t.task == task).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no open task {task} in case {case}"),
-        )
-    })?;
-    match &t.role {
-        Some(r) if c.roles.contains(r) => Ok(()),
-        Some(r) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("task {task} is on the list of `{r}`, not yours"),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Who claims a task (a clerk claims it for themself).
@@ -272,13 +328,12 @@ async fn claim(
     let c = s.allow(&h, &[Access::Clerk])?;
     let (id, task) = (case_id(&id)?, task_id(&task)?);
     let b = body(b)?;
-    may_work(&s, &c, id, task).await?;
     let user = if c.access == Access::Admin {
-        b.user.unwrap_or(c.user)
+        b.user.unwrap_or(c.user.clone())
     } else {
-        c.user
+        c.user.clone()
     };
-    s.engine.command(id, Command::Claim { task, user }).await?;
+    s.engine.command_as(&c.actor, id, Command::Claim { task, user }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,8 +357,12 @@ async fn complete(
     let c = s.allow(&h, &[Access::Clerk])?;
     let (id, task) = (case_id(&id)?, task_id(&task)?);
     let b = body(b)?;
-    may_work(&s, &c, id, task).await?;
-    s.engine.complete(id, task, Some(c.user), b.outputs).await?;
+    let cmd = Command::Complete {
+        task,
+        by: Some(c.user.clone()),
+        outputs: b.outputs,
+    };
+    s.engine.command_as(&c.actor, id, cmd).await?;
     s.metrics.tasks_completed.fetch_add(1, Ordering::Relaxed);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -320,7 +379,13 @@ pub struct CancelBody {
 async fn suspend(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
     s.engine
-        .command(case_id(&id)?, Command::Suspend { by: Some(c.user) })
+        .command_as(
+            &c.actor,
+            case_id(&id)?,
+            Command::Suspend {
+                by: Some(c.user.clone()),
+            },
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -330,7 +395,13 @@ async fn suspend(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<Str
 async fn resume(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
     s.engine
-        .command(case_id(&id)?, Command::Resume { by: Some(c.user) })
+        .command_as(
+            &c.actor,
+            case_id(&id)?,
+            Command::Resume {
+                by: Some(c.user.clone()),
+            },
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -346,10 +417,11 @@ async fn cancel(
     let c = s.allow(&h, &[])?;
     let b = body(b)?;
     s.engine
-        .command(
+        .command_as(
+            &c.actor,
             case_id(&id)?,
             Command::Cancel {
-                by: Some(c.user),
+                by: Some(c.user.clone()),
                 reason: b.reason,
             },
         )
@@ -381,14 +453,15 @@ async fn message(
     h: HeaderMap,
     b: Result<Json<MessageBody>, JsonRejection>,
 ) -> Res<impl IntoResponse> {
-    s.allow(&h, &[Access::Clerk])?;
+    let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let case = s.engine.message(&b.name, b.key.as_deref(), b.data).await?;
+    let case = s.engine.message_as(&c.actor, &b.name, b.key.as_deref(), b.data).await?;
     s.metrics.messages.fetch_add(1, Ordering::Relaxed);
     Ok(Json(Correlated { case: case.0 }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct WorklistQuery {
     /// Only tasks on this role's list.
     pub role: Option<String>,
@@ -404,10 +477,9 @@ async fn worklist(
     Query(q): Query<WorklistQuery>,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
-    let tasks = s.engine.open_tasks().await?;
+    let tasks = s.engine.open_tasks_as(&c.actor).await?;
     let list: Vec<serde_json::Value> = tasks
         .into_iter()
-        .filter(|(_, t)| c.access != Access::Clerk || t.role.as_ref().is_none_or(|r| c.roles.contains(r)))
         .filter(|(_, t)| q.role.as_ref().is_none_or(|r| t.role.as_ref() == Some(r)))
         .filter(|(_, t)| q.assignee.as_ref().is_none_or(|a| t.assignee.as_ref() == Some(a)))
         .map(|(case, t)| serde_json::json!({ "case": case.0, "task": t }))
@@ -415,13 +487,13 @@ async fn worklist(
     Ok(Json(list))
 }
 
-/// Overdue tasks of every open case.
+/// Overdue tasks of the open cases, filtered like the worklist.
 #[utoipa::path(get, path = "/overdue", responses((status = 200, description = "overdue tasks with their case")))]
 async fn overdue(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoResponse> {
-    s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     let list: Vec<serde_json::Value> = s
         .engine
-        .open_tasks()
+        .open_tasks_as(&c.actor)
         .await?
         .into_iter()
         .filter(|(_, t)| t.overdue)
@@ -444,7 +516,19 @@ pub struct PublicView {
 
 /// A citizen's lookup by tracking code. No token needed.
 #[utoipa::path(get, path = "/public/cases/{code}", params(("code" = String, Path)), responses((status = 200, body = PublicView), (status = 404, body = ErrorBody)))]
-async fn public(State(s): State<Arc<Service>>, Path(code): Path<String>) -> Res<impl IntoResponse> {
+async fn public(
+    State(s): State<Arc<Service>>,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(code): Path<String>,
+) -> Res<impl IntoResponse> {
+    if !s.public_limit.check(peer.map(|p| p.0 .0)) {
+        s.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "too many lookups; wait a few seconds",
+        ));
+    }
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no-such-case", "no case has this tracking code");
     if code.len() > 64 {
         return Err(unknown());
@@ -458,4 +542,73 @@ async fn public(State(s): State<Arc<Service>>, Path(code): Path<String>) -> Res<
         due: v.tasks.iter().filter_map(|t| t.due.clone()).collect(),
         case_due: v.case_due,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentQuery {
+    /// Only incidents of this process.
+    pub process: Option<String>,
+    /// Only incidents at this step (its id).
+    pub step: Option<String>,
+    /// Only incidents raised at or after this instant (seconds since the epoch).
+    pub since: Option<i64>,
+    /// At most this many (default and most: 500).
+    pub limit: Option<i64>,
+}
+
+/// Open incidents across cases: where cases are stuck and why.
+#[utoipa::path(get, path = "/incidents", params(IncidentQuery), responses((status = 200, description = "open incidents, oldest first")))]
+async fn incidents(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Query(q): Query<IncidentQuery>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    let f = IncidentFilter {
+        process: q.process,
+        step: q.step,
+        since: q.since.map(Timestamp),
+        processes: None,
+        limit: q.limit.unwrap_or(500).clamp(1, 500),
+    };
+    Ok(Json(s.engine.incidents_as(&c.actor, f).await?))
+}
+
+/// The repair of an incident: data to set (may be empty) before the retry.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Data,
+}
+
+/// Resolve an incident: set the missing data and retry the step. Recorded
+/// in the history with who did it.
+#[utoipa::path(post, path = "/cases/{id}/incidents/{token}/resolve", params(("id" = u64, Path), ("token" = u32, Path)), request_body = ResolveBody,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn resolve(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, token)): Path<(String, String)>,
+    b: Result<Json<ResolveBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[])?;
+    let (id, token) = (case_id(&id)?, task_id(&token)?);
+    let b = body(b)?;
+    let cmd = Command::Resolve {
+        token,
+        values: b.data,
+        by: Some(c.user.clone()),
+    };
+    s.engine.command_as(&c.actor, id, cmd).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A case's audit trail: who read a restricted case, and when.
+#[utoipa::path(get, path = "/cases/{id}/audit", params(("id" = u64, Path)), responses((status = 200, description = "reads recorded"), (status = 404, body = ErrorBody)))]
+async fn audit(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
+    s.allow(&h, &[Access::Auditor])?;
+    Ok(Json(s.engine.audit(case_id(&id)?).await?))
 }

@@ -8,27 +8,34 @@
 //! Must not: hold business rules. Every decision about a case is the
 //! engine's; the service checks who may ask, and translates.
 //!
-//! Roles: `analyst` deploys and reads definitions; `clerk` starts cases,
-//! sends messages, and claims and completes the tasks of the process roles
-//! listed on its token; `auditor` reads everything; `admin` may do all of it
-//! and suspend, resume and cancel cases. A citizen needs no token: the
-//! tracking code is the key to `GET /public/cases/{code}`, which shows only
-//! the stage and its dates.
+//! Access: `analyst` deploys and reads definitions; `clerk` starts, reads and
+//! messages the cases of the processes on its token, and claims and
+//! completes the tasks of its `process/role`s; `auditor` reads everything;
+//! `admin` may do all of it and suspend, resume, cancel and repair cases.
+//! The grants are handed to the engine, which checks them inside the unit
+//! of work. A citizen needs no token: the tracking code is the key to
+//! `GET /public/cases/{code}` (rate-limited), which shows only the stage and
+//! its dates. Tokens are kept as SHA-256 hashes and compared in constant
+//! time; JWTs from an identity provider are accepted through a [`Verifier`].
 
 mod api;
+mod net;
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use subtle::ConstantTimeEq;
 
 pub use api::{router, ApiDoc};
+pub use net::{serve, ServeLimits};
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Actor, Engine, EngineError, Grants, Scope};
 use crate::runtime::CommandError;
 
 /// What a token may do.
@@ -41,16 +48,76 @@ pub enum Access {
     Admin,
 }
 
-/// One API token.
+/// One API token as the tokens file holds it: the SHA-256 of the secret
+/// (never the secret), and what it grants.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Token {
-    pub token: String,
+    /// SHA-256 of the secret, in hex (`ravand token new` makes one).
+    pub sha256: String,
     pub access: Access,
     /// Who is acting (recorded in history).
     pub user: String,
-    /// For clerks: the process roles whose tasks they work.
+    /// For clerks: the processes whose cases they start, read and message.
+    #[serde(default)]
+    pub processes: Vec<String>,
+    /// For clerks: the roles, each `process/role` (or `process/*`), whose
+    /// tasks they claim and complete.
     #[serde(default)]
     pub roles: Vec<String>,
+}
+
+impl Token {
+    /// A token entry for `secret` (hashing it).
+    pub fn for_secret(secret: &str, access: Access, user: &str) -> Token {
+        Token {
+            sha256: sha256_hex(secret),
+            access,
+            user: user.to_owned(),
+            processes: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// The SHA-256 of a text, as lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads a tokens file's text, refusing secrets in clear and roles not
+/// written `process/role`.
+pub fn parse_tokens(text: &str) -> Result<Vec<Token>, String> {
+    if text.lines().any(|l| {
+        let l = l
+            .trim_start()
+            .trim_start_matches("- ")
+            .trim_start_matches('{')
+            .trim_start();
+        l.starts_with("token:")
+    }) {
+        return Err("the tokens file holds a secret in clear (`token:`); store its SHA-256 as `sha256:` instead (`ravand token new` prints one)".into());
+    }
+    let tokens: Vec<Token> = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    for t in &tokens {
+        if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("token of `{}`: `sha256` must be 64 hex digits", t.user));
+        }
+        if let Some(r) = t
+            .roles
+            .iter()
+            .find(|r| r.split_once('/').is_none_or(|(p, x)| p.is_empty() || x.is_empty()))
+        {
+            return Err(format!(
+                "token of `{}`: role `{r}` must be written `process/role` (or `process/*`)",
+                t.user
+            ));
+        }
+    }
+    Ok(tokens)
 }
 
 /// The caller, once its token checked out.
@@ -58,7 +125,30 @@ pub struct Token {
 pub struct Caller {
     pub access: Access,
     pub user: String,
-    pub roles: Vec<String>,
+    /// What the engine lets it touch.
+    pub actor: Actor,
+}
+
+impl Caller {
+    fn of(t: &Token) -> Caller {
+        let grants = match t.access {
+            Access::Admin => Grants::All,
+            Access::Auditor => Grants::ReadAll,
+            Access::Analyst | Access::Clerk => Grants::Scoped(Scope {
+                processes: t.processes.iter().cloned().collect::<BTreeSet<_>>(),
+                roles: t.roles.iter().cloned().collect(),
+            }),
+        };
+        Caller {
+            access: t.access,
+            user: t.user.clone(),
+            actor: Actor {
+                user: Some(t.user.clone()),
+                grants,
+                staff: true,
+            },
+        }
+    }
 }
 
 /// Request counters for `/metrics`.
@@ -70,35 +160,50 @@ pub struct Metrics {
     pub cases_started: AtomicU64,
     pub tasks_completed: AtomicU64,
     pub messages: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+/// Verifies bearer tokens that are not in the tokens file (the identity
+/// provider's JWTs): returns the caller, or `None` when the token is not
+/// one it knows.
+pub trait Verifier: Send + Sync {
+    /// The caller a bearer token stands for, if this verifier accepts it.
+    fn verify(&self, token: &str) -> Option<Caller>;
 }
 
 /// What the handlers share.
 pub struct Service {
     pub engine: Arc<Engine>,
-    tokens: HashMap<String, Caller>,
+    tokens: RwLock<Vec<(Vec<u8>, Caller)>>,
+    verifier: RwLock<Option<Arc<dyn Verifier>>>,
     pub metrics: Metrics,
+    public_limit: net::PublicLimiter,
 }
 
 impl Service {
+    /// A service over `engine` accepting `tokens`.
     pub fn new(engine: Arc<Engine>, tokens: Vec<Token>) -> Arc<Service> {
-        let tokens = tokens
-            .into_iter()
-            .map(|t| {
-                (
-                    t.token,
-                    Caller {
-                        access: t.access,
-                        user: t.user,
-                        roles: t.roles,
-                    },
-                )
-            })
-            .collect();
-        Arc::new(Service {
+        let s = Service {
             engine,
-            tokens,
+            tokens: RwLock::new(Vec::new()),
+            verifier: RwLock::new(None),
             metrics: Metrics::default(),
-        })
+            public_limit: net::PublicLimiter::new(),
+        };
+        s.set_tokens(tokens);
+        Arc::new(s)
+    }
+
+    /// Replaces the accepted tokens (e.g. the tokens file was re-read on
+    /// SIGHUP): a token removed from the file is refused from now on.
+    pub fn set_tokens(&self, tokens: Vec<Token>) {
+        let list = tokens.iter().map(|t| (hex_bytes(&t.sha256), Caller::of(t))).collect();
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = list;
+    }
+
+    /// Accepts bearer tokens this verifier vouches for (JWTs), besides the file's.
+    pub fn set_verifier(&self, v: Option<Arc<dyn Verifier>>) {
+        *self.verifier.write().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
     /// The caller of a request, or 401.
@@ -115,9 +220,21 @@ impl Service {
                 "send `Authorization: Bearer <token>`",
             ));
         }
-        self.tokens
-            .get(token)
-            .cloned()
+        let presented = sha2::Sha256::digest(token.as_bytes());
+        // Every entry is compared, in constant time: no early exit tells
+        // how close a guess came.
+        let mut found: Option<Caller> = None;
+        for (hash, caller) in self.tokens.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            if bool::from(hash.as_slice().ct_eq(presented.as_slice())) {
+                found = Some(caller.clone());
+            }
+        }
+        if let Some(c) = found {
+            return Ok(c);
+        }
+        let verifier = self.verifier.read().unwrap_or_else(|e| e.into_inner()).clone();
+        verifier
+            .and_then(|v| v.verify(token))
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token"))
     }
 
@@ -134,6 +251,12 @@ impl Service {
             ))
         }
     }
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .filter_map(|i| h.get(2 * i..2 * i + 2).and_then(|x| u8::from_str_radix(x, 16).ok()))
+        .collect()
 }
 
 /// An error body: `{"error": code, "message": text, "details": …}`.
@@ -197,6 +320,12 @@ impl From<EngineError> for ApiError {
             },
             EngineError::VersionConflict(..) => ApiError::new(StatusCode::CONFLICT, "version-conflict", msg),
             EngineError::NoSuchProcess(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-process", msg),
+            EngineError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            EngineError::BadInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
+            EngineError::Unloadable(..) => {
+                tracing::error!(error = %msg, "refused: a definition cannot be loaded");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unloadable", msg)
+            }
             EngineError::NoSuchCase(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-case", msg),
             EngineError::NotCorrelated(_) => ApiError::new(StatusCode::NOT_FOUND, "not-correlated", msg),
             EngineError::Calendar(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "calendar", msg),
@@ -204,14 +333,18 @@ impl From<EngineError> for ApiError {
                 CommandError::NoSuchTask(_)
                 | CommandError::NoSuchSubscription(_)
                 | CommandError::NoSuchTimer(_)
-                | CommandError::NoSuchChild(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", msg),
+                | CommandError::NoSuchChild(_)
+                | CommandError::NoSuchIncident(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", msg),
                 CommandError::BadData(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
                 CommandError::NotRunning(_)
                 | CommandError::NotSuspended
                 | CommandError::ClaimedByOther { .. }
                 | CommandError::TimerNotDue(_) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
             },
-            EngineError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", msg),
+            EngineError::Store(_) => {
+                tracing::error!(error = %msg, "refused: database fault");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", msg)
+            }
         }
     }
 }

@@ -320,7 +320,11 @@ impl<'a> Rep<'_, 'a> {
                     match st.subscriptions.iter().find(|s| s.id == sub) {
                         Some(s) => {
                             let step = st.token(s.token).map_or(0, |t| t.step);
-                            self.complete(case, step, started, started, now, |data| Command::Deliver { sub, data })
+                            self.complete(case, step, started, started, now, |data| Command::Deliver {
+                                sub,
+                                data,
+                                by: None,
+                            })
                         }
                         None => None,
                     }
@@ -331,6 +335,7 @@ impl<'a> Rep<'_, 'a> {
                         token,
                         outcome: None,
                         data,
+                        cancelled: false,
                     })
                 }
                 Ev::Timer { case, timer } => {

@@ -11,7 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::AnyConnection;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::runtime::{Event, Instance};
 use crate::time::Timestamp;
@@ -36,6 +38,32 @@ pub enum StoreError {
     Url(String),
 }
 
+impl StoreError {
+    /// Whether the same unit of work may simply be tried again: the
+    /// connection was lost or refused, the database is restarting, or the
+    /// database chose this transaction as a deadlock or serialization victim
+    /// (none of these commits anything).
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+                // PostgreSQL: serialization failure, deadlock, connection
+                // exceptions (08…), shutting down or starting up (57P0x);
+                // SQLite: busy, locked and their extended codes.
+                matches!(
+                    code.as_str(),
+                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "5" | "6" | "261" | "262" | "517"
+                ) || code.starts_with("08")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A deployed definition as stored.
 #[derive(Debug, Clone)]
 pub struct DefinitionRow {
@@ -54,7 +82,43 @@ pub struct CaseRow {
     pub version: u32,
     pub tracking_code: String,
     pub parent: Option<(i64, u32)>,
+    /// How many ancestors the case has (0 for a case started from outside).
+    pub depth: u32,
     pub state: Instance,
+}
+
+/// An open incident, as listed across cases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentRow {
+    pub case: i64,
+    /// The token stopped by it (the id to resolve).
+    pub token: u32,
+    pub process: String,
+    /// The step's id.
+    pub step: String,
+    pub message: String,
+    /// When it was raised.
+    pub since: Timestamp,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub process: Option<String>,
+    pub step: Option<String>,
+    /// Raised at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Only these processes (an actor's grants); `None` for all.
+    pub processes: Option<Vec<String>>,
+    pub limit: i64,
+}
+
+/// One entry of a case's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    pub at: Timestamp,
+    pub who: String,
+    pub what: String,
 }
 
 /// What a new case row needs besides its state.
@@ -65,20 +129,123 @@ pub struct NewCase<'a> {
     pub tracking_code: &'a str,
     /// The parent case and its waiting token, for a child case.
     pub parent: Option<(i64, u32)>,
+    /// How many ancestors it has.
+    pub depth: u32,
 }
 
-/// A transaction.
-pub type Tx = Transaction<'static, Any>;
+/// One database transaction on a connection of its own.
+///
+/// Ravand does not use sqlx's `Transaction`: after a failed `COMMIT` (a full
+/// disk, a lost connection) sqlx may keep counting the transaction as open,
+/// and later "transactions" on the pooled connection then only nest inside
+/// it as savepoints that are never committed, so acknowledged work is lost.
+/// Here `BEGIN`, `COMMIT` and `ROLLBACK` are plain statements, and after any
+/// failure of either the connection is closed instead of going back to the
+/// pool. A `Tx` dropped unfinished (a panic, a cancelled request) is rolled
+/// back on a task of its own before its connection can be reused.
+pub struct Tx {
+    conn: Option<PoolConnection<Any>>,
+    /// An in-memory database lives in its one connection: never close it.
+    keep: bool,
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        // `conn` is `None` only inside `commit`/`rollback`, which consume the `Tx`.
+        self.conn.as_ref().expect("an open transaction has its connection")
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn.as_mut().expect("an open transaction has its connection")
+    }
+}
+
+impl Tx {
+    /// Commits. On failure the transaction is rolled back where it still
+    /// can be and its connection is closed; nothing of it is durable.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(StoreError::Corrupt("transaction already finished".into()));
+        };
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                discard(conn, self.keep).await;
+                Err(StoreError::Db(e))
+            }
+        }
+    }
+
+    /// Rolls back; a connection whose rollback fails is closed.
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        match conn.execute("ROLLBACK").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                discard(conn, self.keep).await;
+                Err(StoreError::Db(e))
+            }
+        }
+    }
+}
+
+/// Closes a connection whose transaction state is unknown (unless it holds
+/// an in-memory database, which would be lost with it).
+async fn discard(conn: PoolConnection<Any>, keep: bool) {
+    if !keep {
+        let _ = conn.close().await;
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        let keep = self.keep;
+        match tokio::runtime::Handle::try_current() {
+            // The connection stays checked out until the rollback is done,
+            // so nobody else can run inside the abandoned transaction.
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if conn.execute("ROLLBACK").await.is_err() {
+                        discard(conn, keep).await;
+                    }
+                });
+            }
+            Err(_) => {
+                if !keep {
+                    conn.close_on_drop();
+                }
+            }
+        }
+    }
+}
 
 /// The store: a pool of connections to one database.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    memory: bool,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+fn definition_row(r: &AnyRow) -> Result<DefinitionRow, StoreError> {
+    Ok(DefinitionRow {
+        process: r.try_get(0)?,
+        version: u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?,
+        hash: r.try_get(2)?,
+        name: r.try_get(3)?,
+        source: r.try_get(4)?,
+    })
 }
 
 impl Store {
@@ -93,9 +260,9 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_owned()));
         };
+        let memory = backend == Backend::Sqlite && url.contains(":memory:");
         let pool = match backend {
             Backend::Sqlite => {
-                let memory = url.contains(":memory:");
                 let url = if memory || url.contains('?') {
                     url.to_owned()
                 } else {
@@ -124,15 +291,48 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, memory })
     }
 
+    /// Writes a consistent copy of a SQLite database to `file` while others
+    /// keep writing (`VACUUM INTO` reads one snapshot). The copy is a whole
+    /// database: `ravand serve --db sqlite://FILE` carries on from it.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Url(
+                "backup_to is for SQLite; use pg_dump for PostgreSQL".into(),
+            ));
+        }
+        let path = file.to_str().ok_or_else(|| corrupt("the backup path is not UTF-8"))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// Begins a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a unit of work never has to upgrade a read
+    /// snapshot to a write and fail with a busy snapshot.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin().await?)
+        let mut conn = self.pool.acquire().await?;
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        match conn.execute(begin).await {
+            Ok(_) => Ok(Tx {
+                conn: Some(conn),
+                keep: self.memory,
+            }),
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                discard(conn, self.memory).await;
+                Err(StoreError::Db(e))
+            }
+        }
     }
 
     /// `FOR UPDATE` where the database has row locks.
@@ -159,39 +359,13 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
-    /// Stores a definition; `false` when (process, version) was already there.
-    pub async fn put_definition(&self, d: &DefinitionRow, now: Timestamp) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO definitions (process, version, hash, name, source, deployed_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (process, version) DO NOTHING",
-        )
-        .bind(&d.process)
-        .bind(i64::from(d.version))
-        .bind(&d.hash)
-        .bind(&d.name)
-        .bind(&d.source)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     pub async fn definitions(&self) -> Result<Vec<DefinitionRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT process, version, hash, name, source FROM definitions ORDER BY deployed_at, process, version",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DefinitionRow {
-                    process: r.try_get(0)?,
-                    version: u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?,
-                    hash: r.try_get(2)?,
-                    name: r.try_get(3)?,
-                    source: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(definition_row).collect()
     }
 
     /// Inserts a new case; returns its id.
@@ -204,8 +378,8 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let json = serde_json::to_string(state).map_err(corrupt)?;
         let row = sqlx::query(
-            "INSERT INTO cases (process, version, status, tracking_code, parent_case, parent_token, seq, state, started_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            "INSERT INTO cases (process, version, status, tracking_code, parent_case, parent_token, seq, state, started_at, updated_at, depth) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
         )
         .bind(new.process)
         .bind(i64::from(new.version))
@@ -216,6 +390,7 @@ impl Store {
         .bind(state.seq as i64)
         .bind(json)
         .bind(now.0)
+        .bind(i64::from(new.depth))
         .fetch_one(&mut **tx)
         .await?;
         Ok(row.try_get(0)?)
@@ -225,6 +400,7 @@ impl Store {
         let parent_case: Option<i64> = r.try_get(4)?;
         let parent_token: Option<i64> = r.try_get(5)?;
         let state: String = r.try_get(6)?;
+        let depth: i64 = r.try_get(7)?;
         Ok(CaseRow {
             id: r.try_get(0)?,
             process: r.try_get(1)?,
@@ -234,11 +410,12 @@ impl Store {
                 (Some(c), Some(t)) => Some((c, u32::try_from(t).map_err(corrupt)?)),
                 _ => None,
             },
+            depth: u32::try_from(depth).map_err(corrupt)?,
             state: serde_json::from_str(&state).map_err(corrupt)?,
         })
     }
 
-    const CASE_COLUMNS: &'static str = "id, process, version, tracking_code, parent_case, parent_token, state";
+    const CASE_COLUMNS: &'static str = "id, process, version, tracking_code, parent_case, parent_token, state, depth";
 
     /// Reads a case and holds its row lock until the transaction ends.
     pub async fn lock_case(&self, tx: &mut Tx, id: i64) -> Result<Option<CaseRow>, StoreError> {
@@ -264,8 +441,10 @@ impl Store {
         row.as_ref().map(Self::case_row).transpose()
     }
 
-    /// Writes a case's new state, its new events, and its timer and
-    /// subscription rows, as they are in `state`.
+    /// Writes a case's new state, its new events, and its timer,
+    /// subscription and incident rows, as they are in `state`. `incidents`
+    /// are the case's open incidents as (token, step id, message), given when
+    /// they may have changed; a row keeps the instant it was first written.
     pub async fn save_case(
         &self,
         tx: &mut Tx,
@@ -273,6 +452,7 @@ impl Store {
         state: &Instance,
         new_events: &[Event],
         now: Timestamp,
+        incidents: Option<&[(u32, String, String)]>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(state).map_err(corrupt)?;
         sqlx::query("UPDATE cases SET status = $1, seq = $2, state = $3, updated_at = $4 WHERE id = $5")
@@ -326,7 +506,186 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
+        if let Some(incidents) = incidents {
+            let mut sql = String::from("DELETE FROM incidents WHERE case_id = $1");
+            if !incidents.is_empty() {
+                let list: Vec<String> = incidents.iter().map(|i| i.0.to_string()).collect();
+                sql.push_str(&format!(" AND token NOT IN ({})", list.join(", ")));
+            }
+            sqlx::query(AssertSqlSafe(sql)).bind(id).execute(&mut **tx).await?;
+            for (token, step, message) in incidents {
+                sqlx::query("INSERT INTO incidents (case_id, token, process, step, message, since) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id, token) DO NOTHING")
+                    .bind(id)
+                    .bind(i64::from(*token))
+                    .bind(&state.process)
+                    .bind(step)
+                    .bind(message)
+                    .bind(now.0)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
         Ok(())
+    }
+
+    /// Open incidents across cases, oldest first.
+    pub async fn incidents(&self, f: &IncidentFilter) -> Result<Vec<IncidentRow>, StoreError> {
+        let mut sql =
+            String::from("SELECT case_id, token, process, step, message, since FROM incidents WHERE since >= $1");
+        let mut n = 1;
+        if f.process.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND process = ${n}"));
+        }
+        if f.step.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND step = ${n}"));
+        }
+        if let Some(ps) = &f.processes {
+            if ps.is_empty() {
+                return Ok(Vec::new());
+            }
+            let marks: Vec<String> = (0..ps.len()).map(|i| format!("${}", n + 1 + i)).collect();
+            sql.push_str(&format!(" AND process IN ({})", marks.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY since, case_id, token LIMIT {}", f.limit.max(1)));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(f.since.map_or(i64::MIN, |t| t.0));
+        if let Some(p) = &f.process {
+            q = q.bind(p.clone());
+        }
+        if let Some(s) = &f.step {
+            q = q.bind(s.clone());
+        }
+        for p in f.processes.iter().flatten() {
+            q = q.bind(p.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentRow {
+                    case: r.try_get(0)?,
+                    token: u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?,
+                    process: r.try_get(2)?,
+                    step: r.try_get(3)?,
+                    message: r.try_get(4)?,
+                    since: Timestamp(r.try_get(5)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Appends to a case's audit trail.
+    pub async fn audit(&self, tx: &mut Tx, case: i64, at: Timestamp, who: &str, what: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (case_id, at, who, what) VALUES ($1, $2, $3, $4)")
+            .bind(case)
+            .bind(at.0)
+            .bind(who)
+            .bind(what)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A case's audit trail, oldest first.
+    pub async fn audit_of(&self, case: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT at, who, what FROM audit WHERE case_id = $1 ORDER BY at")
+            .bind(case)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    at: Timestamp(r.try_get(0)?),
+                    who: r.try_get(1)?,
+                    what: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A marker of the `meta` table.
+    pub async fn meta(&self, tx: &mut Tx, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|r| Ok(r.try_get(0)?)).transpose()
+    }
+
+    /// Sets a marker of the `meta` table.
+    pub async fn set_meta(&self, tx: &mut Tx, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The unfinished child case a parent's token waits for.
+    pub async fn child_of(&self, tx: &mut Tx, parent: i64, token: u32) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM cases WHERE parent_case = $1 AND parent_token = $2 AND status IN ('running', 'suspended') ORDER BY id LIMIT 1",
+        )
+        .bind(parent)
+        .bind(i64::from(token))
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| Ok(r.try_get(0)?)).transpose()
+    }
+
+    /// A deployed definition, read inside a unit of work.
+    pub async fn definition(
+        &self,
+        tx: &mut Tx,
+        process: &str,
+        version: u32,
+    ) -> Result<Option<DefinitionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT process, version, hash, name, source FROM definitions WHERE process = $1 AND version = $2",
+        )
+        .bind(process)
+        .bind(i64::from(version))
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.as_ref().map(definition_row).transpose()
+    }
+
+    /// The newest deployed version of a process, read inside a unit of work.
+    pub async fn latest_version(&self, tx: &mut Tx, process: &str) -> Result<Option<u32>, StoreError> {
+        let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM definitions WHERE process = $1")
+            .bind(process)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        v.map(|v| u32::try_from(v).map_err(corrupt)).transpose()
+    }
+
+    /// The calendars, read inside a unit of work.
+    pub async fn calendars_in(&self, tx: &mut Tx) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, source FROM calendars ORDER BY name")
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Stores a definition inside a unit of work; `false` when (process,
+    /// version) was already there.
+    pub async fn insert_definition(&self, tx: &mut Tx, d: &DefinitionRow, now: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO definitions (process, version, hash, name, source, deployed_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (process, version) DO NOTHING",
+        )
+        .bind(&d.process)
+        .bind(i64::from(d.version))
+        .bind(&d.hash)
+        .bind(&d.name)
+        .bind(&d.source)
+        .bind(now.0)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Claims up to `limit` timers due at or before `now`, earliest first;
@@ -337,13 +696,20 @@ impl Store {
         tx: &mut Tx,
         now: Timestamp,
         limit: i64,
+        skip_cases: &[i64],
     ) -> Result<Vec<(i64, u32, Timestamp)>, StoreError> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let skip = if skip_cases.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = skip_cases.iter().map(i64::to_string).collect();
+            format!(" AND case_id NOT IN ({})", ids.join(", "))
+        };
         let sql = format!(
-            "SELECT case_id, timer_id, due FROM timers WHERE due <= $1 ORDER BY due, case_id, timer_id LIMIT $2{lock}"
+            "SELECT case_id, timer_id, due FROM timers WHERE due <= $1{skip} ORDER BY due, case_id, timer_id LIMIT $2{lock}"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(now.0)
@@ -361,16 +727,6 @@ impl Store {
             .collect()
     }
 
-    /// Removes a timer row (fired, or gone from the case).
-    pub async fn delete_timer(&self, tx: &mut Tx, case: i64, timer: u32) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM timers WHERE case_id = $1 AND timer_id = $2")
-            .bind(case)
-            .bind(i64::from(timer))
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     /// The earliest due instant of any timer or recurring start.
     pub async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         let a: Option<i64> = sqlx::query("SELECT MIN(due) FROM timers")
@@ -385,13 +741,30 @@ impl Store {
     }
 
     /// The oldest open subscription for a message and key (one without a key
-    /// takes any).
-    pub async fn find_subscription(&self, message: &str, key: Option<&str>) -> Result<Option<(i64, u32)>, StoreError> {
-        let row = sqlx::query("SELECT case_id, sub_id FROM subscriptions WHERE message = $1 AND (key IS NULL OR key = $2) ORDER BY case_id, sub_id LIMIT 1")
-            .bind(message)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// takes any), among the cases of `processes` when given.
+    pub async fn find_subscription(
+        &self,
+        tx: &mut Tx,
+        message: &str,
+        key: Option<&str>,
+        processes: Option<&[String]>,
+    ) -> Result<Option<(i64, u32)>, StoreError> {
+        let mut sql = String::from(
+            "SELECT s.case_id, s.sub_id FROM subscriptions s JOIN cases c ON c.id = s.case_id WHERE s.message = $1 AND (s.key IS NULL OR s.key = $2)",
+        );
+        if let Some(ps) = processes {
+            if ps.is_empty() {
+                return Ok(None);
+            }
+            let marks: Vec<String> = (0..ps.len()).map(|i| format!("${}", i + 3)).collect();
+            sql.push_str(&format!(" AND c.process IN ({})", marks.join(", ")));
+        }
+        sql.push_str(" ORDER BY s.case_id, s.sub_id LIMIT 1");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(message).bind(key);
+        for p in processes.into_iter().flatten() {
+            q = q.bind(p.clone());
+        }
+        let row = q.fetch_optional(&mut **tx).await?;
         row.map(|r| Ok((r.try_get(0)?, u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?)))
             .transpose()
     }
@@ -465,19 +838,32 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the earliest recurring start due at or before `now`.
-    pub async fn claim_due_schedule(&self, tx: &mut Tx, now: Timestamp) -> Result<Option<ScheduleRow>, StoreError> {
+    /// Claims the earliest recurring start due at or before `now`, but for
+    /// those of `skip`.
+    pub async fn claim_due_schedule(
+        &self,
+        tx: &mut Tx,
+        now: Timestamp,
+        skip: &[String],
+    ) -> Result<Option<ScheduleRow>, StoreError> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 2)).collect();
+        let skip_sql = if skip.is_empty() {
+            String::new()
+        } else {
+            format!(" AND process NOT IN ({})", marks.join(", "))
+        };
         let sql = format!(
-            "SELECT process, version, due, n FROM schedules WHERE due <= $1 ORDER BY due, process LIMIT 1{lock}"
+            "SELECT process, version, due, n FROM schedules WHERE due <= $1{skip_sql} ORDER BY due, process LIMIT 1{lock}"
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(now.0)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now.0);
+        for p in skip {
+            q = q.bind(p.clone());
+        }
+        let row = q.fetch_optional(&mut **tx).await?;
         row.map(|r| {
             Ok(ScheduleRow {
                 process: r.try_get(0)?,
@@ -507,7 +893,8 @@ pub struct ScheduleRow {
     pub n: u32,
 }
 
-fn status_name(st: &Instance) -> &'static str {
+/// The stored name of a case status.
+pub fn status_name(st: &Instance) -> &'static str {
     use crate::runtime::Status::*;
     match st.status {
         Running => "running",
@@ -515,6 +902,18 @@ fn status_name(st: &Instance) -> &'static str {
         Completed => "completed",
         Terminated => "terminated",
         Cancelled => "cancelled",
+    }
+}
+
+/// A case status from its stored name.
+pub fn status_from_name(s: &str) -> crate::runtime::Status {
+    use crate::runtime::Status::*;
+    match s {
+        "suspended" => Suspended,
+        "completed" => Completed,
+        "terminated" => Terminated,
+        "cancelled" => Cancelled,
+        _ => Running,
     }
 }
 
