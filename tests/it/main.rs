@@ -16,3 +16,4 @@ mod schema;
 mod sim;
 mod soundness;
 mod store;
+mod trust;

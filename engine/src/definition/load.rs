@@ -64,6 +64,9 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Most events replayed through aliases (against "billion laughs").
     pub max_alias_events: usize,
+    /// Most bytes of text in the document once its aliases are expanded (a
+    /// small file that repeats a long text through aliases is refused).
+    pub max_expanded_bytes: usize,
     /// Most steps in one process.
     pub max_steps: usize,
     /// Most markings the soundness check explores before it gives up.
@@ -77,6 +80,7 @@ impl Default for Limits {
             max_depth: 32,
             max_nodes: 1_000_000,
             max_alias_events: 10_000,
+            max_expanded_bytes: 8 * 1024 * 1024,
             max_steps: 50_000,
             max_states: 200_000,
         }
@@ -90,6 +94,7 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
     b.max_nodes = limits.max_nodes;
     b.max_events = limits.max_nodes.saturating_mul(3);
     b.max_reader_input_bytes = Some(limits.max_bytes);
+    b.max_total_scalar_bytes = limits.max_expanded_bytes;
     // Analysts reuse a few anchors (shared durations) many times; the real
     // guard against alias bombs is the replayed-events limit below.
     b.enforce_alias_anchor_ratio = false;
