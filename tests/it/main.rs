@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod http;
 mod measure;
+mod nodes;
 mod properties;
 mod runtime_props;
 mod scenarios;

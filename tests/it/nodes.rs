@@ -1,0 +1,634 @@
+//! Real `ravand serve` processes under faults: failover between nodes that
+//! did not know a process, a full disk under SQLite, hostile clients,
+//! tokens re-read on SIGHUP, and a backup taken under load.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ravand_engine::engine::{CaseId, Engine};
+use ravand_engine::runtime::{EventKind, Status};
+use ravand_engine::time::SystemClock;
+use serde_json::{json, Value};
+
+use crate::crash::tokens_file;
+use crate::helpers::{ravand, root};
+use crate::store::TestDb;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ravand-nodes-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// A `ravand serve` process; its log goes to a file.
+struct Node {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Node {
+    async fn start(db: &str, tokens: &Path, extra: &[&str], log: PathBuf) -> Node {
+        let port = free_port();
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(ravand())
+            .args(["serve", "--db", db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
+            .arg(tokens)
+            .args(extra)
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("ravand serve starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{base}/health"))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Node { child, base, log };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "ravand serve exited {status}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        panic!("ravand serve did not come up on {base}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+async fn send(method: &str, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let mut r = c
+        .request(method.parse().expect("method"), url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(20));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    match r.send().await {
+        Ok(res) => {
+            let st = res.status().as_u16();
+            let text = res.text().await.unwrap_or_default();
+            (st, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
+fn is_json_error(v: &Value) -> bool {
+    v.get("error").and_then(Value::as_str).is_some() && v.get("message").and_then(Value::as_str).is_some()
+}
+
+/// A case: a task for the operator, a wait of `wait` seconds, a reply
+/// correlated on its tracking code, then the end.
+fn definition(id: &str, version: u32, wait: u32) -> String {
+    format!(
+        "id: {id}\nversion: {version}\ntitle: آزمون\nroles:\n  - {{id: operator, title: اپراتور}}\ndata:\n  - {{name: tracking_code, type: string}}\nsteps:\n  - {{id: start, kind: start}}\n  - {{id: a, title: کار, performer: operator}}\n  - {{id: w, kind: wait, title: صبر, wait: {{duration: {wait} seconds}}}}\n  - {{id: r, kind: receive, title: پاسخ, message: reply, correlation: tracking_code}}\n  - {{id: done, kind: end, outcome: done}}\n"
+    )
+}
+
+/// A case that only waits `wait` seconds.
+fn waiting(id: &str, wait: u32) -> String {
+    format!("id: {id}\nversion: 1\ntitle: صبر\nsteps:\n  - {{id: start, kind: start}}\n  - {{id: w, kind: wait, title: صبر, wait: {{duration: {wait} seconds}}}}\n  - {{id: done, kind: end, outcome: done}}\n")
+}
+
+async fn wait_until_finished(engine: &Engine, cases: &[u64], secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut open = 0;
+        for &c in cases {
+            if !engine
+                .status(CaseId(c))
+                .await
+                .expect("case exists")
+                .status
+                .is_finished()
+            {
+                open += 1;
+            }
+        }
+        if open == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} of {} cases never finished",
+            cases.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn fired_once(engine: &Engine, cases: &[u64]) {
+    for &c in cases {
+        let h = engine.history(CaseId(c)).await.expect("history");
+        let fired = h
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::TimerFired { .. }))
+            .count();
+        assert_eq!(fired, 1, "case {c} fired {fired} timers");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_did_not_know_the_process_fires_its_timers_after_failover() {
+    let db = TestDb::postgres("failover").await;
+    let dir = temp("failover");
+    let tokens = tokens_file();
+    let a = Node::start(&db.url, &tokens, &[], dir.join("a.log")).await;
+    let b = Node::start(&db.url, &tokens, &[], dir.join("b.log")).await;
+    // Deployed through A after both started: B has never seen it.
+    let (st, v) = send(
+        "POST",
+        format!("{}/definitions", a.base),
+        "analyst-demo",
+        Some(json!({"name": "failover.yaml", "source": waiting("failover", 3)})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let mut cases = Vec::new();
+    for _ in 0..40 {
+        let (st, v) = send(
+            "POST",
+            format!("{}/cases", a.base),
+            "operator-demo",
+            Some(json!({"process": "failover"})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+        cases.push(v["case"].as_u64().expect("case"));
+    }
+    drop(a); // SIGKILL before any wait is due
+    let engine = Engine::open(&db.url, std::sync::Arc::new(SystemClock), 1)
+        .await
+        .expect("opens");
+    wait_until_finished(&engine, &cases, 60).await;
+    fired_once(&engine, &cases).await;
+    assert!(!b.log().contains("deleted"), "{}", b.log());
+    drop(b);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployed_through_one_node_worked_and_fired_through_the_other() {
+    let db = TestDb::postgres("both_alive").await;
+    let dir = temp("both");
+    let tokens = tokens_file();
+    let a = Node::start(&db.url, &tokens, &[], dir.join("a.log")).await;
+    let b = Node::start(&db.url, &tokens, &[], dir.join("b.log")).await;
+    let (st, v) = send(
+        "POST",
+        format!("{}/definitions", a.base),
+        "analyst-demo",
+        Some(json!({"name": "fault.yaml", "source": definition("fault", 1, 1)})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let mut cases = Vec::new();
+    for _ in 0..10 {
+        // Started and worked through B, which must load the process from the store.
+        let (st, v) = send(
+            "POST",
+            format!("{}/cases", b.base),
+            "operator-demo",
+            Some(json!({"process": "fault"})),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+        let case = v["case"].as_u64().expect("case");
+        let code = v["tracking_code"].as_str().expect("code").to_owned();
+        let (_, view) = send("GET", format!("{}/cases/{case}", b.base), "operator-demo", None).await;
+        let task = view["tasks"][0]["task"].as_u64().expect("task");
+        let (st, v) = send(
+            "POST",
+            format!("{}/cases/{case}/tasks/{task}/complete", b.base),
+            "operator-demo",
+            Some(json!({"outputs": {}})),
+        )
+        .await;
+        assert_eq!(st, 204, "{v}");
+        cases.push((case, code));
+    }
+    let engine = Engine::open(&db.url, std::sync::Arc::new(SystemClock), 2)
+        .await
+        .expect("opens");
+    // Once the wait fired (on either node), the reply goes through A.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (case, code) in &cases {
+        loop {
+            let (st, v) = send(
+                "POST",
+                format!("{}/messages", a.base),
+                "operator-demo",
+                Some(json!({"name": "reply", "key": code})),
+            )
+            .await;
+            if st == 200 {
+                assert_eq!(v["case"].as_u64(), Some(*case));
+                break;
+            }
+            assert_eq!(st, 404, "{v}");
+            assert!(Instant::now() < deadline, "case {case} never waited for its reply");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let ids: Vec<u64> = cases.iter().map(|c| c.0).collect();
+    wait_until_finished(&engine, &ids, 30).await;
+    fired_once(&engine, &ids).await;
+    drop((a, b));
+    db.drop().await;
+}
+
+/// A small file system under the database; unmounted on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let dir = temp(name);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    /// Fills the file system to the last byte.
+    fn fill(&self) -> PathBuf {
+        let f = self.dir.join("filler");
+        let mut file = std::fs::File::create(&f).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.write_all(&[0u8; 512]);
+        let _ = file.sync_all();
+        f
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_loses_no_acknowledged_case_and_writes_succeed_once_space_is_freed() {
+    let Some(disk) = SmallDisk::mount("full-disk", "6m") else {
+        // Mounting needs root (CI runs as root); say so loudly elsewhere.
+        assert!(
+            !nix_root(),
+            "root could not mount a tmpfs: the full-disk test cannot run"
+        );
+        eprintln!("SKIPPED: not root, cannot mount a small file system");
+        return;
+    };
+    let db = format!("sqlite://{}", disk.dir.join("ravand.db").display());
+    let dir = temp("full-disk-logs");
+    let tokens = tokens_file();
+    let def = dir.join("crash.yaml");
+    std::fs::write(&def, waiting("crash", 1)).expect("def");
+    let node = Node::start(
+        &db,
+        &tokens,
+        &["--deploy", def.to_str().expect("path")],
+        dir.join("n.log"),
+    )
+    .await;
+    let start = |base: String| async move {
+        send(
+            "POST",
+            format!("{base}/cases"),
+            "operator-demo",
+            Some(json!({"process": "crash"})),
+        )
+        .await
+    };
+    let mut acknowledged = Vec::new();
+    for _ in 0..20 {
+        let (st, v) = start(node.base.clone()).await;
+        assert_eq!(st, 201, "{v}");
+        acknowledged.push(v["case"].as_u64().expect("case"));
+    }
+    let filler = disk.fill();
+    let mut refused = 0;
+    for _ in 0..40 {
+        let (st, v) = start(node.base.clone()).await;
+        if st == 201 {
+            acknowledged.push(v["case"].as_u64().expect("case"));
+        } else {
+            assert_eq!(st, 503, "{v}");
+            assert!(is_json_error(&v), "{v}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the full disk refused nothing");
+    std::fs::remove_file(&filler).expect("free the space");
+    // Every write after the space is back succeeds.
+    for i in 0..40 {
+        let (st, v) = start(node.base.clone()).await;
+        assert_eq!(st, 201, "write {i} after freeing the disk: {v}");
+        acknowledged.push(v["case"].as_u64().expect("case"));
+    }
+    drop(node); // kill -9
+    let engine = Engine::open(&db, std::sync::Arc::new(SystemClock), 3)
+        .await
+        .expect("opens");
+    for c in &acknowledged {
+        let st = engine.instance(CaseId(*c)).await;
+        assert!(st.is_ok(), "acknowledged case {c} is not in the file: {st:?}");
+    }
+    drop(engine);
+    drop(disk);
+}
+
+fn nix_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc_geteuid() == 0 }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_clients_get_json_refusals_and_cannot_stop_the_server() {
+    let dir = temp("hostile");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    let tokens = tokens_file();
+    let def = dir.join("crash.yaml");
+    std::fs::write(&def, waiting("crash", 3600)).expect("def");
+    let node = Node::start(
+        &db,
+        &tokens,
+        &["--deploy", def.to_str().expect("path"), "--max-connections", "256"],
+        dir.join("n.log"),
+    )
+    .await;
+    let base = node.base.clone();
+    // Every refusal is JSON, including the router's own.
+    for (method, path) in [
+        ("GET", "/no/such/route"),
+        ("DELETE", "/cases"),
+        ("GET", "/cases/%FF%FE"),
+        ("GET", "/worklist?role=a&role=b"),
+        ("GET", "/cases/+1"),
+        ("GET", "/cases/01"),
+    ] {
+        let (st, v) = send(method, format!("{base}{path}"), "admin-demo", None).await;
+        assert!((400..500).contains(&st), "{method} {path}: {st} {v}");
+        assert!(is_json_error(&v), "{method} {path}: {v}");
+    }
+    let (st, v) = send(
+        "POST",
+        format!("{base}/cases"),
+        "operator-demo",
+        Some(json!({"process": "crash"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let code = v["tracking_code"].as_str().expect("code").to_owned();
+    let (st, _) = send("GET", format!("{base}/cases/+{}", v["case"]), "admin-demo", None).await;
+    assert_eq!(st, 404, "`+1` is not case 1");
+    // The public lookup is rate-limited.
+    let mut limited = 0;
+    for i in 0..200 {
+        let (st, v) = send("GET", format!("{base}/public/cases/WRONGCODE{}", i % 10), "", None).await;
+        if st == 429 {
+            assert!(is_json_error(&v));
+            limited += 1;
+        }
+    }
+    assert!(limited > 100, "only {limited} of 200 rapid lookups were limited");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (st, _) = send("GET", format!("{base}/public/cases/{code}"), "", None).await;
+    assert_eq!(st, 200, "the limit lifts");
+    // Half-sent requests, far more than the connection limit.
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2_000 {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n");
+            held.push(s);
+        }
+    }
+    let t = Instant::now();
+    let (st, _) = send("GET", format!("{base}/health"), "", None).await;
+    assert_eq!(st, 200, "health stopped answering under half-sent requests");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    drop(held);
+    // Tracking codes stay out of the log.
+    let log = node.log();
+    assert!(log.contains("/public/cases/{code}"), "requests are logged by route");
+    assert!(!log.contains(&code), "a tracking code is in the log");
+    // A raw request with a broken request line is answered, not hung.
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    let _ = s.write_all(b"BROKEN\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let _ = s.read(&mut buf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_hashes_and_a_revoked_one_is_refused_after_sighup() {
+    let dir = temp("sighup");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    // A file with a secret in clear is refused at start.
+    let clear = dir.join("clear.yaml");
+    std::fs::write(&clear, "- {token: operator-demo, access: clerk, user: x}\n").expect("write");
+    let out = Command::new(ravand())
+        .args(["serve", "--db", &db, "--addr", "127.0.0.1:1", "--tokens"])
+        .arg(&clear)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sha256"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tokens = dir.join("tokens.yaml");
+    std::fs::copy(tokens_file(), &tokens).expect("copy");
+    let node = Node::start(&db, &tokens, &[], dir.join("n.log")).await;
+    let (st, _) = send("GET", format!("{}/worklist", node.base), "operator-demo", None).await;
+    assert_eq!(st, 200);
+    // Revoke operator-demo: keep only the other lines, then SIGHUP.
+    let kept: String = std::fs::read_to_string(&tokens)
+        .expect("read")
+        .lines()
+        .filter(|l| !l.contains("user: operator-demo"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&tokens, kept).expect("write");
+    let pid = node.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (st, v) = send("GET", format!("{}/worklist", node.base), "operator-demo", None).await;
+        if st == 401 {
+            assert!(is_json_error(&v));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the revoked token still works: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (st, _) = send("GET", format!("{}/worklist", node.base), "admin-demo", None).await;
+    assert_eq!(st, 200, "the server survived SIGHUP and kept the other tokens");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() {
+    let dir = temp("backup");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    let tokens = tokens_file();
+    let def = dir.join("fault.yaml");
+    std::fs::write(&def, definition("fault", 1, 2)).expect("def");
+    let node = Node::start(
+        &db,
+        &tokens,
+        &["--deploy", def.to_str().expect("path")],
+        dir.join("n.log"),
+    )
+    .await;
+    // Load from 3 clients while the backup is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, String, Instant)>::new()));
+    let mut load = Vec::new();
+    for _ in 0..3 {
+        let (base, stop, acked) = (node.base.clone(), stop.clone(), acked.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (st, v) = send(
+                    "POST",
+                    format!("{base}/cases"),
+                    "operator-demo",
+                    Some(json!({"process": "fault"})),
+                )
+                .await;
+                if st != 201 {
+                    continue;
+                }
+                let case = v["case"].as_u64().expect("case");
+                let (_, view) = send("GET", format!("{base}/cases/{case}"), "operator-demo", None).await;
+                if let Some(task) = view["tasks"][0]["task"].as_u64() {
+                    send(
+                        "POST",
+                        format!("{base}/cases/{case}/tasks/{task}/complete"),
+                        "operator-demo",
+                        Some(json!({})),
+                    )
+                    .await;
+                }
+                let code = v["tracking_code"].as_str().unwrap_or_default().to_owned();
+                acked.lock().expect("lock").push((case, code, Instant::now()));
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let began = Instant::now();
+    let copy = dir.join("copy.db");
+    let out = Command::new(ravand())
+        .args(["backup", "--db", &db])
+        .arg(&copy)
+        .output()
+        .expect("backup runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        l.await.expect("client");
+    }
+    drop(node);
+    let before: Vec<(u64, String)> = acked
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(_, _, at)| *at < began)
+        .map(|(c, code, _)| (*c, code.clone()))
+        .collect();
+    assert!(
+        before.len() >= 10,
+        "too little load before the backup: {}",
+        before.len()
+    );
+    // The service carries on from the copy: cases, history, timers, subscriptions.
+    let restored = format!("sqlite://{}", copy.display());
+    let original = Engine::open(&db, std::sync::Arc::new(SystemClock), 4)
+        .await
+        .expect("opens");
+    let node = Node::start(&restored, &tokens, &[], dir.join("r.log")).await;
+    let engine = Engine::open(&restored, std::sync::Arc::new(SystemClock), 5)
+        .await
+        .expect("opens");
+    for (case, _) in &before {
+        let h = engine.history(CaseId(*case)).await.expect("in the backup");
+        let h0 = original.history(CaseId(*case)).await.expect("in the original");
+        assert!(
+            h.len() <= h0.len() && h0[..h.len()] == h[..],
+            "case {case}: history differs"
+        );
+    }
+    // Every acknowledged case's reply arrives once its wait fired on the copy.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting_ones = Vec::new();
+    for (case, code) in &before {
+        let st = engine.instance(CaseId(*case)).await.expect("state");
+        if st.status != Status::Running || !st.tasks.is_empty() {
+            continue;
+        }
+        loop {
+            let (st, _) = send(
+                "POST",
+                format!("{}/messages", node.base),
+                "operator-demo",
+                Some(json!({"name": "reply", "key": code})),
+            )
+            .await;
+            if st == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "case {case} never waited for its reply on the copy"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        waiting_ones.push(*case);
+    }
+    assert!(!waiting_ones.is_empty());
+    wait_until_finished(&engine, &waiting_ones, 30).await;
+    drop(node);
+}
