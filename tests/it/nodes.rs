@@ -68,6 +68,7 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("ravand serve did not come up on {base}");
     }
 
