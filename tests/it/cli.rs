@@ -330,3 +330,63 @@ fn simulate_reports_a_bad_scenario_at_its_line_and_the_good_one_in_full() {
     assert!(v["sample_case"]["activities"].as_array().is_some_and(|a| !a.is_empty()));
     assert!(v["roles"][0]["mean_queue"].is_number());
 }
+
+/// The README's `ravand token new` and `ravand backup` commands, as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_token_and_backup_commands_work_as_written() {
+    let out = std::process::Command::new(crate::helpers::ravand())
+        .args([
+            "token",
+            "new",
+            "--access",
+            "clerk",
+            "--user",
+            "NAME",
+            "--process",
+            "P",
+            "--role",
+            "P/ROLE",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let secret = text
+        .lines()
+        .find_map(|l| l.split(": ").nth(1).filter(|_| l.starts_with("secret")))
+        .expect("a secret line")
+        .trim()
+        .to_owned();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tokens file line: "))
+        .expect("a file line");
+    let tokens = ravand_engine::service::parse_tokens(&format!("{line}\n")).expect("the line parses");
+    assert_eq!(tokens[0].sha256, ravand_engine::service::sha256_hex(&secret));
+    assert_eq!(tokens[0].roles, vec!["P/ROLE".to_owned()]);
+    assert!(!line.contains(&secret), "the secret is not in the file line");
+    // A role not written `process/role` is refused.
+    let out = std::process::Command::new(crate::helpers::ravand())
+        .args(["token", "new", "--access", "clerk", "--user", "x", "--role", "clerk"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = std::env::temp_dir().join(format!("ravand-cli-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // `ravand backup` opens (and here creates) `ravand.db` in the folder it runs in.
+    let setup = std::process::Command::new(crate::helpers::ravand())
+        .args(["backup", "--db", "sqlite://ravand.db", "ravand-copy.db"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    assert!(dir.join("ravand-copy.db").exists());
+    let again = std::process::Command::new(crate::helpers::ravand())
+        .args(["backup", "--db", "sqlite://ravand.db", "ravand-copy.db"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert!(!again.status.success(), "an existing copy is not overwritten");
+}

@@ -590,10 +590,10 @@ async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() 
     let original = Engine::open(&db, std::sync::Arc::new(SystemClock), 4)
         .await
         .expect("opens");
-    let node = Node::start(&restored, &tokens, &[], dir.join("r.log")).await;
     let engine = Engine::open(&restored, std::sync::Arc::new(SystemClock), 5)
         .await
         .expect("opens");
+    // Before anything runs on the copy, each history is a prefix of the original's.
     for (case, _) in &before {
         let h = engine.history(CaseId(*case)).await.expect("in the backup");
         let h0 = original.history(CaseId(*case)).await.expect("in the original");
@@ -602,6 +602,7 @@ async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() 
             "case {case}: history differs"
         );
     }
+    let node = Node::start(&restored, &tokens, &[], dir.join("r.log")).await;
     // Every acknowledged case's reply arrives once its wait fired on the copy.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut waiting_ones = Vec::new();
