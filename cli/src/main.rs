@@ -128,6 +128,16 @@ enum Command {
         /// Most open connections (the oldest idle one makes room for a new one).
         #[arg(long, default_value_t = 1024)]
         max_connections: usize,
+        /// Also accept the identity provider's JWTs (RS256/ES256), verified
+        /// against this JWKS: a file, or an http(s):// address; re-read on SIGHUP.
+        #[arg(long)]
+        jwks: Option<String>,
+        /// The `iss` a JWT must carry.
+        #[arg(long)]
+        jwt_issuer: Option<String>,
+        /// The `aud` a JWT must carry.
+        #[arg(long)]
+        jwt_audience: Option<String>,
     },
     /// A consistent copy of the database while the service runs (SQLite:
     /// `VACUUM INTO`; PostgreSQL: `pg_dump --format=custom`).
@@ -246,6 +256,9 @@ fn main() -> ExitCode {
             calendars,
             deploy,
             max_connections,
+            jwks,
+            jwt_issuer,
+            jwt_audience,
         } => block_on(true, async {
             serve::run(serve::Options {
                 db,
@@ -254,6 +267,11 @@ fn main() -> ExitCode {
                 calendars,
                 deploy,
                 max_connections,
+                jwt: jwks.map(|jwks| serve::Jwt {
+                    jwks,
+                    issuer: jwt_issuer,
+                    audience: jwt_audience,
+                }),
             })
             .await
             .map(|()| None)

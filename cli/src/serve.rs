@@ -16,6 +16,30 @@ pub struct Options {
     pub calendars: Option<PathBuf>,
     pub deploy: Vec<PathBuf>,
     pub max_connections: usize,
+    pub jwt: Option<Jwt>,
+}
+
+/// Where the identity provider's keys are, and what its tokens must say.
+#[derive(Clone)]
+pub struct Jwt {
+    pub jwks: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+async fn verifier(j: &Jwt) -> Result<Arc<dyn service::Verifier>, String> {
+    let text = if j.jwks.starts_with("http://") || j.jwks.starts_with("https://") {
+        let r = reqwest::get(&j.jwks).await.map_err(|e| format!("{}: {e}", j.jwks))?;
+        if !r.status().is_success() {
+            return Err(format!("{}: answered {}", j.jwks, r.status()));
+        }
+        r.text().await.map_err(|e| format!("{}: {e}", j.jwks))?
+    } else {
+        std::fs::read_to_string(&j.jwks).map_err(|e| format!("{}: {e}", j.jwks))?
+    };
+    let v = service::JwtVerifier::from_jwks(&text, j.issuer.clone(), j.audience.clone())
+        .map_err(|e| format!("{}: {e}", j.jwks))?;
+    Ok(Arc::new(v))
 }
 
 fn read_tokens(p: &Path) -> Result<Vec<Token>, String> {
@@ -105,14 +129,18 @@ pub async fn run(o: Options) -> Result<(), String> {
         }
     }
     let service = service::Service::new(engine.clone(), tokens(o.tokens.as_deref())?);
-    // SIGHUP: read the tokens file again.
-    if let Some(path) = o.tokens.clone() {
-        let s = service.clone();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| format!("SIGHUP: {e}"))?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                match read_tokens(&path) {
+    if let Some(j) = &o.jwt {
+        service.set_verifier(Some(verifier(j).await?));
+    }
+    // SIGHUP: read the tokens file (and the JWKS) again.
+    let s = service.clone();
+    let (path, jwt) = (o.tokens.clone(), o.jwt.clone());
+    let mut hup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            if let Some(path) = &path {
+                match read_tokens(path) {
                     Ok(t) => {
                         let n = t.len();
                         s.set_tokens(t);
@@ -121,8 +149,17 @@ pub async fn run(o: Options) -> Result<(), String> {
                     Err(e) => tracing::error!(error = %e, "tokens not re-read; the old ones stay"),
                 }
             }
-        });
-    }
+            if let Some(j) = &jwt {
+                match verifier(j).await {
+                    Ok(v) => {
+                        s.set_verifier(Some(v));
+                        tracing::info!(jwks = %j.jwks, "JWKS re-read");
+                    }
+                    Err(e) => tracing::error!(error = %e, "JWKS not re-read; the old keys stay"),
+                }
+            }
+        }
+    });
     let app = service::router(service);
     // Fire due timers and recurring starts every second.
     let ticker = engine.clone();

@@ -634,3 +634,112 @@ async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() 
     wait_until_finished(&engine, &waiting_ones, 30).await;
     drop(node);
 }
+
+/// A P-256 key made for the test: its signing key and its JWK.
+fn test_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+    use base64::Engine as _;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::EncodePrivateKey;
+    let sk = loop {
+        if let Ok(k) = p256::SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
+            break k;
+        }
+    };
+    let der = sk.to_pkcs8_der().expect("pkcs8");
+    let point = sk.public_key().to_encoded_point(false);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y")),
+    });
+    (jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()), jwk)
+}
+
+fn jwt(key: &jsonwebtoken::EncodingKey, kid: &str, claims: Value) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    h.kid = Some(kid.into());
+    jsonwebtoken::encode(&h, &claims, key).expect("signs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jwts_of_the_identity_provider_are_verified_and_mapped_to_grants() {
+    let dir = temp("jwt");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    let (key, jwk) = test_key("k1");
+    let (other_key, _) = test_key("k1");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [jwk]}).to_string()).expect("jwks");
+    let def = dir.join("crash.yaml");
+    std::fs::write(&def, waiting("crash", 3600)).expect("def");
+    let node = Node::start(
+        &db,
+        &tokens_file(),
+        &[
+            "--deploy",
+            def.to_str().expect("path"),
+            "--jwks",
+            jwks.to_str().expect("path"),
+            "--jwt-issuer",
+            "https://idp.example",
+        ],
+        dir.join("n.log"),
+    )
+    .await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("now")
+        .as_secs()
+        + 600;
+    let claims = |access: &str, processes: &[&str], exp: u64, iss: &str| {
+        json!({"sub": "u-1", "preferred_username": "clerk.karimi", "iss": iss, "exp": exp,
+               "ravand_access": access, "ravand_processes": processes, "ravand_roles": []})
+    };
+    let good = jwt(&key, "k1", claims("clerk", &["crash"], exp, "https://idp.example"));
+    let (st, v) = send(
+        "POST",
+        format!("{}/cases", node.base),
+        &good,
+        Some(json!({"process": "crash"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let case = v["case"].as_u64().expect("case");
+    let (_, h) = send("GET", format!("{}/cases/{case}/history", node.base), &good, None).await;
+    assert!(
+        h["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("by clerk.karimi"))),
+        "the JWT's user is recorded: {h}"
+    );
+    // Grants come from the claims: another process is refused.
+    let scoped = jwt(&key, "k1", claims("clerk", &["other"], exp, "https://idp.example"));
+    let (st, _) = send("GET", format!("{}/cases/{case}", node.base), &scoped, None).await;
+    assert_eq!(st, 403);
+    // Expired, wrong issuer, a key not in the JWKS, a bad signature: 401.
+    for bad in [
+        jwt(
+            &key,
+            "k1",
+            claims("clerk", &["crash"], exp - 1200, "https://idp.example"),
+        ),
+        jwt(&key, "k1", claims("clerk", &["crash"], exp, "https://evil.example")),
+        jwt(&other_key, "k1", claims("admin", &[], exp, "https://idp.example")),
+        format!("{}x", &good[..good.len() - 1]),
+    ] {
+        let (st, v) = send("GET", format!("{}/worklist", node.base), &bad, None).await;
+        assert_eq!(st, 401, "{v}");
+        assert!(is_json_error(&v));
+    }
+    // An unsigned token ("alg": "none") is refused too.
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&claims("admin", &[], exp, "https://idp.example").to_string())
+    );
+    let (st, _) = send("GET", format!("{}/worklist", node.base), &none, None).await;
+    assert_eq!(st, 401);
+}

@@ -19,6 +19,7 @@
 //! time; JWTs from an identity provider are accepted through a [`Verifier`].
 
 mod api;
+mod jwt;
 mod net;
 
 use std::collections::BTreeSet;
@@ -33,6 +34,7 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 pub use api::{router, ApiDoc};
+pub use jwt::JwtVerifier;
 pub use net::{serve, ServeLimits};
 
 use crate::engine::{Actor, Engine, EngineError, Grants, Scope};
