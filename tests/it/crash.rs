@@ -1,7 +1,6 @@
 //! Real `ravand serve` processes: one killed with SIGKILL under load and
 //! restarted on the same database; two sharing one PostgreSQL database.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ravand_engine::engine::{CaseId, Engine};
@@ -9,63 +8,16 @@ use ravand_engine::runtime::{EventKind, Status};
 use ravand_engine::time::SystemClock;
 use serde_json::{json, Value};
 
-use crate::helpers::{ravand, root};
+use crate::nodes::Node;
 use crate::store::TestDb;
 
 const DEFINITION: &str = "id: crash\nversion: 1\ntitle: آزمون\nroles:\n  - {id: operator-137, title: اپراتور}\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: کار, performer: operator-137}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 2 seconds}}\n  - {id: done, kind: end, outcome: done}\n";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    async fn start(db: &str, definition: &std::path::Path) -> Served {
-        let port = free_port();
-        let mut child = Command::new(ravand())
-            .args(["serve", "--db", db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
-            .arg(tokens_file())
-            .arg("--deploy")
-            .arg(definition)
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ravand serve starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if reqwest::get(format!("{base}/health"))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Served { child, base };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("ravand serve did not come up on {base}");
-    }
-
-    /// SIGKILL: no chance to flush or clean up.
-    fn kill(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `ravand serve` on `db` with the test tokens, deploying `definition`.
+async fn served(db: &str, definition: &std::path::Path) -> Node {
+    let log = definition.with_extension(format!("{}.log", rand::random::<u32>()));
+    let def = definition.to_str().expect("a UTF-8 path");
+    Node::start(db, &tokens_file(), &["--deploy", def], log).await
 }
 
 /// A tokens file for the test processes: `operator-demo` is a clerk of
@@ -118,7 +70,7 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> Option<Valu
 async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
     let db = TestDb::sqlite("crash").await;
     let def = definition_file("sqlite");
-    let server = Served::start(&db.url, &def).await;
+    let server = served(&db.url, &def).await;
     let client = reqwest::Client::new();
     // Load: start cases and complete their first task, from 4 clients, and
     // note what was acknowledged.
@@ -163,7 +115,7 @@ async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.kill();
+    drop(server); // SIGKILL: no chance to flush or clean up
     let mut started = Vec::new();
     let mut completed = Vec::new();
     for c in clients {
@@ -178,7 +130,7 @@ async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
     );
 
     // Restart on the same file: the waits of completed cases fire.
-    let server = Served::start(&db.url, &def).await;
+    let server = served(&db.url, &def).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let engine = Engine::open(&db.url, std::sync::Arc::new(SystemClock), 1)
         .await
@@ -232,7 +184,7 @@ async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
             "case {case}"
         );
     }
-    server.kill();
+    drop(server); // SIGKILL: no chance to flush or clean up
     db.drop().await;
 }
 
@@ -260,8 +212,8 @@ async fn two_serving_processes_on_one_postgres_fire_each_timer_once() {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let a = Served::start(&db.url, &def).await;
-    let b = Served::start(&db.url, &def).await;
+    let a = served(&db.url, &def).await;
+    let b = served(&db.url, &def).await;
     let engine = Engine::open(&db.url, std::sync::Arc::new(SystemClock), 3)
         .await
         .expect("opens");
@@ -288,7 +240,6 @@ async fn two_serving_processes_on_one_postgres_fire_each_timer_once() {
             .count();
         assert_eq!(fired, 1, "case {case} fired {fired} times");
     }
-    a.kill();
-    b.kill();
+    drop((a, b));
     db.drop().await;
 }

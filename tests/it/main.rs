@@ -4,6 +4,7 @@ mod cli;
 mod crash;
 mod definitions;
 mod diagnostics;
+mod faults;
 mod gen;
 mod helpers;
 mod hostile;

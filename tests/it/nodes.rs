@@ -31,14 +31,15 @@ fn temp(name: &str) -> PathBuf {
 }
 
 /// A `ravand serve` process; its log goes to a file.
-struct Node {
+pub struct Node {
     child: Child,
-    base: String,
+    pub base: String,
     log: PathBuf,
 }
 
 impl Node {
-    async fn start(db: &str, tokens: &Path, extra: &[&str], log: PathBuf) -> Node {
+    /// Starts one and waits until it answers `/health`.
+    pub async fn start(db: &str, tokens: &Path, extra: &[&str], log: PathBuf) -> Node {
         let port = free_port();
         let err = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(ravand())
