@@ -252,9 +252,9 @@ async fn random_kills_and_deploys_lose_nothing_and_apply_nothing_twice() {
         }
     }
     // Both nodes up; drive every case to its end.
-    for i in 0..2 {
-        if nodes[i].is_none() {
-            nodes[i] = Some(Node::start(&db.url, &tokens, &[], log()).await);
+    for n in nodes.iter_mut() {
+        if n.is_none() {
+            *n = Some(Node::start(&db.url, &tokens, &[], log()).await);
         }
     }
     let engine = Engine::open(&db.url, std::sync::Arc::new(SystemClock), 7)
