@@ -11,6 +11,7 @@ mod hostile;
 mod http;
 mod measure;
 mod nodes;
+mod pgrestart;
 mod properties;
 mod runtime_props;
 mod scenarios;
