@@ -181,3 +181,52 @@ async fn a_postgres_restart_under_load_loses_nothing_acknowledged() {
         refused.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_backup_is_a_pg_dump_that_pg_restore_brings_back() {
+    let src = crate::store::TestDb::postgres("backup_src").await;
+    let clock = Arc::new(ravand_engine::time::VirtualClock::new(ravand_engine::time::Timestamp(
+        1_777_708_800,
+    )));
+    let e = Engine::open(&src.url, clock.clone(), 9).await.expect("opens");
+    e.deploy(
+        "w.yaml",
+        "id: w\nversion: 1\ntitle: صبر\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 1 hours}}\n  - {id: done, kind: end, outcome: done}\n",
+    )
+    .await
+    .expect("deploys");
+    let mut cases = Vec::new();
+    for _ in 0..5 {
+        cases.push(e.start("w", Default::default(), None).await.expect("starts").case);
+    }
+    let dir = std::env::temp_dir().join(format!("ravand-pgdump-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("ravand.dump");
+    let out = Command::new(crate::helpers::ravand())
+        .args(["backup", "--db", &src.url])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dst = crate::store::TestDb::postgres("backup_dst").await;
+    let out = Command::new("pg_restore")
+        .args(["--no-owner", "--dbname", &dst.url])
+        .arg(&file)
+        .output()
+        .expect("pg_restore runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = Engine::open(&dst.url, clock.clone(), 10).await.expect("opens the copy");
+    for c in &cases {
+        assert_eq!(
+            restored.history(*c).await.expect("in the copy"),
+            e.history(*c).await.expect("in the original")
+        );
+    }
+    // Its timers fire on the copy.
+    let later = clock.advance(2 * 3600);
+    assert_eq!(restored.tick(later).await.expect("tick"), 5);
+    drop((e, restored));
+    src.drop().await;
+    dst.drop().await;
+}

@@ -20,10 +20,34 @@ fn data(v: serde_json::Value) -> Data {
     serde_json::from_value(v).expect("object")
 }
 
-async fn engine() -> (Engine, Arc<VirtualClock>) {
-    let clock = Arc::new(VirtualClock::new(T0));
-    let e = Engine::in_memory(clock.clone(), 5).await.expect("engine");
-    (e, clock)
+/// Each test runs on SQLite (a file) and on PostgreSQL (a new database).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::store::TestDb::sqlite(concat!("trust_", stringify!($name))).await;
+                    let clock = std::sync::Arc::new(super::VirtualClock::new(super::T0));
+                    let e = super::Engine::open(&db.url, clock.clone(), 5).await.expect("engine");
+                    super::$name(e, clock).await;
+                    db.drop().await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::store::TestDb::postgres(concat!("trust_", stringify!($name))).await;
+                    let clock = std::sync::Arc::new(super::VirtualClock::new(super::T0));
+                    let e = super::Engine::open(&db.url, clock.clone(), 5).await.expect("engine");
+                    super::$name(e, clock).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
 }
 
 /// A parent that calls `child` and waits (a 1-hour timeout on the call
@@ -47,9 +71,10 @@ async fn children(e: &Engine, parent: CaseId) -> Vec<(CaseId, Status)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_that_cannot_start_is_an_incident_resolved_by_deploying_and_retrying() {
-    let (e, _) = engine().await;
+async fn a_child_that_cannot_start_is_an_incident_resolved_by_deploying_and_retrying(
+    e: Engine,
+    _clock: Arc<VirtualClock>,
+) {
     e.deploy("parent.yaml", &parent("child")).await.expect("deploys");
     let p = e.start("parent", Data::new(), None).await.expect("starts").case;
     let st = e.instance(p).await.expect("state");
@@ -107,9 +132,7 @@ async fn a_child_that_cannot_start_is_an_incident_resolved_by_deploying_and_retr
     assert_eq!(st.data.get("result"), Some(&json!("yes")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn depth_counts_nesting_not_returns() {
-    let (e, _) = engine().await;
+async fn depth_counts_nesting_not_returns(e: Engine, _clock: Arc<VirtualClock>) {
     // c0 calls c1 … c39 calls c40, which ends at once: each returns at once.
     let n = 40;
     for i in 0..=n {
@@ -156,9 +179,7 @@ async fn depth_counts_nesting_not_returns() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_suspended_parent_keeps_its_childs_completion_until_it_resumes() {
-    let (e, _) = engine().await;
+async fn a_suspended_parent_keeps_its_childs_completion_until_it_resumes(e: Engine, _clock: Arc<VirtualClock>) {
     e.deploy("child.yaml", CHILD).await.expect("deploys");
     e.deploy("parent.yaml", &parent("child")).await.expect("deploys");
     let p = e.start("parent", Data::new(), None).await.expect("starts").case;
@@ -178,9 +199,7 @@ async fn a_suspended_parent_keeps_its_childs_completion_until_it_resumes() {
     assert_eq!(ravand_engine::runtime::replay(&e.history(p).await.expect("h")), st);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_a_parent_or_timing_out_its_call_cancels_the_child_subtree() {
-    let (e, clock) = engine().await;
+async fn cancelling_a_parent_or_timing_out_its_call_cancels_the_child_subtree(e: Engine, clock: Arc<VirtualClock>) {
     // parent → middle (calls child) → child: three levels.
     e.deploy("child.yaml", CHILD).await.expect("deploys");
     let middle = parent("child").replace("id: parent", "id: middle");
@@ -217,9 +236,7 @@ async fn cancelling_a_parent_or_timing_out_its_call_cancels_the_child_subtree() 
     assert!(e.status(child).await.expect("status").tasks.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_cancelled_on_its_own_stops_its_parent_in_an_incident() {
-    let (e, _) = engine().await;
+async fn a_child_cancelled_on_its_own_stops_its_parent_in_an_incident(e: Engine, _clock: Arc<VirtualClock>) {
     e.deploy("child.yaml", CHILD).await.expect("deploys");
     e.deploy("parent.yaml", &parent("child")).await.expect("deploys");
     let p = e.start("parent", Data::new(), None).await.expect("starts").case;
@@ -254,9 +271,7 @@ async fn a_child_cancelled_on_its_own_stops_its_parent_in_an_incident() {
 
 const FORM: &str = "id: form\nversion: 1\ntitle: فرم\nroles:\n  - {id: clerk, title: کارمند}\ndata:\n  - {name: category, type: enum, values: [roads, water], required: true}\n  - {name: tracking_code, type: string}\n  - {name: ok, type: bool}\nsteps:\n  - {id: start, kind: start}\n  - {id: check, title: بررسی, performer: clerk, sets: [ok]}\n  - {id: d, kind: decision, branches: [{when: ok, next: done}], otherwise: {next: done}}\n  - {id: done, kind: end, outcome: done}\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn input_is_what_the_definition_declares() {
-    let (e, _) = engine().await;
+async fn input_is_what_the_definition_declares(e: Engine, _clock: Arc<VirtualClock>) {
     e.deploy("form.yaml", FORM).await.expect("deploys");
     // null is no value: a required field sent as null is refused, naming it.
     let err = e
@@ -342,9 +357,7 @@ fn clerk(user: &str, processes: &[&str], roles: &[&str]) -> Actor {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grants_are_checked_inside_the_unit_of_work() {
-    let (e, _) = engine().await;
+async fn grants_are_checked_inside_the_unit_of_work(e: Engine, _clock: Arc<VirtualClock>) {
     e.deploy("form.yaml", FORM).await.expect("deploys");
     e.deploy("child.yaml", CHILD).await.expect("deploys");
     let mine = clerk("c1", &["form"], &["form/clerk"]);
@@ -397,9 +410,7 @@ async fn grants_are_checked_inside_the_unit_of_work() {
     assert_eq!(e.instance(case).await.expect("state").status, Status::Completed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_staff_read_of_a_restricted_case_is_in_its_audit_trail() {
-    let (e, clock) = engine().await;
+async fn every_staff_read_of_a_restricted_case_is_in_its_audit_trail(e: Engine, clock: Arc<VirtualClock>) {
     let restricted = FORM.replace("title: فرم\n", "title: مکاتبه طبقه‌بندی‌شده\nrestricted: true\n");
     e.deploy("form.yaml", &restricted).await.expect("deploys");
     let mine = clerk("c1", &["form"], &["form/clerk"]);
@@ -437,9 +448,7 @@ async fn every_staff_read_of_a_restricted_case_is_in_its_audit_trail() {
     assert!(e.audit(c).await.expect("audit").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it() {
-    let (e, _) = engine().await;
+async fn the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it(e: Engine, _clock: Arc<VirtualClock>) {
     let text = "id: inbox\nversion: 1\ntitle: صندوق\ndata:\n  - {name: tracking_code, type: string}\nsteps:\n  - {id: start, kind: start}\n  - {id: wait, kind: receive, title: پاسخ, message: reply, correlation: tracking_code}\n  - {id: done, kind: end, outcome: done}\n";
     e.deploy("inbox.yaml", text).await.expect("deploys");
     let s = e.start("inbox", Data::new(), None).await.expect("starts");
@@ -460,3 +469,15 @@ async fn the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it() {
         .iter()
         .any(|ev| matches!(&ev.kind, EventKind::MessageReceived { by: Some(b), .. } if b == "registry-adapter")));
 }
+
+on_both!(
+    a_child_that_cannot_start_is_an_incident_resolved_by_deploying_and_retrying,
+    depth_counts_nesting_not_returns,
+    a_suspended_parent_keeps_its_childs_completion_until_it_resumes,
+    cancelling_a_parent_or_timing_out_its_call_cancels_the_child_subtree,
+    a_child_cancelled_on_its_own_stops_its_parent_in_an_incident,
+    input_is_what_the_definition_declares,
+    grants_are_checked_inside_the_unit_of_work,
+    every_staff_read_of_a_restricted_case_is_in_its_audit_trail,
+    the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it,
+);
