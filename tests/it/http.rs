@@ -381,3 +381,66 @@ async fn a_complaint_through_the_api_with_every_bad_input_refused() {
     assert!(text.contains("ravand_cases_started_total 1"), "{text}");
     assert!(text.contains("ravand_http_client_errors_total"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_are_listed_and_resolved_over_http_by_whom_it_may() {
+    let s = Server::start().await;
+    let parent = "id: parent\nversion: 1\ntitle: والد\nsteps:\n  - {id: start, kind: start}\n  - {id: call, kind: subprocess, title: فراخوانی, process: child}\n  - {id: done, kind: end, outcome: done}\n";
+    let child = "id: child\nversion: 1\ntitle: فرزند\nsteps:\n  - {id: start, kind: start}\n  - {id: done, kind: end, outcome: ok}\n";
+    let (st, v) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "p.yaml", "source": parent})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = s
+        .send("POST", "/cases", Some("admin-demo"), Some(json!({"process": "parent"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let case = v["case"].as_u64().expect("case");
+    let (st, list) = s
+        .send("GET", "/incidents?process=parent&step=call", Some("auditor-demo"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["case"].as_u64(), Some(case));
+    let token = list[0]["token"].as_u64().expect("token");
+    // A clerk of other processes sees none of it.
+    let (_, theirs) = s.send("GET", "/incidents", Some("operator-demo"), None).await;
+    assert_eq!(theirs.as_array().map(Vec::len), Some(0), "{theirs}");
+    let path = format!("/cases/{case}/incidents/{token}/resolve");
+    let (st, v) = s
+        .send("POST", &path, Some("operator-demo"), Some(json!({"data": {}})))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    s.send(
+        "POST",
+        "/definitions",
+        Some("analyst-demo"),
+        Some(json!({"name": "c.yaml", "source": child})),
+    )
+    .await;
+    let (st, v) = s
+        .send("POST", &path, Some("admin-demo"), Some(json!({"data": {}})))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let (_, view) = s
+        .send("GET", &format!("/cases/{case}"), Some("auditor-demo"), None)
+        .await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let (_, h) = s
+        .send("GET", &format!("/cases/{case}/history"), Some("auditor-demo"), None)
+        .await;
+    let lines = h["lines"].to_string();
+    assert!(lines.contains("incident resolved by admin"), "{lines}");
+    let (st, v) = s
+        .send("POST", &path, Some("admin-demo"), Some(json!({"data": {}})))
+        .await;
+    assert!(
+        st.is_client_error() && is_error(&v, "conflict") || st == StatusCode::NOT_FOUND,
+        "{st} {v}"
+    );
+}

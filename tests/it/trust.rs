@@ -20,6 +20,36 @@ fn data(v: serde_json::Value) -> Data {
     serde_json::from_value(v).expect("object")
 }
 
+/// A task for `officer`, due in an hour, reassigned to `alternate` an hour
+/// after that.
+const LADDER: &str = "id: ladder\nversion: 1\ntitle: نردبان\nroles:\n  - {id: officer, title: کارشناس}\n  - {id: alternate, title: جانشین}\nsteps:\n  - {id: start, kind: start}\n  - id: act\n    title: اقدام\n    performer: officer\n    deadline:\n      due: 1 hours\n      escalation:\n        - {after: 1 hours, action: reassign, to: alternate}\n  - {id: done, kind: end, outcome: done}\n";
+
+async fn a_reassignment_a_moment_ago_decides_who_may_complete(e: Engine, clock: Arc<VirtualClock>) {
+    e.deploy("ladder.yaml", LADDER).await.expect("deploys");
+    let officer = clerk("o-1", &["ladder"], &["ladder/officer"]);
+    let alternate = clerk("a-1", &["ladder"], &["ladder/alternate"]);
+    let case = e.start_as(&officer, "ladder", Data::new()).await.expect("starts").case;
+    let task = e.status_as(&officer, case).await.expect("reads").tasks[0].task;
+    // The escalation reassigns the task before the officer's request runs.
+    let later = clock.advance(3 * 3600);
+    e.tick(later).await.expect("tick");
+    let complete = |by: &str| Command::Complete {
+        task,
+        by: Some(by.into()),
+        outputs: Data::new(),
+    };
+    assert!(matches!(
+        e.command_as(&officer, case, complete("o-1")).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert!(e.open_tasks_as(&officer).await.expect("list").is_empty());
+    assert_eq!(e.open_tasks_as(&alternate).await.expect("list").len(), 1);
+    e.command_as(&alternate, case, complete("a-1"))
+        .await
+        .expect("the new role completes");
+    assert_eq!(e.instance(case).await.expect("state").status, Status::Completed);
+}
+
 /// Each test runs on SQLite (a file) and on PostgreSQL (a new database).
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -480,4 +510,5 @@ on_both!(
     grants_are_checked_inside_the_unit_of_work,
     every_staff_read_of_a_restricted_case_is_in_its_audit_trail,
     the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it,
+    a_reassignment_a_moment_ago_decides_who_may_complete,
 );
