@@ -358,22 +358,29 @@ async fn article100_to_defence(h: &Harness) -> CaseId {
 }
 
 #[tokio::test]
-async fn article100_defence_window_closes_after_ten_days() {
+async fn article100_defence_window_closes_at_the_end_of_the_tenth_day() {
+    // Served Sunday 13 Ordibehesht 1405 (3 May 2026) 10:00: the day of service
+    // is not counted, so the tenth day is Wednesday 23 Ordibehesht (13 May),
+    // and the window runs to the end of it.
     let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
     let case = article100_to_defence(&h).await;
-    assert_eq!(h.wait_until("2026-05-13T09:59").await, 0, "still inside the 10 days");
+    assert_eq!(
+        h.wait_until("2026-05-13T23:59").await,
+        0,
+        "the whole tenth day is inside the window"
+    );
     assert!(
         h.engine.status(case).await.expect("s").tasks.is_empty(),
         "waiting for the defence"
     );
-    h.wait_until("2026-05-13T10:00").await;
+    h.wait_until("2026-05-14T00:00").await;
     let view = h.engine.status(case).await.expect("s");
     let q = view
         .tasks
         .iter()
         .find(|t| t.step == "queue-for-session")
         .expect("the case goes on without a defence");
-    assert_eq!(h.local(q.created_at), "2026-05-13 10:00");
+    assert_eq!(h.local(q.created_at), "2026-05-14 00:00");
     // The window's closing is in the history.
     assert!(h
         .engine
@@ -382,6 +389,66 @@ async fn article100_defence_window_closes_after_ten_days() {
         .expect("h")
         .iter()
         .any(|l| l.contains("defence-window-closed")));
+}
+
+#[tokio::test]
+async fn article100_a_defence_on_the_tenth_day_after_the_hour_of_service_is_in_time() {
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
+    let case = article100_to_defence(&h).await;
+    // Served at 10:00; the defence comes on the tenth day at 11:00.
+    assert_eq!(h.wait_until("2026-05-13T11:00").await, 0);
+    h.engine
+        .message("written-defence", Some("A100-1405-77"), Data::new())
+        .await
+        .expect("the defence is in time");
+    let lines = h.engine.history_lines(case).await.expect("h");
+    assert!(!lines.iter().any(|l| l.contains("defence-window-closed")), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn article100_a_window_ending_in_nowruz_moves_to_the_first_working_day() {
+    // Served Thursday 21 Esfand 1404 (12 March 2026) 10:00. Ten days as the
+    // law counts them end on 2 Farvardin 1405, a Nowruz holiday; offices
+    // reopen on Wednesday 5 Farvardin, and the window runs to its end.
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-03-07T09:00").await;
+    let case = h
+        .engine
+        .start("article-100", data(json!({"reported_by_citizen": false})), None)
+        .await
+        .expect("starts")
+        .case;
+    for (step, out) in [
+        ("record-patrol-finding", json!({})),
+        ("site-inspection", json!({"violation_confirmed": true})),
+        ("stop-work-order", json!({})),
+        ("prepare-file", json!({})),
+        ("send-to-commission", json!({})),
+        ("register-at-secretariat", json!({"file_no": "A100-1404-9"})),
+    ] {
+        h.complete(case, step, out).await;
+    }
+    h.set("2026-03-12T10:00");
+    h.complete(case, "serve-notice", json!({})).await;
+    let due = h
+        .engine
+        .instance(case)
+        .await
+        .expect("s")
+        .timers
+        .iter()
+        .filter_map(|t| t.due)
+        .max()
+        .expect("the window's timer");
+    assert_eq!(h.local(due), "2026-03-26 00:00", "the end of 5 Farvardin 1405");
+    assert_eq!(
+        h.wait_until("2026-03-25T13:30").await,
+        0,
+        "on 5 Farvardin the window is still open"
+    );
+    h.engine
+        .message("written-defence", Some("A100-1404-9"), Data::new())
+        .await
+        .expect("a defence on the first working day after Nowruz is in time");
 }
 
 #[tokio::test]

@@ -1,10 +1,14 @@
 //! The duration grammar analysts write: `3 working days`, `10 days`, `2 hours`,
-//! `1 month`, `0`, or ISO-8601 (`P10D`, `PT2H30M`).
+//! `1 month`, `10 legal days`, `0`, or ISO-8601 (`P10D`, `PT2H30M`).
 //!
 //! Calendar units (minutes, hours, days, weeks, months) count wall-clock time;
 //! `working` units (working minutes, hours, days) count only the open hours of
 //! the process calendar. A month is a calendar month (same day next month), not
-//! 30 days.
+//! 30 days. `legal` days, weeks and months count a period as the law does
+//! (Iran's Civil Procedure Code, arts. 443–445, as commonly read): the day of
+//! service is not counted, holidays inside the period are, the period runs
+//! to the end of its last day, and a last day that is not a working day
+//! moves to the next working day.
 
 use std::fmt;
 
@@ -28,6 +32,9 @@ pub struct Duration {
     pub working_days: u32,
     /// Seconds: wall-clock seconds, or working seconds with [`Basis::Working`].
     pub seconds: u64,
+    /// A legal period (only with [`Basis::Calendar`]): `seconds` holds whole
+    /// days, and the period ends at the end of a working day.
+    pub legal: bool,
 }
 
 impl Duration {
@@ -36,6 +43,7 @@ impl Duration {
         months: 0,
         working_days: 0,
         seconds: 0,
+        legal: false,
     };
 
     pub fn is_zero(&self) -> bool {
@@ -56,6 +64,17 @@ impl Duration {
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.legal {
+            let days = self.seconds / 86_400;
+            let mut parts = Vec::new();
+            if self.months > 0 {
+                parts.push(format!("{} legal month{}", self.months, plural(self.months as u64)));
+            }
+            if days > 0 || parts.is_empty() {
+                parts.push(format!("{days} legal day{}", plural(days)));
+            }
+            return f.write_str(&parts.join(" "));
+        }
         let w = if self.basis == Basis::Working { "working " } else { "" };
         let mut parts = Vec::new();
         if self.months > 0 {
@@ -125,6 +144,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     }
     let mut d = Duration::ZERO;
     let mut basis: Option<Basis> = None;
+    let mut legal: Option<bool> = None;
     let mut i = 0;
     while i < words.len() {
         let n: u64 = words[i]
@@ -136,6 +156,16 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             b = Basis::Working;
             i += 1;
         }
+        let is_legal = words.get(i) == Some(&"legal");
+        if is_legal {
+            i += 1;
+        }
+        if legal.is_some_and(|l| l != is_legal) {
+            return Err(DurationError(format!(
+                "`{t}` mixes a legal period with other time; write the whole period as legal days or months"
+            )));
+        }
+        legal = Some(is_legal);
         let unit = words
             .get(i)
             .ok_or_else(|| DurationError(format!("`{t}` has a number without a unit; {HELP}")))?;
@@ -149,6 +179,16 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         }
         basis = Some(b);
         let unit = unit.trim_end_matches(',');
+        if is_legal
+            && !matches!(
+                unit,
+                "day" | "days" | "week" | "weeks" | "month" | "months" | "year" | "years"
+            )
+        {
+            return Err(DurationError(format!(
+                "`{t}`: a legal period is counted in days, weeks or months, not {unit}; e.g. `10 legal days`"
+            )));
+        }
         let secs = |k: u64| -> Result<u64, DurationError> {
             n.checked_mul(k)
                 .ok_or_else(|| DurationError(format!("`{t}` is too long")))
@@ -181,6 +221,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         }
     }
     d.basis = basis.unwrap_or(Basis::Calendar);
+    d.legal = legal.unwrap_or(false);
     check_max(d, t)
 }
 
@@ -244,6 +285,11 @@ mod tests {
         assert!(parse("0").unwrap().is_zero());
         assert_eq!(parse("2 working hours").unwrap().to_string(), "2 working hours");
         assert_eq!(parse("1 day 4 hours").unwrap().to_string(), "1 day 4 hours");
+        let d = parse("10 legal days").unwrap();
+        assert_eq!((d.basis, d.legal, d.seconds), (Basis::Calendar, true, 10 * 86_400));
+        assert_eq!(d.to_string(), "10 legal days");
+        assert_eq!(parse("1 legal month").unwrap().months, 1);
+        assert!(!parse("10 days").unwrap().legal);
     }
 
     #[test]
@@ -259,6 +305,9 @@ mod tests {
             "PT",
             "P3X",
             "99999999999 years",
+            "10 legal hours",
+            "10 legal days 2 days",
+            "3 working legal days",
         ] {
             let e = parse(bad).unwrap_err();
             assert!(!e.0.is_empty(), "{bad}");

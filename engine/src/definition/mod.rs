@@ -456,7 +456,10 @@ pub struct OtherwiseDef {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitDef {
-    /// A duration, e.g. `10 working days`, `1 month`.
+    /// A duration, e.g. `10 working days`, `1 month`, or a legal period
+    /// (مهلت قانونی) `10 legal days`: the day of service not counted,
+    /// holidays inside counted, to the end of the last day, moved to the
+    /// next working day when the last is a holiday.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub duration: Option<SStr>,
@@ -475,7 +478,9 @@ pub struct WaitDef {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutDef {
-    /// How long after the step starts.
+    /// How long after the step starts, e.g. `2 working days`, or a legal
+    /// period (مهلت قانونی) such as `10 legal days` for a defence or an
+    /// objection window.
     #[schemars(with = "String")]
     pub after: SStr,
     /// Where the case goes when the timer fires.

@@ -367,6 +367,9 @@ impl WorkCalendar {
 
     /// Adds a duration in its own basis.
     pub fn add(&self, t: Timestamp, d: &Duration) -> Timestamp {
+        if d.legal {
+            return self.legal_end(t, d.months, (d.seconds / 86_400) as u32);
+        }
         match d.basis {
             Basis::Calendar => {
                 let t = if d.months > 0 { self.add_months(t, d.months) } else { t };
@@ -381,6 +384,35 @@ impl WorkCalendar {
                 self.add_open_seconds(t, d.seconds as i64)
             }
         }
+    }
+
+    /// The end of a legal period of `months` and `days` served at `t`: the
+    /// day of service is not counted, holidays inside are, the period runs to
+    /// the end of its last day (the instant returned is midnight after it),
+    /// and a last day that is not a working day moves to the next one.
+    pub fn legal_end(&self, t: Timestamp, months: u32, days: u32) -> Timestamp {
+        let served = self.local(t).date();
+        let mut last = if months > 0 {
+            match self.months {
+                MonthReckoning::Gregorian => served.checked_add_months(chrono::Months::new(months)),
+                MonthReckoning::SolarHijri => add_solar_months(served, months),
+            }
+            .unwrap_or(served)
+        } else {
+            served
+        };
+        last = last
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+            .unwrap_or(last);
+        // A calendar with no working day at all would loop: a year is enough.
+        for _ in 0..366 {
+            if self.is_working_day(last) {
+                break;
+            }
+            last = last.succ_opt().unwrap_or(last);
+        }
+        let next = last.succ_opt().unwrap_or(last);
+        self.instant(next.and_time(chrono::NaiveTime::MIN))
     }
 
     /// Adds months in the calendar's month reckoning, keeping the time of day.
