@@ -13,6 +13,11 @@ T=${3:-100000}
 PG_ADMIN=${RAVAND_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_BASE=${PG_ADMIN%/*}
 PEERS=${PEERS:-../shared/peers/engines}
+if [ ! -d "$PEERS" ]; then
+  echo "error: the peer harnesses are not at $PEERS: they live in the shared/ folder beside" >&2
+  echo "the project root (../shared/peers/); put it there, or set PEERS=DIR to where they are." >&2
+  exit 2
+fi
 cargo build --release --quiet -p ravand-cli
 tmp=$(mktemp -d)
 ./target/release/ravand bench benches/models/linear10.yaml --db "sqlite://$tmp/bench.db" --instances "$N" --concurrency 1

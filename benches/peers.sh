@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 N_RAVAND=${1:-100000}
 N_PEER=${2:-2000}
 PEERS=${PEERS:-../shared/peers/engines}
+if [ ! -d "$PEERS" ]; then
+  echo "error: the peer harnesses are not at $PEERS: they live in the shared/ folder beside" >&2
+  echo "the project root (../shared/peers/); put it there, or set PEERS=DIR to where they are." >&2
+  exit 2
+fi
 cargo build --release --quiet -p ravand-cli
 out=$(mktemp)
 for m in linear10 parallel xor; do

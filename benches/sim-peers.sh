@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 PEERS=${PEERS:-../shared/peers}
+if [ ! -d "$PEERS" ]; then
+  echo "error: the peer harnesses are not at $PEERS: they live in the shared/ folder beside" >&2
+  echo "the project root (../shared/peers/); put it there, or set PEERS=DIR to where they are." >&2
+  exit 2
+fi
 cargo build --release --quiet -p ravand-cli
 python3 -c 'import simpy' 2>/dev/null || python3 -m pip install -q simpy >/dev/null 2>&1
 r=$(./target/release/ravand simulate benches/models/linear50.yaml --scenario benches/models/linear50.scenario.yaml --cases "$N" --json \

@@ -444,3 +444,41 @@ async fn incidents_are_listed_and_resolved_over_http_by_whom_it_may() {
         "{st} {v}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_complete_and_cancel_take_an_empty_body_as_suspend_does() {
+    let s = Server::start().await;
+    let text = "id: small\nversion: 1\ntitle: کوچک\nroles:\n  - {id: clerk, title: کارمند}\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: الف, performer: clerk}\n  - {id: b, title: ب, performer: clerk}\n  - {id: done, kind: end, outcome: done}\n";
+    s.send(
+        "POST",
+        "/definitions",
+        Some("analyst-demo"),
+        Some(json!({"name": "s.yaml", "source": text})),
+    )
+    .await;
+    let (_, v) = s
+        .send("POST", "/cases", Some("admin-demo"), Some(json!({"process": "small"})))
+        .await;
+    let case = v["case"].as_u64().expect("case");
+    let (_, view) = s.send("GET", &format!("/cases/{case}"), Some("admin-demo"), None).await;
+    let task = view["tasks"][0]["task"].as_u64().expect("task");
+    let empty = |path: String| {
+        let c = s.client.post(format!("{}{path}", s.base)).bearer_auth("admin-demo");
+        async move { c.send().await.expect("request").status() }
+    };
+    assert_eq!(
+        empty(format!("/cases/{case}/tasks/{task}/claim")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        empty(format!("/cases/{case}/tasks/{task}/complete")).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(empty(format!("/cases/{case}/cancel")).await, StatusCode::NO_CONTENT);
+    let (_, view) = s.send("GET", &format!("/cases/{case}"), Some("admin-demo"), None).await;
+    assert_eq!(view["status"], "cancelled");
+    // A body that is there must still be the JSON object.
+    let (st, v) = s.raw(&format!("/cases/{case}/cancel"), "admin-demo", "[1, 2]").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(is_error(&v, "bad-request"), "{v}");
+}

@@ -227,6 +227,15 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Res<T> {
     Ok(b?.0)
 }
 
+/// A body that may be left out (as for suspend): no bytes at all is the
+/// default value; anything else must be the JSON object.
+fn optional<T: Default + serde::de::DeserializeOwned>(bytes: axum::body::Bytes) -> Res<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-request", e.to_string()))
+}
+
 /// A definition to deploy: its file name (for diagnostics) and YAML text.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeployBody {
@@ -323,11 +332,11 @@ async fn claim(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
     Path((id, task)): Path<(String, String)>,
-    b: Result<Json<ClaimBody>, JsonRejection>,
+    b: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let (id, task) = (case_id(&id)?, task_id(&task)?);
-    let b = body(b)?;
+    let b: ClaimBody = optional(b)?;
     let user = if c.access == Access::Admin {
         b.user.unwrap_or(c.user.clone())
     } else {
@@ -352,11 +361,11 @@ async fn complete(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
     Path((id, task)): Path<(String, String)>,
-    b: Result<Json<CompleteBody>, JsonRejection>,
+    b: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let (id, task) = (case_id(&id)?, task_id(&task)?);
-    let b = body(b)?;
+    let b: CompleteBody = optional(b)?;
     let cmd = Command::Complete {
         task,
         by: Some(c.user.clone()),
@@ -412,10 +421,10 @@ async fn cancel(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
     Path(id): Path<String>,
-    b: Result<Json<CancelBody>, JsonRejection>,
+    b: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
-    let b = body(b)?;
+    let b: CancelBody = optional(b)?;
     s.engine
         .command_as(
             &c.actor,
@@ -592,11 +601,11 @@ async fn resolve(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
     Path((id, token)): Path<(String, String)>,
-    b: Result<Json<ResolveBody>, JsonRejection>,
+    b: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
     let (id, token) = (case_id(&id)?, task_id(&token)?);
-    let b = body(b)?;
+    let b: ResolveBody = optional(b)?;
     let cmd = Command::Resolve {
         token,
         values: b.data,
