@@ -521,3 +521,31 @@ fn a_chain_of_fixed_working_days_skips_nowruz_as_the_calendar_does() {
     );
     assert!((r.cycle_days.mean - 11.0).abs() < 1e-9, "{}", r.cycle_days.mean);
 }
+
+#[test]
+fn utilisation_stays_right_past_the_end_of_the_day_table() {
+    // ρ = 0.9 (a case every 10 days, served in 9): 5,000 cases from 2026
+    // take about 137 years, well past 2150, where the per-day table ends.
+    let p = mm1("9 days");
+    let sc = scenario("cases: 5000\nreplications: 3\nseed: 11\nstart: 2026-01-01T00:00\narrivals: {poisson: 10 days}\nresources: {server: 1}\n");
+    let r = simulate(&p, &WorkCalendar::always(), &sc).expect("runs");
+    let util = r.roles[0].utilisation.expect("staffed");
+    assert!(util <= 1.0, "utilisation {util:.3} above 100%");
+    assert!((util - 0.9).abs() < 0.08, "utilisation {util:.3}, expected 0.9");
+    // The arithmetic itself: a span across the table's end is the sum of its parts.
+    let cal = WorkCalendar::always();
+    let t = |y: i32| {
+        ravand_engine::time::Timestamp::from_utc(
+            chrono::NaiveDate::from_ymd_opt(y, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .expect("date")
+                .and_utc(),
+        )
+    };
+    let whole = cal.open_seconds_between(t(2026), t(2190));
+    assert_eq!(
+        whole,
+        t(2190).0 - t(2026).0,
+        "an always-open calendar is open every second"
+    );
+}

@@ -575,8 +575,18 @@ impl WorkCalendar {
         if b <= a {
             return 0;
         }
-        if let (Some((_, pa)), Some((_, pb))) = (self.open_position(a), self.open_position(b)) {
+        let pa = self.open_position(a).map(|x| x.1);
+        if let (Some(pa), Some((_, pb))) = (pa, self.open_position(b)) {
             return pb - pa;
+        }
+        // From inside the table to past its end: the table's part, then a
+        // walk from the first day after it (so a span of more than a
+        // century is still counted whole).
+        if let Some(pa) = pa {
+            let end = self.instant(Self::table_day(TABLE_DAYS).and_time(chrono::NaiveTime::MIN));
+            if a < end && end < b {
+                return self.day_table().open_before[TABLE_DAYS] - pa + self.open_seconds_between_walk(end, b);
+            }
         }
         self.open_seconds_between_walk(a, b)
     }
