@@ -1,5 +1,6 @@
 //! Ravand's integration tests: one binary, one module per area.
 
+mod calendars;
 mod cli;
 mod crash;
 mod definitions;

@@ -98,9 +98,29 @@ pub struct HolidaysDef {
     #[serde(default)]
     pub gregorian_yearly: Vec<HolidayDef>,
     /// Single dates, Solar Hijri `1405-01-13` or Gregorian `2026-04-02`
-    /// (years before 1700 are read as Solar Hijri).
+    /// (years before 1700 are read as Solar Hijri). A year's official list
+    /// of lunar holidays goes here: a date named like an `islamic_yearly`
+    /// holiday replaces the computed date of that name in its Solar Hijri
+    /// year (moon sighting can move a date by a day).
     #[serde(default)]
     pub dates: Vec<HolidayDef>,
+    /// Every year, by Islamic (lunar, Hijri qamari) month and day: `MM-DD`
+    /// (`09-21` is 21 Ramadan), computed with the tabular civil Islamic
+    /// calendar for each year in `years`.
+    #[serde(default)]
+    pub islamic_yearly: Vec<HolidayDef>,
+    /// The Solar Hijri years the holiday lists are good for, e.g.
+    /// `{from: 1400, to: 1410}`; working time outside them is warned about.
+    #[serde(default)]
+    pub years: Option<YearsDef>,
+}
+
+/// A span of Solar Hijri years, both ends included.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct YearsDef {
+    pub from: i32,
+    pub to: i32,
 }
 
 /// A holiday and its name.
@@ -263,6 +283,37 @@ pub fn solar_hijri_to_gregorian(year: i32, month: u32, day: u32) -> Result<(i32,
     ))
 }
 
+/// The Gregorian dates of Islamic month `month`, day `day` (a 30th that a
+/// 29-day month lacks is its last day) that fall in Solar Hijri years
+/// `from..=to`, by the tabular civil Islamic calendar (Friday epoch).
+pub fn islamic_dates(month: u32, day: u32, from: i32, to: i32) -> Vec<(i32, u32, u32)> {
+    use icu_calendar::cal::{Hijri, HijriTabularEpoch, HijriTabularLeapYears};
+    let cal = Hijri::new_tabular(HijriTabularLeapYears::TypeII, HijriTabularEpoch::Friday);
+    let (Ok(m), Ok(d)) = (u8::try_from(month), u8::try_from(day)) else {
+        return Vec::new();
+    };
+    // Solar Hijri year Y (Gregorian Y + 621) runs in Islamic years around
+    // (Y − 1) × 33/32: a lunar year is 32/33 of a solar one.
+    let first = (from - 2) * 33 / 32;
+    let last = (to + 1) * 33 / 32 + 1;
+    let mut out = Vec::new();
+    for iy in first..=last {
+        let date = icu_calendar::Date::try_new_hijri_with_calendar(iy, m, d, cal)
+            .or_else(|_| icu_calendar::Date::try_new_hijri_with_calendar(iy, m, d.saturating_sub(1), cal));
+        let Ok(date) = date else { continue };
+        let iso = date.to_calendar(icu_calendar::Iso);
+        let g = (
+            iso.year().extended_year(),
+            u32::from(iso.month().ordinal),
+            u32::from(iso.day_of_month().0),
+        );
+        if gregorian_to_solar_hijri(g.0, g.1, g.2).is_some_and(|(y, _, _)| (from..=to).contains(&y)) {
+            out.push(g);
+        }
+    }
+    out
+}
+
 /// Converts a Gregorian date to Solar Hijri (year, month, day).
 pub fn gregorian_to_solar_hijri(year: i32, month: u32, day: u32) -> Option<(i32, u32, u32)> {
     let iso = icu_calendar::Date::try_new_iso(year, u8::try_from(month).ok()?, u8::try_from(day).ok()?).ok()?;
@@ -277,6 +328,18 @@ pub fn gregorian_to_solar_hijri(year: i32, month: u32, day: u32) -> Option<(i32,
 #[cfg(test)]
 mod conversion_tests {
     use super::*;
+
+    #[test]
+    fn tasua_1404_and_21_ramadan_in_esfand_1404() {
+        // Tasua (9 Muharram 1447) fell on 14 Tir 1404 (5 July 2025).
+        assert!(islamic_dates(1, 9, 1404, 1404).contains(&(2025, 7, 5)));
+        // 21 Ramadan 1447 is in Esfand 1404 (10 March 2026, 19 Esfand).
+        assert!(islamic_dates(9, 21, 1404, 1404).contains(&(2026, 3, 10)));
+        // A lunar year is shorter: some years hold a date twice, none lacks it.
+        for y in 1400..=1410 {
+            assert!(!islamic_dates(10, 1, y, y).is_empty(), "no Eid al-Fitr in {y}");
+        }
+    }
 
     #[test]
     fn nowruz_1405_is_21_march_2026() {

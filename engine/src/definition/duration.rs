@@ -159,6 +159,11 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         let is_legal = words.get(i) == Some(&"legal");
         if is_legal {
             i += 1;
+            if b == Basis::Working {
+                return Err(DurationError(format!(
+                    "`{t}`: a legal period counts calendar days (holidays inside it too); write `10 legal days`"
+                )));
+            }
         }
         if legal.is_some_and(|l| l != is_legal) {
             return Err(DurationError(format!(

@@ -140,6 +140,8 @@ pub struct Engine {
     rng: Mutex<rand::rngs::StdRng>,
     /// SQLite has one writer: units of work in this process take turns.
     writer: tokio::sync::Mutex<()>,
+    /// Calendars already warned about for timers past the years they cover.
+    warned: Mutex<HashSet<String>>,
 }
 
 /// Timers claimed and fired in one transaction by `tick`.
@@ -186,6 +188,7 @@ impl Engine {
             limits: Limits::default(),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
             writer: tokio::sync::Mutex::new(()),
+            warned: Mutex::new(HashSet::new()),
         };
         e.reload().await?;
         e.backfill_incidents().await?;
@@ -1336,6 +1339,25 @@ impl Work<'_> {
                     .iter()
                     .any(|e| matches!(e.kind, EventKind::Incident { .. } | EventKind::IncidentResolved { .. }));
             let rows = touched.then(|| incident_rows(&c.deployment.process, &c.row.state));
+            let cal = &c.deployment.calendar;
+            if let Some(due) = c
+                .row
+                .state
+                .timers
+                .iter()
+                .filter_map(|t| t.due)
+                .find(|d| !cal.covers(*d))
+            {
+                let mut warned = self.engine.warned.lock().unwrap_or_else(|e| e.into_inner());
+                if warned.insert(cal.name.clone()) {
+                    tracing::warn!(
+                        calendar = %cal.name,
+                        case = *id,
+                        due = %cal.show(due),
+                        "a timer falls outside the years the calendar's holiday lists cover; lunar holidays there count as working days"
+                    );
+                }
+            }
             store
                 .save_case(&mut self.tx, *id, &c.row.state, &c.new, now, rows.as_deref())
                 .await?;

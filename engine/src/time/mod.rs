@@ -28,8 +28,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::definition::calendar::{
-    gregorian_to_solar_hijri, parse_date, parse_hours, parse_month_day, solar_hijri_to_gregorian, MonthReckoning,
-    WrittenDate,
+    gregorian_to_solar_hijri, islamic_dates, parse_date, parse_hours, parse_month_day, solar_hijri_to_gregorian,
+    MonthReckoning, WrittenDate,
 };
 use crate::definition::duration::{Basis, Duration};
 use crate::definition::CalendarDef;
@@ -124,6 +124,8 @@ pub struct WorkCalendar {
     solar_yearly: HashSet<(u32, u32)>,
     gregorian_yearly: HashSet<(u32, u32)>,
     dates: HashSet<NaiveDate>,
+    /// The days the holiday lists cover (from, until), when the calendar says.
+    covered: Option<(NaiveDate, NaiveDate)>,
     months: MonthReckoning,
     /// Per day from 1 January 2000, computed on first use.
     table: OnceLock<DayTable>,
@@ -172,6 +174,7 @@ impl WorkCalendar {
             solar_yearly: HashSet::new(),
             gregorian_yearly: HashSet::new(),
             dates: HashSet::new(),
+            covered: None,
             months: MonthReckoning::Gregorian,
             table: OnceLock::new(),
         }
@@ -206,6 +209,9 @@ impl WorkCalendar {
             gregorian_yearly.insert(parse_month_day(&h.date.value, false).map_err(err)?);
         }
         let mut dates = HashSet::new();
+        // (Solar Hijri year, name) of each official date: it replaces the
+        // computed lunar date of that name in that year.
+        let mut official: HashSet<(i32, String)> = HashSet::new();
         for h in &def.holidays.dates {
             let (y, m, d) = match parse_date(&h.date.value).map_err(err)? {
                 WrittenDate::Gregorian { year, month, day } => (year, month, day),
@@ -213,8 +219,43 @@ impl WorkCalendar {
                     solar_hijri_to_gregorian(year, month, day).map_err(err)?
                 }
             };
-            dates.insert(NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| err(format!("{y}-{m}-{d} is not a date")))?);
+            let date = NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| err(format!("{y}-{m}-{d} is not a date")))?;
+            if let (Some(name), Some((sy, _, _))) = (&h.name, gregorian_to_solar_hijri(y, m, d)) {
+                official.insert((sy, name.clone()));
+            }
+            dates.insert(date);
         }
+        let years = def.holidays.years.map(|y| (y.from, y.to));
+        if !def.holidays.islamic_yearly.is_empty() && years.is_none() {
+            return Err(err(
+                "`islamic_yearly` holidays need `years`: the Solar Hijri years to compute them for".into(),
+            ));
+        }
+        if let Some((from, to)) = years {
+            if from > to || to - from > 200 {
+                return Err(err(format!("`years` {from}–{to} is not a span of at most 200 years")));
+            }
+            for h in &def.holidays.islamic_yearly {
+                let (m, d) = parse_month_day(&h.date.value, true).map_err(err)?;
+                for (y, mo, da) in islamic_dates(m, d, from, to) {
+                    let sy = gregorian_to_solar_hijri(y, mo, da).map_or(0, |x| x.0);
+                    if h.name.as_ref().is_some_and(|n| official.contains(&(sy, n.clone()))) {
+                        continue;
+                    }
+                    if let Some(date) = NaiveDate::from_ymd_opt(y, mo, da) {
+                        dates.insert(date);
+                    }
+                }
+            }
+        }
+        let covered = match years {
+            Some((from, to)) => {
+                let a = solar_hijri_to_gregorian(from, 1, 1).map_err(err)?;
+                let b = solar_hijri_to_gregorian(to + 1, 1, 1).map_err(err)?;
+                NaiveDate::from_ymd_opt(a.0, a.1, a.2).zip(NaiveDate::from_ymd_opt(b.0, b.1, b.2))
+            }
+            None => None,
+        };
         Ok(WorkCalendar {
             name: def.id.value.clone(),
             tz,
@@ -222,9 +263,22 @@ impl WorkCalendar {
             solar_yearly,
             gregorian_yearly,
             dates,
+            covered,
             months: def.months,
             table: OnceLock::new(),
         })
+    }
+
+    /// Whether the calendar's holiday lists cover the day of `t` (always,
+    /// for a calendar that does not say which years it covers).
+    pub fn covers(&self, t: Timestamp) -> bool {
+        let d = self.local(t).date();
+        self.covered.is_none_or(|(a, b)| a <= d && d < b)
+    }
+
+    /// The Gregorian span the holiday lists cover, if the calendar says.
+    pub fn covered(&self) -> Option<(NaiveDate, NaiveDate)> {
+        self.covered
     }
 
     pub fn time_zone(&self) -> Tz {

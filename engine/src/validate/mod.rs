@@ -505,6 +505,48 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
             );
         }
     }
+    for h in &cal.holidays.islamic_yearly {
+        let ok = parse_month_day(&h.date.value, true).is_ok_and(|(m, d)| m <= 12 && d <= 30);
+        if !ok {
+            diags.push(
+                Diagnostic::error(
+                    "bad-date",
+                    Place::of(&h.date),
+                    format!("`{}` is not an Islamic month and day", h.date.value),
+                )
+                .help("yearly Islamic holidays are `MM-DD` with a day up to 30, e.g. `09-21` for 21 Ramadan"),
+            );
+        }
+    }
+    match cal.holidays.years {
+        None if !cal.holidays.islamic_yearly.is_empty() => diags.push(
+            Diagnostic::error(
+                "calendar-years",
+                Place::of(&cal.id),
+                "`islamic_yearly` holidays are computed for the years in `years`, which is missing",
+            )
+            .help("add `years: {from: 1400, to: 1410}` under `holidays:` (Solar Hijri years)"),
+        ),
+        None if !cal.holidays.dates.is_empty() => diags.push(
+            Diagnostic::warning(
+                "calendar-years",
+                Place::of(&cal.id),
+                "the calendar does not say which years its holiday lists cover",
+            )
+            .help(
+                "add `years: {from: 1400, to: 1410}` under `holidays:`; working time outside them is then warned about",
+            ),
+        ),
+        Some(y) if y.from > y.to || y.to - y.from > 200 => diags.push(
+            Diagnostic::error(
+                "calendar-years",
+                Place::of(&cal.id),
+                format!("`years` {}–{} is not a span of at most 200 years", y.from, y.to),
+            )
+            .help("write the first and the last Solar Hijri year, e.g. `{from: 1400, to: 1410}`"),
+        ),
+        _ => {}
+    }
     for d in &mut diags {
         d.file.clone_from(&source.name);
     }
