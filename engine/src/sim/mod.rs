@@ -205,6 +205,9 @@ pub struct Report {
     /// Cases that never finished (stuck on an incident or a message that
     /// never comes).
     pub unfinished: u64,
+    /// Why they did not finish, the most cases first: the step, and an
+    /// incident's reason or what the case still waits for.
+    pub unfinished_why: Vec<Unfinished>,
     /// Wall time of the simulation itself, and its rates.
     pub elapsed_s: f64,
     pub cases_per_s: f64,
@@ -220,7 +223,17 @@ pub struct Stats {
     pub p50: f64,
     pub p90: f64,
     pub p95: f64,
-    pub ci95: f64,
+    /// Half-width of the 95% confidence interval of the mean over the
+    /// replications; `None` (JSON `null`) with one replication.
+    pub ci95: Option<f64>,
+}
+
+/// Cases that did not finish for one reason at one step.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unfinished {
+    pub step: String,
+    pub reason: String,
+    pub cases: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -242,8 +255,9 @@ pub struct RoleFigures {
 pub struct StepFigures {
     pub step: String,
     pub title: String,
-    /// Times the step was done per finished case, how long it took each
-    /// time (days), and the product.
+    /// Times the step was done per counted case (finished or not: the
+    /// times are summed over all of them), how long it took each time
+    /// (days), and the product.
     pub per_case: f64,
     pub mean_days: f64,
     pub days_per_case: f64,

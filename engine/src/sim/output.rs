@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::run::Totals;
-use super::{LogEntry, Plan, Report, RoleFigures, Stats, StepFigures};
+use super::{LogEntry, Plan, Report, RoleFigures, Stats, StepFigures, Unfinished};
 
 /// Steps the text table lists among the slowest (the JSON has them all).
 const SLOWEST: usize = 10;
@@ -23,13 +23,11 @@ fn stats(mut v: Vec<f64>, rep_means: &[f64]) -> (Stats, Vec<f64>) {
     } else {
         v.iter().sum::<f64>() / v.len() as f64
     };
-    let ci95 = if rep_means.len() > 1 {
+    let ci95 = (rep_means.len() > 1).then(|| {
         let m = rep_means.iter().sum::<f64>() / rep_means.len() as f64;
         let var = rep_means.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (rep_means.len() - 1) as f64;
         t975(rep_means.len() - 1) * (var / rep_means.len() as f64).sqrt()
-    } else {
-        0.0
-    };
+    });
     (
         Stats {
             mean,
@@ -59,6 +57,8 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
     let p = plan.p;
     let finished = t.cycle.len() as u64;
     let per = |x: f64| if finished > 0 { x / finished as f64 } else { 0.0 };
+    // Step figures sum over every counted case, finished or not.
+    let per_arrived = |x: f64| if t.arrived > 0 { x / t.arrived as f64 } else { 0.0 };
     let (cycle_days, cycle) = stats(t.cycle, &t.rep_means);
     let (cycle_working_days, _) = stats(t.working, &t.rep_working_means);
     let mut roles: Vec<RoleFigures> = t
@@ -92,7 +92,7 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
         .filter(|(i, _)| t.step_n[*i] > 0)
         .map(|(i, s)| {
             let mean_days = t.step_s[i] / t.step_n[i] as f64 / 86_400.0;
-            let per_case = per(t.step_n[i] as f64);
+            let per_case = per_arrived(t.step_n[i] as f64);
             StepFigures {
                 step: s.id.clone(),
                 title: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
@@ -125,6 +125,19 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
             slowest_steps: slowest,
             sample_case: t.sample,
             unfinished: t.unfinished,
+            unfinished_why: {
+                let mut v: Vec<Unfinished> = t
+                    .unfinished_why
+                    .iter()
+                    .map(|((step, reason), n)| Unfinished {
+                        step: step.clone(),
+                        reason: reason.clone(),
+                        cases: *n,
+                    })
+                    .collect();
+                v.sort_by(|a, b| b.cases.cmp(&a.cases).then(a.step.cmp(&b.step)));
+                v
+            },
             elapsed_s: elapsed,
             cases_per_s: t.started as f64 / elapsed,
             activities_per_s: t.activities as f64 / elapsed,
@@ -149,10 +162,11 @@ pub fn to_text(r: &Report) -> String {
         ("cycle time (days)", &r.cycle_days),
         ("cycle (working days)", &r.cycle_working_days),
     ] {
+        let ci = c.ci95.map(|x| format!(" ± {x:.2}")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "  {name:<24} mean {:.2} ± {:.2}   p50 {:.2}   p90 {:.2}   p95 {:.2}",
-            c.mean, c.ci95, c.p50, c.p90, c.p95
+            "  {name:<24} mean {:.2}{ci}   p50 {:.2}   p90 {:.2}   p95 {:.2}",
+            c.mean, c.p50, c.p90, c.p95
         );
     }
     let _ = writeln!(
@@ -171,6 +185,16 @@ pub fn to_text(r: &Report) -> String {
         "  finished                 {} ({} unfinished)",
         r.finished, r.unfinished
     );
+    if r.unfinished > 0 {
+        let _ = writeln!(
+            s,
+            "  warning: {} of {} cases did not finish; the figures per case are of the {} that did:",
+            r.unfinished, r.arrived, r.finished
+        );
+        for u in r.unfinished_why.iter().take(5) {
+            let _ = writeln!(s, "    {:>7} at {}: {}", u.cases, u.step, u.reason);
+        }
+    }
     if !r.roles.is_empty() {
         let _ = writeln!(s, "  roles, most waiting first:");
         let _ = writeln!(

@@ -33,6 +33,8 @@ pub(super) struct Totals {
     pub escalations: u64,
     pub breaches: u64,
     pub unfinished: u64,
+    /// Why counted cases did not finish: (step id, reason) → cases.
+    pub unfinished_why: std::collections::BTreeMap<(String, String), u64>,
     pub activities: u64,
     pub processing_s: f64,
     pub queue_s: f64,
@@ -696,7 +698,35 @@ impl<'a> Rep<'_, 'a> {
                     t.queue_s += c.queue_s;
                     t.citizen_s += c.citizen_s;
                 }
-                _ => t.unfinished += 1,
+                _ => {
+                    t.unfinished += 1;
+                    let step = |ix: u32| {
+                        self.p
+                            .steps
+                            .get(ix as usize)
+                            .map_or_else(|| "-".to_owned(), |s| s.id.clone())
+                    };
+                    let why = match c.st.incidents.iter().next() {
+                        Some((token, message)) => {
+                            let at = c.st.token(*token).map_or_else(|| "-".to_owned(), |k| step(k.step));
+                            (at, format!("incident: {message}"))
+                        }
+                        None => match c.st.tokens.first() {
+                            Some(k) => {
+                                let what = match k.park {
+                                    runtime::Park::Message { .. } => "still waiting for a message",
+                                    runtime::Park::Task { .. } => "still waiting for a person",
+                                    runtime::Park::Timer { .. } => "still waiting for its timer",
+                                    runtime::Park::Child => "still waiting for a called case",
+                                    _ => "still waiting",
+                                };
+                                (step(k.step), what.to_owned())
+                            }
+                            None => ("-".to_owned(), "not finished".to_owned()),
+                        },
+                    };
+                    *t.unfinished_why.entry(why).or_insert(0) += 1;
+                }
             }
         }
         if n > 0 {
