@@ -84,3 +84,20 @@ fn the_years_a_calendar_covers_are_checked_and_known() {
     assert!(d.iter().any(|d| d.code == "bad-date"), "{d:?}");
     assert!(check("  years: {from: 1400, to: 1410}\n  islamic_yearly: [{date: 09-21, name: x}]\n").is_empty());
 }
+
+#[test]
+fn half_a_working_day_is_half_of_the_calendars_mean_working_day() {
+    let cal = tehran();
+    // Tehran: five 7-hour days and a 5-hour Thursday, a mean of 6 h 40 min;
+    // half of it from Saturday 8 Azar 1405 08:00 is 11:20 that morning.
+    let d = ravand_engine::definition::duration::parse("0.5 working days").expect("parses");
+    assert_eq!(
+        cal.add(at(&cal, 1405, 9, 8, 8), &d),
+        at(&cal, 1405, 9, 8, 8).plus_seconds(3 * 3600 + 20 * 60)
+    );
+    assert!(
+        (cal.mean_working_day_seconds() - 24_000.0).abs() < 120.0,
+        "{}",
+        cal.mean_working_day_seconds()
+    );
+}

@@ -35,6 +35,10 @@ pub struct Duration {
     /// A legal period (only with [`Basis::Calendar`]): `seconds` holds whole
     /// days, and the period ends at the end of a working day.
     pub legal: bool,
+    /// Thousandths of a working day on top of `working_days` (`0.5 working
+    /// days` is 500): a fraction of a working day is that share of the
+    /// calendar's mean working day, counted in opening hours.
+    pub working_day_permille: u32,
 }
 
 impl Duration {
@@ -44,10 +48,11 @@ impl Duration {
         working_days: 0,
         seconds: 0,
         legal: false,
+        working_day_permille: 0,
     };
 
     pub fn is_zero(&self) -> bool {
-        self.months == 0 && self.working_days == 0 && self.seconds == 0
+        self.months == 0 && self.working_days == 0 && self.seconds == 0 && self.working_day_permille == 0
     }
 
     /// An approximate length in calendar days, for rough figures only
@@ -57,7 +62,12 @@ impl Duration {
         match self.basis {
             Basis::Calendar => base + self.months as f64 * 30.44,
             // 5 working days a week: 7/5 calendar days each; working hours at 7 per day.
-            Basis::Working => (self.working_days as f64 + self.seconds as f64 / (7.0 * 3600.0)) * 1.4,
+            Basis::Working => {
+                (self.working_days as f64
+                    + self.working_day_permille as f64 / 1000.0
+                    + self.seconds as f64 / (7.0 * 3600.0))
+                    * 1.4
+            }
         }
     }
 }
@@ -80,7 +90,10 @@ impl fmt::Display for Duration {
         if self.months > 0 {
             parts.push(format!("{} month{}", self.months, plural(self.months as u64)));
         }
-        if self.working_days > 0 {
+        if self.working_day_permille > 0 {
+            let days = self.working_days as f64 + self.working_day_permille as f64 / 1000.0;
+            parts.push(format!("{days} working days"));
+        } else if self.working_days > 0 {
             parts.push(format!(
                 "{} working day{}",
                 self.working_days,
@@ -147,9 +160,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let mut legal: Option<bool> = None;
     let mut i = 0;
     while i < words.len() {
-        let n: u64 = words[i]
-            .parse()
-            .map_err(|_| DurationError(format!("`{}` is not a whole number in `{t}`; {HELP}", words[i])))?;
+        let (n, frac) = decimal(words[i])
+            .ok_or_else(|| DurationError(format!("`{}` is not a number in `{t}`; {HELP}", words[i])))?;
         i += 1;
         let mut b = Basis::Calendar;
         if words.get(i) == Some(&"working") {
@@ -196,8 +208,14 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         }
         let secs = |k: u64| -> Result<u64, DurationError> {
             n.checked_mul(k)
+                .and_then(|w| w.checked_add((frac * k as f64).round() as u64))
                 .ok_or_else(|| DurationError(format!("`{t}` is too long")))
         };
+        if frac > 0.0 && matches!(unit, "month" | "months" | "year" | "years") {
+            return Err(DurationError(format!(
+                "`{t}`: months and years are whole; write days for a part of one"
+            )));
+        }
         match (b, unit) {
             (_, "second" | "seconds") => d.seconds += secs(1)?,
             (_, "minute" | "minutes") => d.seconds += secs(60)?,
@@ -212,7 +230,8 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
                     u32::try_from(n.saturating_mul(12)).map_err(|_| DurationError(format!("`{t}` is too long")))?
             }
             (Basis::Working, "day" | "days") => {
-                d.working_days += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?
+                d.working_days += u32::try_from(n).map_err(|_| DurationError(format!("`{t}` is too long")))?;
+                d.working_day_permille += (frac * 1000.0).round() as u32;
             }
             (Basis::Working, "week" | "weeks" | "month" | "months" | "year" | "years") => {
                 return Err(DurationError(format!(
@@ -238,23 +257,54 @@ fn check_max(d: Duration, t: &str) -> Result<Duration, DurationError> {
     Ok(d)
 }
 
-/// ISO-8601 durations: `PnYnMnWnDTnHnMnS` (calendar time).
+/// A number as analysts write it: whole, or with a decimal fraction
+/// (`0.5`, `1,5`); the whole part and the fraction.
+fn decimal(text: &str) -> Option<(u64, f64)> {
+    let text = text.replace(',', ".");
+    let (whole, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 6 {
+        return None;
+    }
+    let n = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let f = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse().ok()?
+    };
+    Some((n, f))
+}
+
+/// ISO-8601 durations: `PnYnMnWnDTnHnMnS` (calendar time); the last
+/// component may carry a decimal fraction (`P0.5D`, `PT1.5H`), as ISO 8601
+/// allows.
 fn parse_iso(t: &str) -> Result<Duration, DurationError> {
     let bad = || DurationError(format!("`{t}` is not an ISO-8601 duration such as `P10D` or `PT2H30M`"));
     let mut d = Duration::ZERO;
     let mut in_time = false;
     let mut num = String::new();
     let mut any = false;
+    let mut fractional = false;
     for c in t[1..].chars() {
         match c {
-            '0'..='9' => num.push(c),
+            '0'..='9' | '.' | ',' => num.push(c),
             'T' if !in_time && num.is_empty() => in_time = true,
             _ => {
-                let n: u64 = num.parse().map_err(|_| bad())?;
+                // Only the last component may have a fraction.
+                if fractional {
+                    return Err(bad());
+                }
+                let (n, frac) = decimal(&num).ok_or_else(bad)?;
+                fractional = frac > 0.0;
                 num.clear();
                 any = true;
-                let mul = |k: u64| n.checked_mul(k).ok_or_else(bad);
+                let mul = |k: u64| {
+                    n.checked_mul(k)
+                        .and_then(|w| w.checked_add((frac * k as f64).round() as u64))
+                        .ok_or_else(bad)
+                };
                 match (in_time, c) {
+                    (false, 'Y' | 'M') if fractional => return Err(bad()),
                     (false, 'Y') => d.months += u32::try_from(n.saturating_mul(12)).map_err(|_| bad())?,
                     (false, 'M') => d.months += u32::try_from(n).map_err(|_| bad())?,
                     (false, 'W') => d.seconds += mul(7 * 86_400)?,
@@ -295,6 +345,14 @@ mod tests {
         assert_eq!(d.to_string(), "10 legal days");
         assert_eq!(parse("1 legal month").unwrap().months, 1);
         assert!(!parse("10 days").unwrap().legal);
+        // Fractions: of a working day (a share of the calendar's mean one),
+        // and ISO 8601's decimal fraction of the lowest unit.
+        let d = parse("0.5 working days").unwrap();
+        assert_eq!((d.working_days, d.working_day_permille), (0, 500));
+        assert_eq!(parse("1.5 working days").unwrap().to_string(), "1.5 working days");
+        assert_eq!(parse("P0.5D").unwrap().seconds, 43_200);
+        assert_eq!(parse("PT1.5H").unwrap().seconds, 5_400);
+        assert_eq!(parse("1.5 hours").unwrap().seconds, 5_400);
     }
 
     #[test]
@@ -313,6 +371,11 @@ mod tests {
             "10 legal hours",
             "10 legal days 2 days",
             "3 working legal days",
+            "0.5 months",
+            "P0.5M",
+            "P0.5DT2H",
+            "1.2.3 days",
+            ". days",
         ] {
             let e = parse(bad).unwrap_err();
             assert!(!e.0.is_empty(), "{bad}");

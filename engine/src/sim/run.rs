@@ -755,7 +755,10 @@ impl<'a> Rep<'_, 'a> {
 fn scalar(d: &Duration) -> f64 {
     match d.basis {
         Basis::Calendar => d.seconds as f64 + d.months as f64 * 30.44 * 86_400.0,
-        Basis::Working => d.seconds as f64 + d.working_days as f64 * WORKING_DAY_SECONDS,
+        Basis::Working => {
+            d.seconds as f64
+                + (d.working_days as f64 + f64::from(d.working_day_permille) / 1000.0) * WORKING_DAY_SECONDS
+        }
     }
 }
 

@@ -435,7 +435,9 @@ impl WorkCalendar {
                 } else {
                     t
                 };
-                self.add_open_seconds(t, d.seconds as i64)
+                let part =
+                    (f64::from(d.working_day_permille) / 1000.0 * self.mean_working_day_seconds()).round() as i64;
+                self.add_open_seconds(t, d.seconds as i64 + part)
             }
         }
     }
