@@ -77,8 +77,10 @@ enum Command {
     /// Simulate many cases under a scenario; print the timeline report.
     Simulate {
         file: PathBuf,
+        /// The scenario; without it, a default one (one arrival stream, the
+        /// definition's durations and probabilities, nobody queues).
         #[arg(long)]
-        scenario: PathBuf,
+        scenario: Option<PathBuf>,
         /// Override the scenario's number of cases.
         #[arg(long)]
         cases: Option<u32>,
@@ -302,7 +304,11 @@ fn main() -> ExitCode {
             csv,
             xes,
         } => {
-            let Some((mut sc, src)) = load_scenario(&scenario, &file) else {
+            let loaded = match &scenario {
+                Some(path) => load_scenario(path, &file),
+                None => ravand_engine::sim::default_scenario().ok(),
+            };
+            let Some((mut sc, src)) = loaded else {
                 return ExitCode::from(1);
             };
             if let Some(n) = cases {
@@ -319,8 +325,11 @@ fn main() -> ExitCode {
                 }
             };
             with_process(&file, |p| {
-                let (r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
+                let (mut r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
                     .map_err(|e| sim_error(e, &src))?;
+                if scenario.is_none() {
+                    r.scenario = Some(ravand_engine::sim::DEFAULT_SCENARIO_NOTE.to_owned());
+                }
                 let writes = [
                     (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
                     (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),

@@ -390,3 +390,17 @@ async fn readme_token_and_backup_commands_work_as_written() {
         .expect("runs");
     assert!(!again.status.success(), "an existing copy is not overwritten");
 }
+
+#[test]
+fn simulate_without_a_scenario_runs_the_default_one_and_says_so() {
+    let out = std::process::Command::new(crate::helpers::ravand())
+        .args(["simulate", "definitions/complaint-137.yaml", "--cases", "200"])
+        .current_dir(crate::helpers::root())
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("default scenario (no --scenario)"), "{text}");
+    assert!(text.contains("complaint-137: 200 cases x 1 replications"), "{text}");
+    assert!(!text.contains('±'), "one replication has no interval: {text}");
+}

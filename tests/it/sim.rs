@@ -575,3 +575,59 @@ fn cases_that_cannot_finish_are_explained_and_one_replication_has_no_interval() 
     let a = r.slowest_steps.iter().find(|s| s.step == "a").expect("a");
     assert!((a.per_case - 1.0).abs() < 1e-9, "{}", a.per_case);
 }
+
+/// Every municipal definition has a scenario, and every scenario's cases
+/// finish (a case that cannot would be reported as unfinished).
+#[test]
+fn every_municipal_scenario_runs_to_the_end_of_its_cases() {
+    let dir = crate::helpers::root().join("definitions");
+    for def in [
+        "article-100",
+        "building-permit-current",
+        "complaint-137",
+        "mardom-salam",
+    ] {
+        let file = if def == "building-permit-current" {
+            "building-permit"
+        } else {
+            def
+        };
+        let text = std::fs::read_to_string(dir.join(format!("{def}.yaml"))).expect("definition");
+        let p = ravand_engine::validate::validate_source(
+            ravand_engine::definition::SourceFile::new(format!("{def}.yaml"), text),
+            &ravand_engine::model::CompileContext::default(),
+            &ravand_engine::definition::Limits::default(),
+        )
+        .process
+        .unwrap_or_else(|| panic!("{def} is valid"));
+        let cal = match &p.calendar {
+            Some(name) => {
+                let t = std::fs::read_to_string(dir.join(format!("calendars/{name}.yaml"))).expect("calendar");
+                let (d, _) = ravand_engine::validate::validate_calendar(
+                    &ravand_engine::definition::SourceFile::new(format!("{name}.yaml"), t),
+                    &ravand_engine::definition::Limits::default(),
+                );
+                WorkCalendar::from_def(&d.expect("parses")).expect("builds")
+            }
+            None => WorkCalendar::always(),
+        };
+        let src = ravand_engine::definition::SourceFile::read(
+            &dir.join(format!("scenarios/{file}.yaml")),
+            &ravand_engine::definition::Limits::default(),
+        )
+        .expect("a scenario for every municipal definition");
+        let mut sc =
+            ravand_engine::sim::parse_scenario(&src, &ravand_engine::definition::Limits::default()).expect("parses");
+        sc.replications = 1;
+        if sc.cases.is_some() {
+            sc.cases = Some(300);
+            sc.warmup = 0;
+        }
+        let r = simulate(&p, &cal, &sc).unwrap_or_else(|e| panic!("{def}: {e:?}"));
+        assert!(r.finished > 0, "{def}: nothing finished");
+        assert_eq!(r.unfinished, 0, "{def}: {:?}", r.unfinished_why);
+    }
+    // The default scenario parses and names itself.
+    let (sc, _) = ravand_engine::sim::default_scenario().expect("the default scenario parses");
+    assert_eq!(sc.cases, Some(1000));
+}

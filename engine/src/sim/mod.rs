@@ -166,6 +166,9 @@ impl Scenario {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
     pub process: String,
+    /// Which scenario ran, when it is worth saying (the default one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     /// The scenario's case count per replication, and its horizon in days.
     pub cases: Option<u32>,
     pub horizon_days: Option<f64>,
@@ -600,6 +603,24 @@ pub fn parse_scenario(
     limits: &crate::definition::Limits,
 ) -> Result<Scenario, Vec<Diagnostic>> {
     crate::definition::parse_any(src, limits)
+}
+
+/// The scenario `ravand simulate FILE` runs when no `--scenario` is given:
+/// one arrival stream (a case a day from the scenario's default start), the
+/// definition's own durations and branch probabilities, and no role short
+/// of people (roles not listed under `resources` never queue).
+pub const DEFAULT_SCENARIO: &str = "cases: 1000\nreplications: 1\nseed: 1\narrivals: {every: 1 days}\n";
+
+/// What the report's header says of the default scenario.
+pub const DEFAULT_SCENARIO_NOTE: &str =
+    "default scenario (no --scenario): 1,000 cases, one a day; the definition's durations and probabilities; nobody queues";
+
+/// The default scenario, with the source its diagnostics would name (a
+/// test holds that it parses).
+pub fn default_scenario() -> Result<(Scenario, crate::definition::SourceFile), Vec<Diagnostic>> {
+    let src = crate::definition::SourceFile::new("(default scenario)", DEFAULT_SCENARIO);
+    let sc = parse_scenario(&src, &crate::definition::Limits::default())?;
+    Ok((sc, src))
 }
 
 /// The JSON Schema of scenario files.

@@ -107,6 +107,7 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
     (
         Report {
             process: p.id.0.clone(),
+            scenario: None,
             cases: plan.sc.cases,
             horizon_days: plan.horizon.map(|h| (h.0 - plan.t0.0) as f64 / 86_400.0),
             replications: plan.sc.replications.max(1),
@@ -150,6 +151,9 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
 /// The report as a short text table.
 pub fn to_text(r: &Report) -> String {
     let mut s = String::new();
+    if let Some(note) = &r.scenario {
+        let _ = writeln!(s, "{note}");
+    }
     let _ = writeln!(
         s,
         "{}: {} cases x {} replications, seed {}",
