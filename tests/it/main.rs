@@ -21,3 +21,4 @@ mod sim;
 mod soundness;
 mod store;
 mod trust;
+mod walkthrough;
