@@ -404,3 +404,26 @@ fn simulate_without_a_scenario_runs_the_default_one_and_says_so() {
     assert!(text.contains("complaint-137: 200 cases x 1 replications"), "{text}");
     assert!(!text.contains('±'), "one replication has no interval: {text}");
 }
+
+/// The systemd unit in the repository starts `ravand serve` with flags it has.
+#[test]
+fn the_systemd_unit_uses_flags_ravand_serve_has() {
+    let unit = std::fs::read_to_string(crate::helpers::root().join("cli/systemd/ravand.service")).expect("unit");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let help = std::process::Command::new(crate::helpers::ravand())
+        .args(["serve", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"serve"), "{exec}");
+    let flags: Vec<&&str> = words.iter().filter(|w| w.starts_with("--")).collect();
+    assert!(flags.len() >= 4, "{exec}");
+    for f in flags {
+        assert!(help.contains(*f), "`ravand serve` has no flag {f}:\n{help}");
+    }
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"), "reload re-reads the tokens");
+}
