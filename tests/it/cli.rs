@@ -425,5 +425,8 @@ fn the_systemd_unit_uses_flags_ravand_serve_has() {
     for f in flags {
         assert!(help.contains(*f), "`ravand serve` has no flag {f}:\n{help}");
     }
-    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"), "reload re-reads the tokens");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "reload re-reads the tokens"
+    );
 }
