@@ -470,7 +470,10 @@ fn compare(
     }
     if let Some(path) = html {
         let (ma, mb) = (measure::measure(a), measure::measure(b));
-        let title = format!("{} — مقایسه", a.title);
+        let title = format!(
+            "مقایسه «{}» نسخه {} و «{}» نسخه {} (comparison)",
+            a.title, a.version, b.title, b.version
+        );
         let page = ravand_engine::render::html::compare_html(
             &title,
             (&format!("{} v{}", old.display(), a.version), &ma),

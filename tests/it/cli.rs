@@ -273,6 +273,25 @@ fn compare_html_is_self_contained_and_right_to_left() {
     assert!(html.starts_with("<!doctype html><html lang=\"fa\" dir=\"rtl\">"));
     assert!(html.contains("صدور پروانه ساختمانی"), "Persian title");
     assert_eq!(html.matches("<svg").count(), 2, "tag bars and histograms");
+    // Labels in Persian with the English beside; counts as integers; the
+    // page titled for the comparison; the histogram's axes and legend.
+    assert!(
+        html.contains("<title>مقایسه «"),
+        "the page is titled for the comparison"
+    );
+    assert!(
+        html.contains("گام‌ها <small dir=\"ltr\">(steps)</small></td><td class=\"n\">129</td><td class=\"n\">58</td>"),
+        "steps as integers, in Persian"
+    );
+    assert!(html.contains("امضای صلاحدیدی"), "tags in Persian");
+    assert!(
+        html.contains("زمان چرخه، روز (cycle time, days)") && html.contains("سهم پرونده‌ها (share of cases)"),
+        "axes"
+    );
+    assert!(
+        html.contains("building-permit-current.yaml v1</text>"),
+        "the histogram's legend names the old side"
+    );
     for outside in ["<script", "<link", "src=", "url(", "https://"] {
         assert!(!html.contains(outside), "the page reaches outside: {outside}");
     }
