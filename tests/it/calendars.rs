@@ -101,3 +101,55 @@ fn half_a_working_day_is_half_of_the_calendars_mean_working_day() {
         cal.mean_working_day_seconds()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_keeps_escalation_rungs_on_their_working_day_and_hour() {
+    use ravand_engine::runtime::{Command, EventKind};
+    use ravand_engine::time::Clock;
+    let cal = tehran();
+    let clock = std::sync::Arc::new(ravand_engine::time::VirtualClock::new(at(&cal, 1405, 9, 11, 9)));
+    let e = ravand_engine::engine::Engine::in_memory(clock.clone(), 1)
+        .await
+        .expect("engine");
+    e.add_calendars_from(&root().join("definitions/calendars"))
+        .await
+        .expect("calendars");
+    let text = "id: ladder\nversion: 1\ntitle: نردبان\ncalendar: tehran-municipal\nroles:\n  - {id: officer, title: کارشناس}\nsteps:\n  - {id: start, kind: start}\n  - id: act\n    title: اقدام\n    performer: officer\n    deadline:\n      due: 1 working days\n      escalation:\n        - {after: 0, action: remind, every: 1 working days, times: 3}\n        - {after: 2 working days, action: warn, to: officer}\n  - {id: done, kind: end, outcome: done}\n";
+    e.deploy("ladder.yaml", text).await.expect("deploys");
+    // Opened Wednesday 11 Azar 1405 09:00: due Thursday 09:00; the third
+    // reminder and the warning both fall on Sunday 15 Azar 09:00.
+    let case = e.start("ladder", Default::default(), None).await.expect("starts").case;
+    // Suspended Wednesday 10:00, resumed Saturday 14 Azar 10:00: the clock
+    // stood still for the rest of Wednesday, all of Thursday (a 5-hour day)
+    // and Saturday morning.
+    clock.set(at(&cal, 1405, 9, 11, 10));
+    e.command(case, Command::Suspend { by: None }).await.expect("suspends");
+    clock.set(at(&cal, 1405, 9, 14, 10));
+    e.command(case, Command::Resume { by: None }).await.expect("resumes");
+    let end = at(&cal, 1405, 9, 25, 14);
+    let mut now = clock.now();
+    while now < end {
+        now = now.plus_seconds(15 * 60);
+        clock.set(now);
+        e.tick(now).await.expect("tick");
+    }
+    let h = e.history(case).await.expect("history");
+    let rung = |action: &str, n: u32| {
+        h.iter()
+            .find(|ev| matches!(&ev.kind, EventKind::Escalated { action: a, n: k, .. } if format!("{a:?}").to_lowercase() == action && *k == n))
+            .map(|ev| ev.at)
+            .unwrap_or_else(|| panic!("no {action} #{n}"))
+    };
+    let (remind3, warn) = (rung("remind", 3), rung("warn", 1));
+    assert_eq!(remind3, warn, "{} vs {}", cal.show(remind3), cal.show(warn));
+    // Each rung keeps its hour and its offset in working days from the
+    // pause: the first reminder, 6 opening hours after the pause, comes on
+    // Sunday 15 Azar 09:00; the warning, 2 working days and 6 hours after
+    // it, on Tuesday 17 Azar 09:00, with the third reminder.
+    assert_eq!(
+        cal.show(warn),
+        cal.show(at(&cal, 1405, 9, 17, 9)),
+        "the warning keeps 09:00"
+    );
+    assert_eq!(cal.show(rung("remind", 1)), cal.show(at(&cal, 1405, 9, 15, 9)));
+}

@@ -101,6 +101,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 id: *timer,
                 due: Some(*due),
                 remaining: 0,
+                remaining_days: 0,
                 basis: *basis,
                 purpose: *purpose,
                 citizen_clock: *citizen_clock,
@@ -109,11 +110,12 @@ pub fn apply(st: &mut Instance, e: &Event) {
             st.next_id = st.next_id.max(timer + 1);
         }
         EventKind::TimerCancelled { timer } => st.timers.retain(|t| t.id != *timer),
-        EventKind::TimersPaused { reason, timers } => {
+        EventKind::TimersPaused { reason, timers, days } => {
             for (id, left) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
                     if t.paused == 0 {
                         t.remaining = *left;
+                        t.remaining_days = days.iter().find(|d| d.0 == *id).map_or(0, |d| d.1);
                     }
                     t.paused |= reason;
                     t.due = None;

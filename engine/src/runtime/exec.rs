@@ -296,13 +296,8 @@ fn handle_inner(
             running(st)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Suspended { by });
-            let timers: Vec<(LocalId, i64)> = x.st.timers.iter().map(|t| (t.id, x.remaining(t))).collect();
-            if !timers.is_empty() {
-                x.emit(EventKind::TimersPaused {
-                    reason: PAUSE_SUSPENDED,
-                    timers,
-                });
-            }
+            let ids: Vec<LocalId> = x.st.timers.iter().map(|t| t.id).collect();
+            x.pause(PAUSE_SUSPENDED, &ids);
         }
         Command::Resume { by } => {
             if st.status != Status::Suspended {
@@ -849,7 +844,14 @@ impl<'a> Exec<'a> {
                 rung: i as u16,
                 n: 1,
             };
-            self.schedule(at, r.after.basis, purpose, d.pauses_for_citizen);
+            // `after: 0` has no unit: the rung is counted as its deadline is,
+            // so a pause moves both alike.
+            let basis = if r.after.is_zero() {
+                Self::due_basis(d)
+            } else {
+                r.after.basis
+            };
+            self.schedule(at, basis, purpose, d.pauses_for_citizen);
         }
     }
 
@@ -869,11 +871,7 @@ impl<'a> Exec<'a> {
             citizen_clock,
         });
         if citizen_clock && self.citizen_waiting() {
-            let left = self.st.timer(timer).map_or(0, |t| self.remaining(t));
-            self.emit(EventKind::TimersPaused {
-                reason: PAUSE_CITIZEN,
-                timers: vec![(timer, left)],
-            });
+            self.pause(PAUSE_CITIZEN, &[timer]);
         }
         timer
     }
@@ -891,15 +889,50 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Time left on a timer, in its basis.
-    fn remaining(&self, t: &Timer) -> i64 {
+    /// Time left on a timer, in its basis: for working time, whole working
+    /// days (each the same time of day on the next working day) and then
+    /// opening seconds; for calendar time, seconds.
+    fn remaining(&self, t: &Timer) -> (u32, i64) {
         match t.due {
-            None => t.remaining,
+            None => (t.remaining_days, t.remaining),
             Some(due) => match t.basis {
-                crate::model::Basis::Calendar => (due.0 - self.now.0).max(0),
-                crate::model::Basis::Working => self.cal.open_seconds_between(self.now, due),
+                crate::model::Basis::Calendar => (0, (due.0 - self.now.0).max(0)),
+                crate::model::Basis::Working => {
+                    let mut days = 0u32;
+                    let mut at = self.now;
+                    // Bounded: a working day is at least a minute of opening.
+                    while days < 100_000 {
+                        let next = self.cal.add_working_days(self.now, days + 1);
+                        if next > due || next <= at {
+                            break;
+                        }
+                        days += 1;
+                        at = next;
+                    }
+                    (days, self.cal.open_seconds_between(at, due))
+                }
             },
         }
+    }
+
+    /// Pauses timers for `reason`, keeping what each has left.
+    fn pause(&mut self, reason: u8, ids: &[LocalId]) {
+        let left: Vec<(LocalId, (u32, i64))> = ids
+            .iter()
+            .filter_map(|id| self.st.timer(*id).map(|t| (*id, self.remaining(t))))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        self.emit(EventKind::TimersPaused {
+            reason,
+            timers: left.iter().map(|(id, (_, s))| (*id, *s)).collect(),
+            days: left
+                .iter()
+                .filter(|(_, (d, _))| *d > 0)
+                .map(|(id, (d, _))| (*id, *d))
+                .collect(),
+        });
     }
 
     fn resume_timers(&mut self, reason: u8) {
@@ -911,7 +944,9 @@ impl<'a> Exec<'a> {
             .map(|t| {
                 let due = (t.paused == reason).then(|| match t.basis {
                     crate::model::Basis::Calendar => self.now.plus_seconds(t.remaining),
-                    crate::model::Basis::Working => self.cal.add_open_seconds(self.now, t.remaining),
+                    crate::model::Basis::Working => self
+                        .cal
+                        .add_open_seconds(self.cal.add_working_days(self.now, t.remaining_days), t.remaining),
                 });
                 (t.id, due)
             })
@@ -935,19 +970,14 @@ impl<'a> Exec<'a> {
             return;
         }
         if self.citizen_waiting() {
-            let timers: Vec<(LocalId, i64)> = self
+            let ids: Vec<LocalId> = self
                 .st
                 .timers
                 .iter()
                 .filter(|t| t.citizen_clock && t.paused & PAUSE_CITIZEN == 0)
-                .map(|t| (t.id, self.remaining(t)))
+                .map(|t| t.id)
                 .collect();
-            if !timers.is_empty() {
-                self.emit(EventKind::TimersPaused {
-                    reason: PAUSE_CITIZEN,
-                    timers,
-                });
-            }
+            self.pause(PAUSE_CITIZEN, &ids);
         } else {
             self.resume_timers(PAUSE_CITIZEN);
         }

@@ -143,8 +143,14 @@ pub struct Timer {
     pub id: LocalId,
     /// When it fires; `None` while paused.
     pub due: Option<Timestamp>,
-    /// While paused: the time left, in seconds of `basis`.
+    /// While paused: the time left, in seconds of `basis` (for working
+    /// time: after `remaining_days` whole working days).
     pub remaining: i64,
+    /// While paused, for working time: whole working days left before the
+    /// `remaining` seconds, so a resumed rung keeps its working-day offset
+    /// (and its time of day) however long each day's hours are.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub remaining_days: u32,
     pub basis: Basis,
     pub purpose: Purpose,
     /// Whether it pauses while the case waits on the citizen.
@@ -406,10 +412,13 @@ pub enum EventKind {
     TimerCancelled {
         timer: LocalId,
     },
-    /// Timers paused for `reason`, with the time left on each.
+    /// Timers paused for `reason`, with the time left on each (for working
+    /// time, seconds after the whole working days in `days`).
     TimersPaused {
         reason: u8,
         timers: Vec<(LocalId, i64)>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        days: Vec<(LocalId, u32)>,
     },
     /// Timers resumed from `reason`, with their new due instants (`None`
     /// while another reason still holds them).
@@ -577,6 +586,10 @@ pub enum CommandError {
     NoSuchIncident(LocalId),
     #[error("{0}")]
     BadData(String),
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Rebuilds a case's state from its history.
