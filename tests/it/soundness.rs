@@ -104,3 +104,40 @@ fn state_limit_gives_a_warning_not_a_hang() {
     // through `otherwise`, so this is sound, but too big to finish checking.
     assert!(c.contains(&"soundness-unchecked"), "{c:?}");
 }
+
+#[test]
+fn a_rework_loop_upstream_of_an_unavoidable_deadlock_is_not_blamed() {
+    // review ⇄ fix is a loop with a way out; every way out then meets a join
+    // that can never fire. One error, at the join, naming one branch of one
+    // alternative; nothing about the loop.
+    let body = "  - {id: review, title: بررسی, mode: service}\n  - {id: again, kind: decision, branches: [{when: ok, next: fix}], otherwise: {next: d}}\n  - {id: fix, title: اصلاح, mode: service, next: review}\n  - {id: d, kind: decision, branches: [{when: ok, next: a}], otherwise: {next: b}}\n  - {id: a, title: الف, mode: service, next: j}\n  - {id: b, title: ب, mode: service, next: j}\n  - {id: j, kind: join}\n";
+    let r = check("s.yaml", &process(body));
+    assert_eq!(codes(&r), vec!["deadlock"], "{}", rendered(&r));
+    let text = rendered(&r);
+    assert!(!text.contains("loop"), "{text}");
+    let d = &r.diagnostics[0];
+    assert!(
+        !(d.message.contains("`a`") && d.message.contains("`b`")),
+        "branches of two alternatives named as waiting together: {}",
+        d.message
+    );
+}
+
+#[test]
+fn improper_completion_names_the_branch_still_under_way_not_the_other_end() {
+    let body = "  - {id: p, kind: parallel, next: [a, b]}\n  - {id: a, title: الف, mode: service, next: done}\n  - {id: b, title: ب, mode: service, next: other}\n  - {id: other, kind: end, outcome: other}\n";
+    let r = check("s.yaml", &process(body));
+    assert!(codes(&r).contains(&"improper-completion"), "{}", rendered(&r));
+    for d in r.diagnostics.iter().filter(|d| d.code == "improper-completion") {
+        assert!(
+            !d.message.contains("open at `done`") && !d.message.contains("open at `other`"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("open at `a`") || d.message.contains("open at `b`"),
+            "{}",
+            d.message
+        );
+    }
+}

@@ -233,6 +233,9 @@ pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: b
     g.states.push((init, 0));
     // States not to expand (unsafe): their problem is already reported.
     let mut frontier = vec![0u32];
+    // States where a defect is met (a deadlock, or a move into an unsafe
+    // state): a loop that can reach one is not a loop without an exit.
+    let mut stops: Vec<u32> = Vec::new();
     let mut succ: Vec<(StepIx, Marking, u64, u32)> = Vec::new();
     while let Some(s) = frontier.pop() {
         let (m, mask) = &g.states[s as usize];
@@ -244,11 +247,13 @@ pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: b
         successors(&net, m, *mask, &mut succ, &mut issues);
         if succ.is_empty() {
             issues.insert(deadlock(p, m));
+            stops.push(s);
             continue;
         }
         for (step, nm, nmask, weight) in succ.drain(..) {
             if let Some(issue) = unsafe_state(p, &nm) {
                 issues.insert(issue);
+                stops.push(s);
                 continue;
             }
             let key = (nm, nmask);
@@ -275,9 +280,7 @@ pub fn explore_with(p: &Process, loops: Loops, max_states: usize, agglomerate: b
         }
     }
     if !g.truncated && loops == Loops::Free {
-        if let Some(l) = livelock(p, &g) {
-            issues.insert(l);
-        }
+        issues.extend(livelock(p, &g, &stops));
     }
     g.issues = merge(issues);
     g
@@ -293,17 +296,10 @@ fn merge(issues: std::collections::BTreeSet<Issue>) -> Vec<Issue> {
     };
     for i in issues {
         let merged = out.iter_mut().any(|o| match (o, &i) {
-            (Issue::Deadlock { joins, waiting }, Issue::Deadlock { joins: j2, waiting: w2 })
-                if joins.first() == j2.first() =>
-            {
-                join(joins, j2);
-                join(waiting, w2);
-                true
-            }
-            (Issue::LackOfSync { step, from }, Issue::LackOfSync { step: s2, from: f2 }) if step == s2 => {
-                join(from, f2);
-                true
-            }
+            // One deadlock per join, told from one state: branches of
+            // different alternatives never waited together.
+            (Issue::Deadlock { joins, .. }, Issue::Deadlock { joins: j2, .. }) if joins.first() == j2.first() => true,
+            (Issue::LackOfSync { step, .. }, Issue::LackOfSync { step: s2, .. }) if step == s2 => true,
             (Issue::ImproperCompletion { end, open }, Issue::ImproperCompletion { end: e2, open: o2 }) if end == e2 => {
                 join(open, o2);
                 true
@@ -410,7 +406,7 @@ fn successors(
                     // Reported, and explored on: the other tokens go on.
                     issues.insert(Issue::ImproperCompletion {
                         end: n,
-                        open: open_steps(p, &base),
+                        open: still_open(p, &base, n),
                     });
                 }
                 emit(&[]);
@@ -456,6 +452,24 @@ fn successors(
 /// The steps whose work is still open in a marking: the targets of its edges.
 fn open_steps(p: &Process, m: &Marking) -> Vec<StepIx> {
     let mut v: Vec<StepIx> = m.iter().map(|&e| p.edge(EdgeIx(e)).to).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Where work is still open when a token reaches `end`: the step each other
+/// token goes to, or, for a token on its way to an end itself, the step it
+/// comes from (that branch is still under way); never `end`.
+fn still_open(p: &Process, m: &Marking, end: StepIx) -> Vec<StepIx> {
+    let mut v: Vec<StepIx> = m
+        .iter()
+        .map(|&e| p.edge(EdgeIx(e)))
+        .map(|edge| match p.step(edge.to).kind {
+            StepKind::End | StepKind::Terminate => edge.from,
+            _ => edge.to,
+        })
+        .filter(|s| *s != end)
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -511,15 +525,17 @@ fn deadlock(p: &Process, m: &Marking) -> Issue {
     Issue::Deadlock { joins, waiting }
 }
 
-/// States from which no final state can be reached, though they can move.
-fn livelock(p: &Process, g: &StateGraph) -> Option<Issue> {
+/// Loops that can never be left: cycles of states from which neither a
+/// final state nor a defect reported on its own (a deadlock, an unsafe
+/// state) can be reached. One issue per loop.
+fn livelock(p: &Process, g: &StateGraph, stops: &[u32]) -> Vec<Issue> {
     let n = g.states.len();
     let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
     for mv in &g.moves {
         rev[mv.to as usize].push(mv.from);
     }
     let mut good = vec![false; n];
-    let mut todo: Vec<u32> = g.finals.clone();
+    let mut todo: Vec<u32> = g.finals.iter().chain(stops).copied().collect();
     for &f in &todo {
         good[f as usize] = true;
     }
@@ -531,9 +547,6 @@ fn livelock(p: &Process, g: &StateGraph) -> Option<Issue> {
             }
         }
     }
-    // Keep only states on cycles of bad states: the others merely lead into
-    // a deadlock, which is reported on its own.
-    let mut on_cycle = vec![false; n];
     let bad_moves: Vec<&Move> = g
         .moves
         .iter()
@@ -543,20 +556,42 @@ fn livelock(p: &Process, g: &StateGraph) -> Option<Issue> {
     for mv in &bad_moves {
         graph.add_edge(mv.from, mv.to, ());
     }
-    for scc in petgraph::algo::tarjan_scc(&graph) {
-        if scc.len() > 1 || scc.first().is_some_and(|&s| graph.contains_edge(s, s)) {
-            for s in scc {
-                on_cycle[s as usize] = true;
+    // The loops of the process itself: a cycle of states may run two of
+    // them at once (parallel branches), and each is its own defect.
+    let mut steps_graph = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
+    for e in &p.edges {
+        steps_graph.add_edge(e.from.0, e.to.0, ());
+    }
+    let mut loop_of = vec![None; p.steps.len()];
+    for (i, c) in petgraph::algo::tarjan_scc(&steps_graph).into_iter().enumerate() {
+        if c.len() > 1 || c.first().is_some_and(|&s| steps_graph.contains_edge(s, s)) {
+            for s in c {
+                loop_of[s as usize] = Some(i);
             }
         }
     }
-    let mut steps: Vec<StepIx> = Vec::new();
-    for (i, (m, _)) in g.states.iter().enumerate() {
-        if on_cycle[i] {
-            steps.extend(open_steps(p, m));
+    let mut out = Vec::new();
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        let cyclic = scc.len() > 1 || scc.first().is_some_and(|&s| graph.contains_edge(s, s));
+        if !cyclic {
+            continue;
         }
+        let mut steps: Vec<StepIx> = scc
+            .iter()
+            .flat_map(|&s| open_steps(p, &g.states[s as usize].0))
+            .collect();
+        steps.sort();
+        steps.dedup();
+        let mut by_loop: std::collections::BTreeMap<usize, Vec<StepIx>> = std::collections::BTreeMap::new();
+        for s in &steps {
+            if let Some(l) = loop_of[s.ix()] {
+                by_loop.entry(l).or_default().push(*s);
+            }
+        }
+        if by_loop.is_empty() && !steps.is_empty() {
+            out.push(Issue::Livelock { steps });
+        }
+        out.extend(by_loop.into_values().map(|steps| Issue::Livelock { steps }));
     }
-    steps.sort();
-    steps.dedup();
-    (!steps.is_empty()).then_some(Issue::Livelock { steps })
+    out
 }
