@@ -744,3 +744,59 @@ async fn jwts_of_the_identity_provider_are_verified_and_mapped_to_grants() {
     let (st, _) = send("GET", format!("{}/worklist", node.base), &none, None).await;
     assert_eq!(st, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_outside_the_repository_finds_calendars_beside_the_file_and_refuses_an_invalid_one() {
+    let dir = temp("outside");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    // Started in another folder: the calendars are found beside the file.
+    let def = root().join("definitions/complaint-137.yaml");
+    let port = free_port();
+    let log = dir.join("serve.log");
+    let mut child = Command::new(ravand())
+        .args(["serve", "--db", &db, "--addr", &format!("127.0.0.1:{port}"), "--tokens"])
+        .arg(root().join("tokens.example.yaml"))
+        .arg("--deploy")
+        .arg(&def)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut up = false;
+    while Instant::now() < deadline && !up {
+        up = reqwest::get(format!("{base}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (st, v) = send("GET", format!("{base}/definitions"), "analyst-demo", None).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(st, 200);
+    assert_eq!(v[0]["process"], "complaint-137", "{v}");
+    // An invalid --deploy file: its diagnostics, and no serving.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "id: bad\nversion: 1\ntitle: بد\nsteps:\n  - {id: start, kind: start}\n  - {id: a, title: الف, performer: nobody}\n  - {id: done, kind: end, outcome: done}\n").expect("write");
+    let out = Command::new(ravand())
+        .args([
+            "serve",
+            "--db",
+            &db,
+            "--addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tokens",
+        ])
+        .arg(root().join("tokens.example.yaml"))
+        .arg("--deploy")
+        .arg(&bad)
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "served an invalid definition");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown-role") && err.contains("not serving"), "{err}");
+}
