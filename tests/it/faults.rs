@@ -53,6 +53,20 @@ struct Tally {
     deploys: usize,
 }
 
+/// Notes the answer to a start: acknowledged (its case and code kept), a
+/// JSON 503, or no answer (the node died).
+fn started(r: Result<(u16, Value), String>, t: &mut Tally, codes: &mut BTreeMap<u64, String>, seed: u64) {
+    match r {
+        Ok((201, v)) => {
+            t.acknowledged += 1;
+            let case = v["case"].as_u64().expect("case");
+            codes.insert(case, v["tracking_code"].as_str().expect("code").to_owned());
+        }
+        Ok((st, v)) => assert!(st == 503 && v.get("error").is_some(), "seed {seed}: start {st} {v}"),
+        Err(_) => t.unanswered += 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn random_kills_and_deploys_lose_nothing_and_apply_nothing_twice() {
     let seed: u64 = std::env::var("RAVAND_FAULT_SEED")
@@ -138,15 +152,7 @@ async fn random_kills_and_deploys_lose_nothing_and_apply_nothing_twice() {
                 t.kills += 1;
                 for f in flying {
                     t.commands += 1;
-                    match f.await.expect("client") {
-                        Ok((201, v)) => {
-                            t.acknowledged += 1;
-                            let case = v["case"].as_u64().expect("case");
-                            codes.insert(case, v["tracking_code"].as_str().expect("code").to_owned());
-                        }
-                        Ok((st, v)) => assert!(st == 503 && v.get("error").is_some(), "seed {seed}: start {st} {v}"),
-                        Err(_) => t.unanswered += 1,
-                    }
+                    started(f.await.expect("client"), &mut t, &mut codes, seed);
                 }
             } else {
                 let down = (0..2).find(|j| nodes[*j].is_none()).expect("one is down");
@@ -179,22 +185,14 @@ async fn random_kills_and_deploys_lose_nothing_and_apply_nothing_twice() {
         let b = base(&nodes, i).expect("up");
         t.commands += 1;
         if roll < 40 || codes.is_empty() {
-            match call(
+            let r = call(
                 "POST",
                 format!("{b}/cases"),
                 "operator-demo",
                 Some(json!({"process": "fault"})),
             )
-            .await
-            {
-                Ok((201, v)) => {
-                    t.acknowledged += 1;
-                    let case = v["case"].as_u64().expect("case");
-                    codes.insert(case, v["tracking_code"].as_str().expect("code").to_owned());
-                }
-                Ok((st, v)) => assert!(st == 503 && v.get("error").is_some(), "seed {seed}: start {st} {v}"),
-                Err(_) => t.unanswered += 1,
-            }
+            .await;
+            started(r, &mut t, &mut codes, seed);
         } else if roll < 75 {
             // Complete the open task of a known case, if it has one.
             let cases: Vec<u64> = codes.keys().copied().collect();

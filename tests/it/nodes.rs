@@ -121,6 +121,25 @@ fn waiting(id: &str, wait: u32) -> String {
     format!("id: {id}\nversion: 1\ntitle: صبر\nsteps:\n  - {{id: start, kind: start}}\n  - {{id: w, kind: wait, title: صبر, wait: {{duration: {wait} seconds}}}}\n  - {{id: done, kind: end, outcome: done}}\n")
 }
 
+/// Two `ravand serve` nodes on a new PostgreSQL database, and a process
+/// deployed through the first after both started.
+async fn two_nodes(name: &str, process: &str, source: String) -> (TestDb, Node, Node) {
+    let db = TestDb::postgres(name).await;
+    let dir = temp(name);
+    let tokens = tokens_file();
+    let a = Node::start(&db.url, &tokens, &[], dir.join("a.log")).await;
+    let b = Node::start(&db.url, &tokens, &[], dir.join("b.log")).await;
+    let (st, v) = send(
+        "POST",
+        format!("{}/definitions", a.base),
+        "analyst-demo",
+        Some(json!({"name": format!("{process}.yaml"), "source": source})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    (db, a, b)
+}
+
 async fn wait_until_finished(engine: &Engine, cases: &[u64], secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -161,20 +180,8 @@ async fn fired_once(engine: &Engine, cases: &[u64]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_did_not_know_the_process_fires_its_timers_after_failover() {
-    let db = TestDb::postgres("failover").await;
-    let dir = temp("failover");
-    let tokens = tokens_file();
-    let a = Node::start(&db.url, &tokens, &[], dir.join("a.log")).await;
-    let b = Node::start(&db.url, &tokens, &[], dir.join("b.log")).await;
     // Deployed through A after both started: B has never seen it.
-    let (st, v) = send(
-        "POST",
-        format!("{}/definitions", a.base),
-        "analyst-demo",
-        Some(json!({"name": "failover.yaml", "source": waiting("failover", 3)})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    let (db, a, b) = two_nodes("failover", "failover", waiting("failover", 3)).await;
     let mut cases = Vec::new();
     for _ in 0..40 {
         let (st, v) = send(
@@ -200,19 +207,7 @@ async fn a_node_that_did_not_know_the_process_fires_its_timers_after_failover() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deployed_through_one_node_worked_and_fired_through_the_other() {
-    let db = TestDb::postgres("both_alive").await;
-    let dir = temp("both");
-    let tokens = tokens_file();
-    let a = Node::start(&db.url, &tokens, &[], dir.join("a.log")).await;
-    let b = Node::start(&db.url, &tokens, &[], dir.join("b.log")).await;
-    let (st, v) = send(
-        "POST",
-        format!("{}/definitions", a.base),
-        "analyst-demo",
-        Some(json!({"name": "fault.yaml", "source": definition("fault", 1, 1)})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    let (db, a, b) = two_nodes("both_alive", "fault", definition("fault", 1, 1)).await;
     let mut cases = Vec::new();
     for _ in 0..10 {
         // Started and worked through B, which must load the process from the store.

@@ -338,6 +338,12 @@ async fn mardom_salam_deadlines_count_from_the_meeting() {
 }
 
 async fn article100_to_defence(h: &Harness) -> CaseId {
+    article100_served(h, "A100-1405-77", "2026-05-03T10:00").await
+}
+
+/// An Article 100 case whose notice is served at `served` (local time),
+/// under file number `file_no`.
+async fn article100_served(h: &Harness, file_no: &str, served: &str) -> CaseId {
     let case = h
         .engine
         .start("article-100", data(json!({"reported_by_citizen": false})), None)
@@ -350,9 +356,9 @@ async fn article100_to_defence(h: &Harness) -> CaseId {
     h.complete(case, "stop-work-order", json!({})).await;
     h.complete(case, "prepare-file", json!({})).await;
     h.complete(case, "send-to-commission", json!({})).await;
-    h.complete(case, "register-at-secretariat", json!({"file_no": "A100-1405-77"}))
+    h.complete(case, "register-at-secretariat", json!({"file_no": file_no}))
         .await;
-    h.set("2026-05-03T10:00");
+    h.set(served);
     h.complete(case, "serve-notice", json!({})).await;
     case
 }
@@ -411,24 +417,7 @@ async fn article100_a_window_ending_in_nowruz_moves_to_the_first_working_day() {
     // law counts them end on 2 Farvardin 1405, a Nowruz holiday; offices
     // reopen on Wednesday 5 Farvardin, and the window runs to its end.
     let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-03-07T09:00").await;
-    let case = h
-        .engine
-        .start("article-100", data(json!({"reported_by_citizen": false})), None)
-        .await
-        .expect("starts")
-        .case;
-    for (step, out) in [
-        ("record-patrol-finding", json!({})),
-        ("site-inspection", json!({"violation_confirmed": true})),
-        ("stop-work-order", json!({})),
-        ("prepare-file", json!({})),
-        ("send-to-commission", json!({})),
-        ("register-at-secretariat", json!({"file_no": "A100-1404-9"})),
-    ] {
-        h.complete(case, step, out).await;
-    }
-    h.set("2026-03-12T10:00");
-    h.complete(case, "serve-notice", json!({})).await;
+    let case = article100_served(&h, "A100-1404-9", "2026-03-12T10:00").await;
     let due = h
         .engine
         .instance(case)
