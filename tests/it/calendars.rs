@@ -153,3 +153,29 @@ async fn a_suspension_keeps_escalation_rungs_on_their_working_day_and_hour() {
     );
     assert_eq!(cal.show(rung("remind", 1)), cal.show(at(&cal, 1405, 9, 15, 9)));
 }
+
+#[test]
+fn validate_warns_of_a_fixed_date_outside_the_years_its_calendar_covers() {
+    let dir = std::env::temp_dir().join(format!("ravand-years-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("calendars")).expect("dir");
+    std::fs::copy(
+        root().join("definitions/calendars/tehran-municipal.yaml"),
+        dir.join("calendars/tehran-municipal.yaml"),
+    )
+    .expect("copy");
+    let file = |name: &str, until: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, format!("id: late\nversion: 1\ntitle: دیر\ncalendar: tehran-municipal\nsteps:\n  - {{id: start, kind: start}}\n  - {{id: w, kind: wait, title: صبر, wait: {{until: {until}}}}}\n  - {{id: done, kind: end, outcome: done}}\n")).expect("write");
+        f
+    };
+    let late = file("late.yaml", "1412-01-15T09:00");
+    let fine = file("fine.yaml", "1406-01-15T09:00");
+    let reports = ravand_engine::validate::validate_paths(&[late, fine], &Limits::default());
+    let d = &reports[0].diagnostics;
+    assert!(
+        d.iter()
+            .any(|d| d.code == "calendar-years" && !d.is_error() && d.line == 7 && d.message.contains("1412-01-15")),
+        "{d:?}"
+    );
+    assert!(reports[1].diagnostics.is_empty(), "{:?}", reports[1].diagnostics);
+}

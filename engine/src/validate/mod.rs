@@ -553,6 +553,48 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
     (Some(cal), diags)
 }
 
+/// Fixed dates of a process (`wait: until`) that fall outside the years its
+/// calendar (beside the file) says its holiday lists cover: working time
+/// there would count lunar holidays as working days.
+fn outside_covered_years(p: &crate::model::Process, path: &Path, limits: &Limits) -> Vec<Diagnostic> {
+    let Some(name) = &p.calendar else { return Vec::new() };
+    let file = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("calendars")
+        .join(format!("{name}.yaml"));
+    let Ok(src) = SourceFile::read(&file, limits) else {
+        return Vec::new();
+    };
+    let Some(def) = validate_calendar(&src, limits).0 else {
+        return Vec::new();
+    };
+    let Ok(cal) = crate::time::WorkCalendar::from_def(&def) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for step in &p.steps {
+        if let Some(crate::model::WaitFor::Until(local)) = &step.wait {
+            let t = cal.instant(*local);
+            if !cal.covers(t) {
+                out.push(
+                    Diagnostic::warning(
+                        "calendar-years",
+                        step.place.clone(),
+                        format!(
+                            "`{}` waits until {}, outside the years calendar `{name}` covers",
+                            step.id,
+                            cal.show(t)
+                        ),
+                    )
+                    .help("extend the calendar's `years` (and its holiday lists) to cover the date"),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Is this path a calendar file (inside a `calendars` folder)?
 pub fn is_calendar_path(path: &Path) -> bool {
     path.parent()
@@ -601,7 +643,17 @@ pub fn validate_paths(paths: &[PathBuf], limits: &Limits) -> Vec<Report> {
             calendars: Some(calendars_beside(&path)),
             processes: Some(ids.clone()),
         };
-        reports.push(validate_source(source, &ctx, limits));
+        let mut report = validate_source(source, &ctx, limits);
+        if let Some(p) = &report.process {
+            let name = report.source.name.clone();
+            report.diagnostics.extend(
+                outside_covered_years(p, &path, limits)
+                    .into_iter()
+                    .map(|d| d.in_file(&name)),
+            );
+            diagnostic::sort(&mut report.diagnostics);
+        }
+        reports.push(report);
     }
     reports
 }
