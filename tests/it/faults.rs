@@ -15,7 +15,7 @@ use ravand_engine::time::SystemClock;
 use serde_json::{json, Value};
 
 use crate::crash::tokens_file;
-use crate::nodes::Node;
+use crate::nodes::{call, Node};
 use crate::store::TestDb;
 
 /// Version `v` of the process: a task, a wait of 1–3 seconds, a reply
@@ -28,21 +28,6 @@ fn parent(v: u32) -> String {
 }
 
 const CHILD: &str = "id: crash\nversion: 1\ntitle: فرزند\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 1 seconds}}\n  - {id: done, kind: end, outcome: done}\n";
-
-async fn call(method: &str, url: String, token: &str, body: Option<Value>) -> Result<(u16, Value), String> {
-    let c = reqwest::Client::new();
-    let mut r = c
-        .request(method.parse().expect("method"), url)
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(10));
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.map_err(|e| e.to_string())?;
-    let st = res.status().as_u16();
-    let text = res.text().await.map_err(|e| e.to_string())?;
-    Ok((st, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-}
 
 #[derive(Default)]
 struct Tally {
