@@ -157,6 +157,27 @@ async fn two_nodes(name: &str, process: &str, source: String) -> (TestDb, Node, 
     (db, a, b)
 }
 
+/// Sends `case`'s reply (keyed on its tracking code) through `node` until
+/// the case waits for it and takes it; nothing else may take it.
+async fn reply_once_waiting(node: &Node, case: u64, code: &str, deadline: Instant) {
+    loop {
+        let (st, v) = send(
+            "POST",
+            format!("{}/messages", node.base),
+            "operator-demo",
+            Some(json!({"name": "reply", "key": code})),
+        )
+        .await;
+        if st == 200 {
+            assert_eq!(v["case"].as_u64(), Some(case), "the reply went to another case");
+            return;
+        }
+        assert_eq!(st, 404, "{v}");
+        assert!(Instant::now() < deadline, "case {case} never waited for its reply");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn wait_until_finished(engine: &Engine, cases: &[u64], secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -240,22 +261,7 @@ async fn deployed_through_one_node_worked_and_fired_through_the_other() {
     // Once the wait fired (on either node), the reply goes through A.
     let deadline = Instant::now() + Duration::from_secs(60);
     for (case, code) in &cases {
-        loop {
-            let (st, v) = send(
-                "POST",
-                format!("{}/messages", a.base),
-                "operator-demo",
-                Some(json!({"name": "reply", "key": code})),
-            )
-            .await;
-            if st == 200 {
-                assert_eq!(v["case"].as_u64(), Some(*case));
-                break;
-            }
-            assert_eq!(st, 404, "{v}");
-            assert!(Instant::now() < deadline, "case {case} never waited for its reply");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        reply_once_waiting(&a, *case, code, deadline).await;
     }
     let ids: Vec<u64> = cases.iter().map(|c| c.0).collect();
     wait_until_finished(&engine, &ids, 30).await;
@@ -608,23 +614,7 @@ async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() 
         if st.status != Status::Running || !st.tasks.is_empty() {
             continue;
         }
-        loop {
-            let (st, _) = send(
-                "POST",
-                format!("{}/messages", node.base),
-                "operator-demo",
-                Some(json!({"name": "reply", "key": code})),
-            )
-            .await;
-            if st == 200 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "case {case} never waited for its reply on the copy"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        reply_once_waiting(&node, *case, code, deadline).await;
         waiting_ones.push(*case);
     }
     assert!(!waiting_ones.is_empty());
