@@ -7,8 +7,11 @@ use ravand_engine::definition::{Limits, SourceFile};
 use ravand_engine::model::CompileContext;
 use ravand_engine::validate::validate_source;
 
+#[path = "../tests/support/large.rs"]
+mod large;
+
 fn bench(c: &mut Criterion) {
-    let text = ravand_engine::testkit::large_process(10_000);
+    let text = large::large_process(10_000);
     let limits = Limits::default();
     let ctx = CompileContext::default();
     let r = validate_source(SourceFile::new("big.yaml", text.clone()), &ctx, &limits);

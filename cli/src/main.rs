@@ -645,10 +645,7 @@ async fn backup(db: &str, file: &std::path::Path) -> Result<String, String> {
             return Err(format!("pg_dump: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
     } else {
-        ravand_engine::store::Store::connect(db)
-            .await
-            .map_err(|e| e.to_string())?
-            .backup_to(file)
+        ravand_engine::Engine::backup_sqlite(db, file)
             .await
             .map_err(|e| e.to_string())?;
     }

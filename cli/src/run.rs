@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ravand_engine::engine::{CaseId, Engine, EngineError};
-use ravand_engine::runtime::{CaseView, Command, Data};
+use ravand_engine::runtime::{CaseView, Command, Data, TaskId};
 use ravand_engine::time::{Clock, Timestamp, VirtualClock, WorkCalendar};
 
 pub struct Options<'a> {
@@ -107,9 +107,9 @@ impl Session {
         }
     }
 
-    fn task_id(&self, v: &CaseView, word: &str) -> Result<u32, String> {
+    fn task_id(&self, v: &CaseView, word: &str) -> Result<TaskId, String> {
         if let Ok(n) = word.parse::<u32>() {
-            return Ok(n);
+            return Ok(TaskId(n));
         }
         v.tasks
             .iter()

@@ -1,23 +1,27 @@
 //! Ravand (روند, "process"): a workflow engine for municipal processes.
 //!
-//! Analysts write processes as YAML ([`definition`]); [`validate`] checks them
-//! and explains every problem at its line; [`model`] is the compiled,
-//! immutable process that everything else reads; [`measure`] counts steps and
-//! paths; [`render`] draws the graph.
+//! This crate persists cases in SQLite or PostgreSQL ([`Engine`]), fires their
+//! timers, correlates their messages, checks who may do what, and serves it
+//! all over HTTP (`service`, with the `http` feature). Everything about a
+//! process that needs no I/O — the language, the validator, working time, the
+//! pure runtime and the simulator — is the `ravand-core` crate, re-exported
+//! here module by module so an embedder needs one dependency.
+//!
+//! The embedder's API is at the top level: [`Engine`], [`EngineError`],
+//! [`Command`] (what a person or a system may ask of a case), [`Data`],
+//! [`CaseId`], [`Clock`]. The store and the commands the engine sends itself
+//! (timers firing, messages delivered, children finishing) are not public:
+//! nothing outside the engine writes a case's rows.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and invariants.
 
-pub mod definition;
-pub mod diagnostic;
+pub use ravand_core::{definition, diagnostic, measure, model, render, runtime, sim, time, validate};
+
 pub mod engine;
-pub mod measure;
-pub mod model;
-pub mod render;
-pub mod runtime;
 #[cfg(feature = "http")]
 pub mod service;
-pub mod sim;
-pub mod store;
-pub mod testkit;
-pub mod time;
-pub mod validate;
+mod store;
+
+pub use engine::{Actor, CaseId, DefinitionKey, Engine, EngineError, Grants, Started};
+pub use runtime::{CaseView, Command, Data, Status, TaskView};
+pub use time::{Clock, SystemClock, Timestamp, VirtualClock};

@@ -200,7 +200,7 @@ fn a_reader_that_goes_away_is_no_panic() {
     let dir = std::env::temp_dir().join(format!("ravand-pipe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let big = dir.join("big.yaml");
-    std::fs::write(&big, ravand_engine::testkit::large_process(10_000)).expect("write");
+    std::fs::write(&big, crate::large::large_process(10_000)).expect("write");
     let mut child = Command::new(ravand())
         .args(["render", big.to_str().expect("utf8"), "--format", "dot"])
         .current_dir(root())

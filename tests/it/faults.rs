@@ -335,7 +335,7 @@ async fn random_kills_and_deploys_lose_nothing_and_apply_nothing_twice() {
             .expect("an acknowledged case exists");
         assert!(
             h.iter()
-                .any(|e| matches!(e.kind, EventKind::TaskCompleted { task: k, .. } if u64::from(k) == *task)),
+                .any(|e| matches!(e.kind, EventKind::TaskCompleted { task: k, .. } if u64::from(k.0) == *task)),
             "seed {seed}: acknowledged completion of task {task} in case {case} is lost"
         );
     }

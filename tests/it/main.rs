@@ -10,6 +10,8 @@ mod gen;
 mod helpers;
 mod hostile;
 mod http;
+#[path = "../support/large.rs"]
+mod large;
 mod measure;
 mod nodes;
 mod pgrestart;
@@ -21,4 +23,5 @@ mod sim;
 mod soundness;
 mod store;
 mod trust;
+mod upgrade;
 mod walkthrough;

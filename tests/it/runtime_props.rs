@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use ravand_engine::model::Process;
-use ravand_engine::runtime::{self, Command, Data, Event, Instance, Status};
+use ravand_engine::runtime::{self, Command, Data, Event, Input, Instance, Internal, Status};
 use ravand_engine::time::{Timestamp, WorkCalendar};
 use serde_json::json;
 
@@ -43,14 +43,15 @@ fn run_case(p: &Process, seed: u64) -> Result<(Instance, Vec<Event>), TestCaseEr
         }
         let finishing = round >= 60;
         let ok = if finishing { false } else { rng.random_bool(0.5) };
-        let cmd = match rng.random_range(0..10) {
-            _ if st.status == Status::Suspended => Command::Resume { by: None },
+        let cmd: Input = match rng.random_range(0..10) {
+            _ if st.status == Status::Suspended => Command::Resume { by: None }.into(),
             // An operator fixes the data behind an incident; that retries it.
             _ if !st.incidents.is_empty() || (finishing && st.data.get("ok") == Some(&json!(true))) => {
                 Command::SetData {
                     values: [("ok".to_owned(), json!(false))].into_iter().collect(),
                     by: None,
                 }
+                .into()
             }
             0..=4 if !st.tasks.is_empty() => {
                 let t = &st.tasks[rng.random_range(0..st.tasks.len())];
@@ -60,29 +61,33 @@ fn run_case(p: &Process, seed: u64) -> Result<(Instance, Vec<Event>), TestCaseEr
                         task: t.id,
                         user: "u".into(),
                     }
+                    .into()
                 } else {
                     Command::Complete {
                         task: t.id,
                         by: t.assignee.clone(),
                         outputs,
                     }
+                    .into()
                 }
             }
-            5 if !st.subscriptions.is_empty() => Command::Deliver {
+            5 if !st.subscriptions.is_empty() => Internal::Deliver {
                 sub: st.subscriptions[0].id,
                 data: Data::new(),
                 by: None,
-            },
-            6 if !finishing && rng.random_bool(0.2) => Command::Suspend { by: None },
+            }
+            .into(),
+            6 if !finishing && rng.random_bool(0.2) => Command::Suspend { by: None }.into(),
             7 if !finishing => Command::SetData {
                 values: [("ok".to_owned(), json!(ok))].into_iter().collect(),
                 by: None,
-            },
+            }
+            .into(),
             _ => match st.next_due() {
                 Some(due) => {
                     now = now.max(due);
                     let timer = st.due_timers(now)[0];
-                    Command::FireTimer { timer }
+                    Internal::FireTimer { timer }.into()
                 }
                 None if !st.tasks.is_empty() => {
                     let t = &st.tasks[0];
@@ -91,12 +96,14 @@ fn run_case(p: &Process, seed: u64) -> Result<(Instance, Vec<Event>), TestCaseEr
                         by: t.assignee.clone(),
                         outputs: [("ok".to_owned(), json!(ok))].into_iter().collect(),
                     }
+                    .into()
                 }
-                None if !st.subscriptions.is_empty() => Command::Deliver {
+                None if !st.subscriptions.is_empty() => Internal::Deliver {
                     sub: st.subscriptions[0].id,
                     data: Data::new(),
                     by: None,
-                },
+                }
+                .into(),
                 None => {
                     return Err(TestCaseError::fail(format!(
                         "seed {seed}: stuck with nothing to do: {st:?}"

@@ -22,6 +22,17 @@ impl Harness {
     pub async fn new(files: &[&str], calendar: &str, start: &str) -> Harness {
         let clock = Arc::new(VirtualClock::new(Timestamp(0)));
         let engine = Engine::in_memory(clock.clone(), 7).await.expect("engine");
+        Harness::with(engine, clock, files, calendar, start).await
+    }
+
+    /// The same on an engine of the caller's (e.g. on a database file).
+    pub async fn with(
+        engine: Engine,
+        clock: Arc<VirtualClock>,
+        files: &[&str],
+        calendar: &str,
+        start: &str,
+    ) -> Harness {
         engine
             .add_calendars_from(&root().join("definitions/calendars"))
             .await
@@ -343,7 +354,7 @@ async fn article100_to_defence(h: &Harness) -> CaseId {
 
 /// An Article 100 case whose notice is served at `served` (local time),
 /// under file number `file_no`.
-async fn article100_served(h: &Harness, file_no: &str, served: &str) -> CaseId {
+pub async fn article100_served(h: &Harness, file_no: &str, served: &str) -> CaseId {
     let case = h
         .engine
         .start("article-100", data(json!({"reported_by_citizen": false})), None)
@@ -504,19 +515,19 @@ pub async fn drive(h: &Harness, case: CaseId, plan: &serde_json::Value) -> Statu
             let pick = |sets: &[ravand_engine::model::VarIx]| -> Data {
                 sets.iter()
                     .filter_map(|ix| {
-                        let name = &p.variables[ix.0 as usize].name;
+                        let name = &p.var(*ix).name;
                         plan.get(name).map(|v| (name.clone(), v.clone()))
                     })
                     .collect()
             };
             if let Some(task) = st.tasks.first() {
-                let outputs = pick(&p.steps[task.step as usize].sets);
+                let outputs = pick(&p.step(task.step).sets);
                 h.engine.complete(id, task.id, None, outputs).await.expect("completes");
                 continue 'outer;
             }
             if let Some(sub) = st.subscriptions.first() {
                 let tok = st.token(sub.token).expect("token");
-                let values = pick(&p.steps[tok.step as usize].sets);
+                let values = pick(&p.step(tok.step).sets);
                 h.engine
                     .message(&sub.message, sub.key.as_deref(), values)
                     .await

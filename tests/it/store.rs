@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ravand_engine::engine::{CaseId, Engine};
-use ravand_engine::runtime::{Data, EventKind, Status};
+use ravand_engine::runtime::{Data, EventKind, Status, TaskId};
 use ravand_engine::time::{Timestamp, VirtualClock};
 use serde_json::json;
 use sqlx::Connection;
@@ -87,7 +87,7 @@ fn data(v: serde_json::Value) -> Data {
     serde_json::from_value(v).expect("object")
 }
 
-async fn task_at(e: &Engine, case: CaseId, step: &str) -> u32 {
+async fn task_at(e: &Engine, case: CaseId, step: &str) -> TaskId {
     e.status(case)
         .await
         .expect("status")
@@ -241,7 +241,7 @@ async fn refused_requests_change_nothing(url: &str) {
             .is_err(),
         "not set by this step"
     );
-    assert!(e.complete(case, 999, None, Data::new()).await.is_err());
+    assert!(e.complete(case, TaskId(999), None, Data::new()).await.is_err());
     assert!(e.complete(CaseId(999_999), task, None, Data::new()).await.is_err());
     assert!(
         e.start("complaint-137", Data::new(), None).await.is_err(),

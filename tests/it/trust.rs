@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ravand_engine::definition::{Limits, SourceFile};
+use ravand_engine::engine::IncidentFilter;
 use ravand_engine::engine::{Actor, CaseId, Engine, EngineError, Grants, Scope, MAX_CHILD_DEPTH};
 use ravand_engine::model::CompileContext;
 use ravand_engine::runtime::{Command, CommandError, Data, EventKind, Status};
-use ravand_engine::store::IncidentFilter;
 use ravand_engine::time::{Timestamp, VirtualClock};
 use serde_json::json;
 

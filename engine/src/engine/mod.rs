@@ -30,8 +30,11 @@ pub use access::{Actor, Grants, Scope};
 use crate::definition::{Limits, SourceFile};
 use crate::diagnostic::Diagnostic;
 use crate::model::{CompileContext, Process};
-use crate::runtime::{self, CaseView, Command, CommandError, Data, Event, EventKind, Instance, LocalId, Status};
-use crate::store::{AuditRow, Backend, DefinitionRow, IncidentFilter, IncidentRow, Store, StoreError, Tx};
+use crate::runtime::{
+    self, CaseView, Command, CommandError, Data, Event, EventKind, Input, Instance, Internal, Status, TaskId, TokenId,
+};
+pub use crate::store::{AuditRow, IncidentFilter, IncidentRow, StoreError};
+use crate::store::{Backend, DefinitionRow, Store, Tx};
 use crate::time::{Clock, Timestamp, WorkCalendar};
 
 /// A deployed definition: (process id, version, content hash).
@@ -152,6 +155,9 @@ const MAX_FIRED_PER_TICK: usize = 10_000_000;
 pub const MAX_CHILD_DEPTH: u32 = 32;
 /// How often a unit of work that met a transient fault is tried in all.
 const ATTEMPTS: u32 = 5;
+/// Most tracking codes drawn for one case before the insert is left to the
+/// unique index.
+const MAX_CODE_DRAWS: usize = 100_000;
 /// Most cases or processes one `tick` passes over because this node cannot
 /// load their definition (they are left for a node that can).
 const MAX_SKIPPED: usize = 1_000;
@@ -195,9 +201,11 @@ impl Engine {
         Ok(e)
     }
 
-    /// The store (for tools and tests that read rows directly).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Copies a SQLite database at `url` to `file`, consistently while
+    /// other processes write (`VACUUM INTO`). PostgreSQL is copied by its
+    /// own tools (`pg_dump`), which `ravand backup` calls.
+    pub async fn backup_sqlite(url: &str, file: &std::path::Path) -> Result<(), EngineError> {
+        Ok(Store::connect(url).await?.backup_to(file).await?)
     }
 
     /// The engine's clock, now.
@@ -565,7 +573,7 @@ impl Engine {
     /// reassigned a moment ago is judged by its new role).
     pub async fn command_as(&self, actor: &Actor, case: CaseId, cmd: Command) -> Result<(), EngineError> {
         match &cmd {
-            Command::Complete { outputs: d, .. } | Command::Deliver { data: d, .. } => refuse_engine_owned(d)?,
+            Command::Complete { outputs: d, .. } => refuse_engine_owned(d)?,
             Command::SetData { values: d, .. } | Command::Resolve { values: d, .. } => refuse_engine_owned(d)?,
             _ => {}
         }
@@ -585,7 +593,7 @@ impl Engine {
     }
 
     /// Claims a task for `user`.
-    pub async fn claim(&self, case: CaseId, task: LocalId, user: &str) -> Result<(), EngineError> {
+    pub async fn claim(&self, case: CaseId, task: TaskId, user: &str) -> Result<(), EngineError> {
         self.command(
             case,
             Command::Claim {
@@ -600,7 +608,7 @@ impl Engine {
     pub async fn complete(
         &self,
         case: CaseId,
-        task: LocalId,
+        task: TaskId,
         by: Option<String>,
         outputs: Data,
     ) -> Result<(), EngineError> {
@@ -634,13 +642,13 @@ impl Engine {
                     .await?
                     .ok_or_else(|| EngineError::NotCorrelated(name.to_owned()))?;
                 let case = CaseId(case as u64);
-                let cmd = Command::Deliver {
+                let cmd = Internal::Deliver {
                     sub,
                     data: data.clone(),
                     by: actor.user.clone(),
                 };
                 w.load(case).await?;
-                w.check(actor, case, &cmd)?;
+                w.check_message(actor, case)?;
                 let from = w.command(case, cmd, now).await?;
                 w.settle(case, from, now).await?;
                 Ok(case)
@@ -864,10 +872,7 @@ impl Engine {
     /// Cases, with their process and status.
     pub async fn cases(&self) -> Result<Vec<(CaseId, String, runtime::Status)>, EngineError> {
         let rows = self.store.cases().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, p, s)| (CaseId(id as u64), p, crate::store::status_from_name(&s)))
-            .collect())
+        Ok(rows.into_iter().map(|(id, p, s)| (CaseId(id as u64), p, s)).collect())
     }
 }
 
@@ -898,13 +903,13 @@ fn refuse_engine_owned(data: &Data) -> Result<(), EngineError> {
 }
 
 /// A case's open incidents as (token, step id, message).
-fn incident_rows(p: &Process, st: &Instance) -> Vec<(u32, String, String)> {
+fn incident_rows(p: &Process, st: &Instance) -> Vec<(TokenId, String, String)> {
     st.incidents
         .iter()
         .map(|(token, message)| {
             let step = st
                 .token(*token)
-                .and_then(|t| p.steps.get(t.step as usize))
+                .and_then(|t| p.steps.get(t.step.ix()))
                 .map_or_else(|| "-".to_owned(), |s| s.id.clone());
             (*token, step, message.clone())
         })
@@ -961,7 +966,8 @@ impl Work<'_> {
     }
 
     /// Checks `actor`'s grants for `cmd` against the loaded case.
-    fn check(&self, actor: &Actor, case: CaseId, cmd: &Command) -> Result<(), EngineError> {
+    /// The locked case, if `actor` may see its process at all.
+    fn granted(&self, actor: &Actor, case: CaseId) -> Result<&Loaded, EngineError> {
         let c = self.cases.get(&(case.0 as i64)).ok_or(EngineError::NoSuchCase(case))?;
         let process = &c.row.process;
         if !actor.may_read(process) {
@@ -969,6 +975,24 @@ impl Work<'_> {
                 "case {case} belongs to process `{process}`, which you are not granted"
             )));
         }
+        Ok(c)
+    }
+
+    /// Whether `actor` may send a message to the locked case.
+    fn check_message(&self, actor: &Actor, case: CaseId) -> Result<(), EngineError> {
+        let process = &self.granted(actor, case)?.row.process;
+        if actor.may_start(process) {
+            Ok(())
+        } else {
+            Err(EngineError::Forbidden(format!(
+                "you may not send messages to cases of `{process}`"
+            )))
+        }
+    }
+
+    fn check(&self, actor: &Actor, case: CaseId, cmd: &Command) -> Result<(), EngineError> {
+        let c = self.granted(actor, case)?;
+        let process = &c.row.process;
         let forbid = |what: String| Err(EngineError::Forbidden(what));
         match cmd {
             Command::Claim { task, .. } | Command::Complete { task, .. } | Command::Assign { task, .. } => {
@@ -978,7 +1002,7 @@ impl Work<'_> {
                 };
                 let role = t
                     .role
-                    .and_then(|r| c.deployment.process.roles.get(r as usize))
+                    .and_then(|r| c.deployment.process.roles.get(r.ix()))
                     .map(|r| r.id.as_str());
                 if matches!(cmd, Command::Assign { .. }) && !actor.may_manage() {
                     return forbid("only an administrator assigns tasks to others".into());
@@ -992,21 +1016,11 @@ impl Work<'_> {
                     }
                 }
             }
-            Command::Deliver { .. } => {
-                if actor.may_start(process) {
-                    Ok(())
-                } else {
-                    forbid(format!("you may not send messages to cases of `{process}`"))
-                }
-            }
             Command::SetData { .. }
             | Command::Resolve { .. }
             | Command::Suspend { .. }
             | Command::Resume { .. }
-            | Command::Cancel { .. }
-            | Command::FireTimer { .. }
-            | Command::ChildFinished { .. }
-            | Command::ChildNotStarted { .. } => {
+            | Command::Cancel { .. } => {
                 if actor.may_manage() {
                     Ok(())
                 } else {
@@ -1021,14 +1035,22 @@ impl Work<'_> {
         d: &Arc<Deployment>,
         mut data: Data,
         by: Option<String>,
-        parent: Option<(CaseId, LocalId)>,
+        parent: Option<(CaseId, TokenId)>,
         depth: u32,
         now: Timestamp,
     ) -> Result<CaseId, EngineError> {
-        let code = {
-            let mut rng = self.engine.rng.lock().unwrap_or_else(|e| e.into_inner());
-            tracking_code(&mut rng)
-        };
+        // A code already taken is drawn again: an engine restarted with the
+        // same seed walks the codes its earlier run gave out.
+        let mut code = String::new();
+        for _ in 0..MAX_CODE_DRAWS {
+            code = {
+                let mut rng = self.engine.rng.lock().unwrap_or_else(|e| e.into_inner());
+                tracking_code(&mut rng)
+            };
+            if !self.engine.store.code_taken(&mut self.tx, &code).await? {
+                break;
+            }
+        }
         // A process that declares `tracking_code` gets the case's code in its
         // data (messages from outside correlate on it).
         if d.process
@@ -1073,7 +1095,7 @@ impl Work<'_> {
 
     /// Applies a command; returns where its events begin among the case's
     /// new events.
-    async fn command(&mut self, id: CaseId, cmd: Command, now: Timestamp) -> Result<usize, EngineError> {
+    async fn command(&mut self, id: CaseId, cmd: impl Into<Input>, now: Timestamp) -> Result<usize, EngineError> {
         self.load(id).await?;
         let c = self.cases.get_mut(&(id.0 as i64)).ok_or(EngineError::NoSuchCase(id))?;
         let from = c.new.len();
@@ -1093,7 +1115,7 @@ impl Work<'_> {
     async fn start_child(
         &mut self,
         parent: CaseId,
-        token: LocalId,
+        token: TokenId,
         process: &str,
         depth: u32,
         data: &Data,
@@ -1134,8 +1156,8 @@ impl Work<'_> {
             let Some(c) = self.cases.get(&(id.0 as i64)) else {
                 continue;
             };
-            let mut requested: Vec<(LocalId, String)> = Vec::new();
-            let mut withdrawn: Vec<LocalId> = Vec::new();
+            let mut requested: Vec<(TokenId, String)> = Vec::new();
+            let mut withdrawn: Vec<TokenId> = Vec::new();
             for e in &c.new[from.min(c.new.len())..] {
                 match &e.kind {
                     EventKind::ChildRequested { token, process, .. } => requested.push((*token, process.clone())),
@@ -1152,7 +1174,7 @@ impl Work<'_> {
                     Err(reason) => {
                         tracing::warn!(case = id.0, %reason, "a subprocess step's child was not started");
                         let f = self
-                            .command(id, Command::ChildNotStarted { token, reason }, now)
+                            .command(id, Internal::ChildNotStarted { token, reason }, now)
                             .await?;
                         queue.push((id, f));
                     }
@@ -1179,7 +1201,7 @@ impl Work<'_> {
             if status.is_finished() && !self.cascaded.contains(&(id.0 as i64)) {
                 if let Some((pid, token)) = parent {
                     let pid = CaseId(pid as u64);
-                    let cmd = Command::ChildFinished {
+                    let cmd = Internal::ChildFinished {
                         token,
                         outcome,
                         data,
@@ -1277,7 +1299,7 @@ impl Work<'_> {
                 continue;
             }
             let id = CaseId(case as u64);
-            match self.command(id, Command::FireTimer { timer }, due).await {
+            match self.command(id, Internal::FireTimer { timer }, due).await {
                 Ok(from) => {
                     self.settle(id, from, due).await?;
                     fired += 1;
@@ -1285,7 +1307,7 @@ impl Work<'_> {
                 // The row disagrees with the case (the timer is gone, paused
                 // or moved): the case's rows are written again from its state.
                 Err(EngineError::Command(e)) => {
-                    tracing::warn!(case, timer, error = %e, "a timer row disagreed with its case; rows rewritten from the state");
+                    tracing::warn!(case, timer = timer.0, error = %e, "a timer row disagreed with its case; rows rewritten from the state");
                     if let Some(c) = self.cases.get_mut(&case) {
                         c.resync = true;
                     }
@@ -1370,7 +1392,7 @@ impl Work<'_> {
 /// start at or after `from`.
 fn next_occurrence(d: &Deployment, from: Timestamp, n: u32) -> Option<Timestamp> {
     let start = d.process.step(d.process.start);
-    start.schedule.as_ref()?.next(&d.calendar, from, n)
+    d.calendar.next_occurrence(start.schedule.as_ref()?, from, n)
 }
 
 /// The parent's data that the child declares (but what the engine owns:

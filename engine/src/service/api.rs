@@ -14,7 +14,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{count, Access, ApiError, ErrorBody, Service};
 use crate::engine::CaseId;
-use crate::runtime::{Command, Data, LocalId};
+use crate::runtime::{Command, Data, TaskId, TokenId};
 use crate::store::IncidentFilter;
 use crate::time::Timestamp;
 
@@ -218,9 +218,17 @@ fn case_id(raw: &str) -> Res<CaseId> {
     })
 }
 
-fn task_id(raw: &str) -> Res<LocalId> {
-    strict::<LocalId>(raw)
+fn task_id(raw: &str) -> Res<TaskId> {
+    strict::<u32>(raw)
+        .map(TaskId)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{raw}` is not a task id")))
+}
+
+/// A token id in a path (an incident is named by its token).
+fn token_id(raw: &str) -> Res<TokenId> {
+    strict::<u32>(raw)
+        .map(TokenId)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{raw}` is not a token id")))
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Res<T> {
@@ -604,7 +612,7 @@ async fn resolve(
     b: axum::body::Bytes,
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
-    let (id, token) = (case_id(&id)?, task_id(&token)?);
+    let (id, token) = (case_id(&id)?, token_id(&token)?);
     let b: ResolveBody = optional(b)?;
     let cmd = Command::Resolve {
         token,

@@ -338,6 +338,10 @@ impl From<EngineError> for ApiError {
                 | CommandError::NoSuchChild(_)
                 | CommandError::NoSuchIncident(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", msg),
                 CommandError::BadData(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
+                CommandError::Inconsistent(_) => {
+                    tracing::error!(error = %msg, "a case's state is inconsistent");
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "inconsistent", msg)
+                }
                 CommandError::NotRunning(_)
                 | CommandError::NotSuspended
                 | CommandError::ClaimedByOther { .. }

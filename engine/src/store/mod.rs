@@ -15,7 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 
-use crate::runtime::{Event, Instance};
+use crate::runtime::{Event, Instance, Status, SubId, TimerId, TokenId};
 use crate::time::Timestamp;
 
 /// Which database is behind the store.
@@ -81,7 +81,7 @@ pub struct CaseRow {
     pub process: String,
     pub version: u32,
     pub tracking_code: String,
-    pub parent: Option<(i64, u32)>,
+    pub parent: Option<(i64, TokenId)>,
     /// How many ancestors the case has (0 for a case started from outside).
     pub depth: u32,
     pub state: Instance,
@@ -92,7 +92,7 @@ pub struct CaseRow {
 pub struct IncidentRow {
     pub case: i64,
     /// The token stopped by it (the id to resolve).
-    pub token: u32,
+    pub token: TokenId,
     pub process: String,
     /// The step's id.
     pub step: String,
@@ -128,7 +128,7 @@ pub struct NewCase<'a> {
     pub version: u32,
     pub tracking_code: &'a str,
     /// The parent case and its waiting token, for a child case.
-    pub parent: Option<(i64, u32)>,
+    pub parent: Option<(i64, TokenId)>,
     /// How many ancestors it has.
     pub depth: u32,
 }
@@ -383,10 +383,10 @@ impl Store {
         )
         .bind(new.process)
         .bind(i64::from(new.version))
-        .bind(status_name(state))
+        .bind(state.status.as_str())
         .bind(new.tracking_code)
         .bind(new.parent.map(|p| p.0))
-        .bind(new.parent.map(|p| i64::from(p.1)))
+        .bind(new.parent.map(|p| i64::from(p.1 .0)))
         .bind(state.seq as i64)
         .bind(json)
         .bind(now.0)
@@ -407,7 +407,7 @@ impl Store {
             version: u32::try_from(r.try_get::<i64, _>(2)?).map_err(corrupt)?,
             tracking_code: r.try_get(3)?,
             parent: match (parent_case, parent_token) {
-                (Some(c), Some(t)) => Some((c, u32::try_from(t).map_err(corrupt)?)),
+                (Some(c), Some(t)) => Some((c, TokenId(u32::try_from(t).map_err(corrupt)?))),
                 _ => None,
             },
             depth: u32::try_from(depth).map_err(corrupt)?,
@@ -452,11 +452,11 @@ impl Store {
         state: &Instance,
         new_events: &[Event],
         now: Timestamp,
-        incidents: Option<&[(u32, String, String)]>,
+        incidents: Option<&[(TokenId, String, String)]>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(state).map_err(corrupt)?;
         sqlx::query("UPDATE cases SET status = $1, seq = $2, state = $3, updated_at = $4 WHERE id = $5")
-            .bind(status_name(state))
+            .bind(state.status.as_str())
             .bind(state.seq as i64)
             .bind(json)
             .bind(now.0)
@@ -485,11 +485,11 @@ impl Store {
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        for t in state.timers.iter().filter(|t| t.due.is_some()) {
+        for (t, due) in state.timers.iter().filter_map(|t| t.due.map(|d| (t, d))) {
             sqlx::query("INSERT INTO timers (case_id, timer_id, due) VALUES ($1, $2, $3)")
                 .bind(id)
-                .bind(i64::from(t.id))
-                .bind(t.due.map_or(0, |d| d.0))
+                .bind(i64::from(t.id.0))
+                .bind(due.0)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -500,7 +500,7 @@ impl Store {
         for s in &state.subscriptions {
             sqlx::query("INSERT INTO subscriptions (case_id, sub_id, message, key) VALUES ($1, $2, $3, $4)")
                 .bind(id)
-                .bind(i64::from(s.id))
+                .bind(i64::from(s.id.0))
                 .bind(&s.message)
                 .bind(s.key.as_deref())
                 .execute(&mut **tx)
@@ -516,7 +516,7 @@ impl Store {
             for (token, step, message) in incidents {
                 sqlx::query("INSERT INTO incidents (case_id, token, process, step, message, since) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id, token) DO NOTHING")
                     .bind(id)
-                    .bind(i64::from(*token))
+                    .bind(i64::from(token.0))
                     .bind(&state.process)
                     .bind(step)
                     .bind(message)
@@ -564,7 +564,7 @@ impl Store {
             .map(|r| {
                 Ok(IncidentRow {
                     case: r.try_get(0)?,
-                    token: u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?,
+                    token: TokenId(u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?),
                     process: r.try_get(2)?,
                     step: r.try_get(3)?,
                     message: r.try_get(4)?,
@@ -625,12 +625,13 @@ impl Store {
     }
 
     /// The unfinished child case a parent's token waits for.
-    pub async fn child_of(&self, tx: &mut Tx, parent: i64, token: u32) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id FROM cases WHERE parent_case = $1 AND parent_token = $2 AND status IN ('running', 'suspended') ORDER BY id LIMIT 1",
-        )
+    pub async fn child_of(&self, tx: &mut Tx, parent: i64, token: TokenId) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM cases WHERE parent_case = $1 AND parent_token = $2 AND {} ORDER BY id LIMIT 1",
+            open_statuses()
+        )))
         .bind(parent)
-        .bind(i64::from(token))
+        .bind(i64::from(token.0))
         .fetch_optional(&mut **tx)
         .await?;
         row.map(|r| Ok(r.try_get(0)?)).transpose()
@@ -697,7 +698,7 @@ impl Store {
         now: Timestamp,
         limit: i64,
         skip_cases: &[i64],
-    ) -> Result<Vec<(i64, u32, Timestamp)>, StoreError> {
+    ) -> Result<Vec<(i64, TimerId, Timestamp)>, StoreError> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -720,7 +721,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get(0)?,
-                    u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?,
+                    TimerId(u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?),
                     Timestamp(r.try_get(2)?),
                 ))
             })
@@ -748,7 +749,7 @@ impl Store {
         message: &str,
         key: Option<&str>,
         processes: Option<&[String]>,
-    ) -> Result<Option<(i64, u32)>, StoreError> {
+    ) -> Result<Option<(i64, SubId)>, StoreError> {
         let mut sql = String::from(
             "SELECT s.case_id, s.sub_id FROM subscriptions s JOIN cases c ON c.id = s.case_id WHERE s.message = $1 AND (s.key IS NULL OR s.key = $2)",
         );
@@ -765,10 +766,25 @@ impl Store {
             q = q.bind(p.clone());
         }
         let row = q.fetch_optional(&mut **tx).await?;
-        row.map(|r| Ok((r.try_get(0)?, u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                SubId(u32::try_from(r.try_get::<i64, _>(1)?).map_err(corrupt)?),
+            ))
+        })
+        .transpose()
     }
 
+    /// Whether a tracking code is taken, seen from inside a unit of work.
+    pub async fn code_taken(&self, tx: &mut Tx, code: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM cases WHERE tracking_code = $1")
+            .bind(code)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The case with this tracking code.
     pub async fn find_by_code(&self, code: &str) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT id FROM cases WHERE tracking_code = $1")
             .bind(code)
@@ -778,20 +794,27 @@ impl Store {
     }
 
     /// Cases: id, process, status.
-    pub async fn cases(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+    pub async fn cases(&self) -> Result<Vec<(i64, String, Status)>, StoreError> {
         let rows = sqlx::query("SELECT id, process, status FROM cases ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    status_from_name(&r.try_get::<String, _>(2)?)?,
+                ))
+            })
             .collect()
     }
 
     /// Every case not finished, with its state (worklists, overdue lists).
     pub async fn open_cases(&self) -> Result<Vec<CaseRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM cases WHERE status IN ('running', 'suspended') ORDER BY id",
-            Self::CASE_COLUMNS
+            "SELECT {} FROM cases WHERE {} ORDER BY id",
+            Self::CASE_COLUMNS,
+            open_statuses()
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         rows.iter().map(Self::case_row).collect()
@@ -893,28 +916,18 @@ pub struct ScheduleRow {
     pub n: u32,
 }
 
-/// The stored name of a case status.
-pub fn status_name(st: &Instance) -> &'static str {
-    use crate::runtime::Status::*;
-    match st.status {
-        Running => "running",
-        Suspended => "suspended",
-        Completed => "completed",
-        Terminated => "terminated",
-        Cancelled => "cancelled",
-    }
+/// A case status from its stored name; an unknown name is a corrupt row.
+pub fn status_from_name(s: &str) -> Result<Status, StoreError> {
+    Status::from_name(s).ok_or_else(|| corrupt(format!("unknown case status `{s}`")))
 }
 
-/// A case status from its stored name.
-pub fn status_from_name(s: &str) -> crate::runtime::Status {
-    use crate::runtime::Status::*;
-    match s {
-        "suspended" => Suspended,
-        "completed" => Completed,
-        "terminated" => Terminated,
-        "cancelled" => Cancelled,
-        _ => Running,
-    }
+/// `status IN (…)` for the cases that are not finished.
+fn open_statuses() -> String {
+    format!(
+        "status IN ('{}', '{}')",
+        Status::Running.as_str(),
+        Status::Suspended.as_str()
+    )
 }
 
 /// The `type` of a serialised event (its first field after seq and at).

@@ -43,10 +43,77 @@ pub use view::{describe, CaseView, TaskView};
 
 use crate::definition::duration::Basis;
 use crate::definition::EscalationAction;
+use crate::model::{EdgeIx, RoleIx, StepIx};
 use crate::time::Timestamp;
 
-/// Id of a token, task, timer or subscription inside one case.
-pub type LocalId = u32;
+/// Ids inside one case. Tokens, tasks, timers and subscriptions draw from
+/// one counter ([`Instance::next_id`]), so no two things in a case share a
+/// number; each kind has its own type so one cannot stand for another.
+/// Stored as plain numbers (serde-transparent).
+macro_rules! local_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+local_id!(
+    /// A token: a thread of control.
+    TokenId
+);
+local_id!(
+    /// An open task (a work item).
+    TaskId
+);
+local_id!(
+    /// A pending timer.
+    TimerId
+);
+local_id!(
+    /// An open message subscription.
+    SubId
+);
+
+/// Why a timer is paused: a set of reasons (a timer may be paused by the
+/// case's suspension and by the citizen's clock at once). Stored as its
+/// bits (serde-transparent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pauses(u8);
+
+impl Pauses {
+    /// Not paused.
+    pub const NONE: Pauses = Pauses(0);
+    /// The case is suspended.
+    pub const SUSPENDED: Pauses = Pauses(1);
+    /// The case waits on the citizen (a `waits_on: citizen` step).
+    pub const CITIZEN: Pauses = Pauses(2);
+
+    /// Whether no reason holds.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Whether `reason` is among these.
+    pub fn contains(self, reason: Pauses) -> bool {
+        self.0 & reason.0 != 0
+    }
+    /// These and `reason`.
+    pub fn with(self, reason: Pauses) -> Pauses {
+        Pauses(self.0 | reason.0)
+    }
+    /// These without `reason`.
+    pub fn without(self, reason: Pauses) -> Pauses {
+        Pauses(self.0 & !reason.0)
+    }
+}
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -61,8 +128,40 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in order.
+    pub const ALL: [Status; 5] = [
+        Status::Running,
+        Status::Suspended,
+        Status::Completed,
+        Status::Terminated,
+        Status::Cancelled,
+    ];
+
+    /// Whether the case has ended (nothing in it can move again).
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Completed | Status::Terminated | Status::Cancelled)
+    }
+
+    /// The one spelling of a status: in stored rows, in JSON, in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Suspended => "suspended",
+            Status::Completed => "completed",
+            Status::Terminated => "terminated",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status spelled `name`, if any.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -73,13 +172,13 @@ pub enum Park {
     /// Moving; never left so between commands.
     Moving,
     Task {
-        task: LocalId,
+        task: TaskId,
     },
     Timer {
-        timer: LocalId,
+        timer: TimerId,
     },
     Message {
-        sub: LocalId,
+        sub: SubId,
     },
     Join,
     Child,
@@ -89,21 +188,21 @@ pub enum Park {
 /// A token: a thread of control at a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
-    pub id: LocalId,
-    pub step: u32,
+    pub id: TokenId,
+    pub step: StepIx,
     /// The edge it came in by (joins need it).
-    pub edge: Option<u32>,
+    pub edge: Option<EdgeIx>,
     pub park: Park,
 }
 
 /// An open task (a work item on someone's list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    pub id: LocalId,
-    pub token: LocalId,
-    pub step: u32,
+    pub id: TaskId,
+    pub token: TokenId,
+    pub step: StepIx,
     /// The role whose list it is on (changes on reassignment).
-    pub role: Option<u32>,
+    pub role: Option<RoleIx>,
     pub assignee: Option<String>,
     pub created_at: Timestamp,
     /// When it is due; moves when its clock is paused and resumed.
@@ -116,7 +215,7 @@ pub struct Task {
 #[serde(rename_all = "kebab-case", tag = "of")]
 pub enum Scope {
     Case,
-    Task { task: LocalId },
+    Task { task: TaskId },
 }
 
 /// What a timer does when it fires.
@@ -124,23 +223,19 @@ pub enum Scope {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Purpose {
     /// A `wait` step.
-    Wait { token: LocalId },
+    Wait { token: TokenId },
     /// An interrupting timeout.
-    Timeout { token: LocalId },
+    Timeout { token: TokenId },
     /// A deadline falls due.
     Due { scope: Scope },
     /// Rung `rung` of an escalation ladder, the `n`-th time (from 1).
     Rung { scope: Scope, rung: u16, n: u32 },
 }
 
-/// Why timers pause.
-pub const PAUSE_SUSPENDED: u8 = 1;
-pub const PAUSE_CITIZEN: u8 = 2;
-
 /// A pending timer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
-    pub id: LocalId,
+    pub id: TimerId,
     /// When it fires; `None` while paused.
     pub due: Option<Timestamp>,
     /// While paused: the time left, in seconds of `basis` (for working
@@ -155,15 +250,15 @@ pub struct Timer {
     pub purpose: Purpose,
     /// Whether it pauses while the case waits on the citizen.
     pub citizen_clock: bool,
-    /// Bits of `PAUSE_*` now in force.
-    pub paused: u8,
+    /// The reasons it is paused for now.
+    pub paused: Pauses,
 }
 
 /// An open message subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
-    pub id: LocalId,
-    pub token: LocalId,
+    pub id: SubId,
+    pub token: TokenId,
     pub message: String,
     pub key: Option<String>,
 }
@@ -172,7 +267,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldChild {
     /// The parent's token waiting at the subprocess step.
-    pub token: LocalId,
+    pub token: TokenId,
     pub outcome: Option<String>,
     pub data: Data,
     /// Whether the child was cancelled rather than finished.
@@ -191,9 +286,9 @@ pub struct Instance {
     pub timers: Vec<Timer>,
     pub subscriptions: Vec<Subscription>,
     /// Incidents: tokens stopped by an error in a condition or data.
-    pub incidents: BTreeMap<LocalId, String>,
+    pub incidents: BTreeMap<TokenId, String>,
     /// When each step last completed (for deadlines counted `from` it).
-    pub completed: BTreeMap<u32, Timestamp>,
+    pub completed: BTreeMap<StepIx, Timestamp>,
     /// Completions of child cases that arrived while this case was
     /// suspended; they are taken when it resumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -202,20 +297,20 @@ pub struct Instance {
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub outcome: Option<String>,
-    /// The next free local id.
-    pub next_id: LocalId,
+    /// The next free local id (of any kind).
+    pub next_id: u32,
     /// Events applied so far.
     pub seq: u64,
 }
 
 impl Instance {
-    pub fn token(&self, id: LocalId) -> Option<&Token> {
+    pub fn token(&self, id: TokenId) -> Option<&Token> {
         self.tokens.iter().find(|t| t.id == id)
     }
-    pub fn task(&self, id: LocalId) -> Option<&Task> {
+    pub fn task(&self, id: TaskId) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
     }
-    pub fn timer(&self, id: LocalId) -> Option<&Timer> {
+    pub fn timer(&self, id: TimerId) -> Option<&Timer> {
         self.timers.iter().find(|t| t.id == id)
     }
     /// The earliest instant a timer of this case is due.
@@ -223,8 +318,8 @@ impl Instance {
         self.timers.iter().filter_map(|t| t.due).min()
     }
     /// Timers due at or before `now`, earliest first (ties by id).
-    pub fn due_timers(&self, now: Timestamp) -> Vec<LocalId> {
-        let mut v: Vec<(Timestamp, LocalId)> = self
+    pub fn due_timers(&self, now: Timestamp) -> Vec<TimerId> {
+        let mut v: Vec<(Timestamp, TimerId)> = self
             .timers
             .iter()
             .filter_map(|t| t.due.filter(|d| *d <= now).map(|d| (d, t.id)))
@@ -254,7 +349,7 @@ impl Instance {
                 ));
             }
         }
-        let mut ids: Vec<LocalId> = self.tokens.iter().map(|t| t.id).collect();
+        let mut ids: Vec<TokenId> = self.tokens.iter().map(|t| t.id).collect();
         ids.sort();
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return Err("a token appears twice".into());
@@ -289,8 +384,8 @@ impl Instance {
             if !live {
                 return Err(format!("timer {} outlived what it was for", t.id));
             }
-            if (t.due.is_none()) != (t.paused != 0) {
-                return Err(format!("timer {} is paused {:#b} but due {:?}", t.id, t.paused, t.due));
+            if t.due.is_none() == t.paused.is_empty() {
+                return Err(format!("timer {} is paused {:?} but due {:?}", t.id, t.paused, t.due));
             }
         }
         if self.status.is_finished()
@@ -332,31 +427,31 @@ pub enum EventKind {
         by: Option<String>,
     },
     TokenCreated {
-        token: LocalId,
-        step: u32,
-        edge: Option<u32>,
+        token: TokenId,
+        step: StepIx,
+        edge: Option<EdgeIx>,
     },
     TokenMoved {
-        token: LocalId,
-        step: u32,
-        edge: u32,
+        token: TokenId,
+        step: StepIx,
+        edge: EdgeIx,
     },
     TokenParked {
-        token: LocalId,
+        token: TokenId,
         park: Park,
     },
     TokenConsumed {
-        token: LocalId,
+        token: TokenId,
     },
     StepCompleted {
-        step: u32,
+        step: StepIx,
         /// Whether a deadline counts from this step (its time is kept).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         anchor: bool,
     },
     Decided {
-        step: u32,
-        taken: Vec<u32>,
+        step: StepIx,
+        taken: Vec<EdgeIx>,
     },
     DataSet {
         values: Data,
@@ -365,90 +460,90 @@ pub enum EventKind {
         by: Option<String>,
     },
     TaskCreated {
-        task: LocalId,
-        token: LocalId,
-        step: u32,
-        role: Option<u32>,
+        task: TaskId,
+        token: TokenId,
+        step: StepIx,
+        role: Option<RoleIx>,
         due: Option<Timestamp>,
     },
     TaskClaimed {
-        task: LocalId,
+        task: TaskId,
         user: String,
     },
     TaskCompleted {
-        task: LocalId,
+        task: TaskId,
         by: Option<String>,
     },
     TaskCancelled {
-        task: LocalId,
+        task: TaskId,
     },
     TaskReassigned {
-        task: LocalId,
-        role: u32,
+        task: TaskId,
+        role: RoleIx,
     },
     TaskOverdue {
-        task: LocalId,
+        task: TaskId,
     },
     CaseOverdue,
     Escalated {
         scope: Scope,
         action: EscalationAction,
-        to: Option<u32>,
+        to: Option<RoleIx>,
         n: u32,
     },
     CaseDue {
         due: Timestamp,
     },
     TimerScheduled {
-        timer: LocalId,
+        timer: TimerId,
         due: Timestamp,
         basis: Basis,
         purpose: Purpose,
         citizen_clock: bool,
     },
     TimerFired {
-        timer: LocalId,
+        timer: TimerId,
     },
     TimerCancelled {
-        timer: LocalId,
+        timer: TimerId,
     },
     /// Timers paused for `reason`, with the time left on each (for working
     /// time, seconds after the whole working days in `days`).
     TimersPaused {
-        reason: u8,
-        timers: Vec<(LocalId, i64)>,
+        reason: Pauses,
+        timers: Vec<(TimerId, i64)>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        days: Vec<(LocalId, u32)>,
+        days: Vec<(TimerId, u32)>,
     },
     /// Timers resumed from `reason`, with their new due instants (`None`
     /// while another reason still holds them).
     TimersResumed {
-        reason: u8,
-        timers: Vec<(LocalId, Option<Timestamp>)>,
+        reason: Pauses,
+        timers: Vec<(TimerId, Option<Timestamp>)>,
     },
     SubscriptionOpened {
-        sub: LocalId,
-        token: LocalId,
+        sub: SubId,
+        token: TokenId,
         message: String,
         key: Option<String>,
     },
     MessageReceived {
-        sub: LocalId,
+        sub: SubId,
         message: String,
         /// Who sent it, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
     SubscriptionClosed {
-        sub: LocalId,
+        sub: SubId,
     },
     ChildRequested {
-        token: LocalId,
-        step: u32,
+        token: TokenId,
+        step: StepIx,
         process: String,
     },
     ChildFinished {
-        token: LocalId,
+        token: TokenId,
         outcome: Option<String>,
     },
     /// A child finished while this case was suspended: kept for the resume.
@@ -458,15 +553,15 @@ pub enum EventKind {
     /// The token waiting for a child was withdrawn (the case was cancelled
     /// or terminated, or the step timed out): the child case is cancelled.
     ChildWithdrawn {
-        token: LocalId,
+        token: TokenId,
     },
     Incident {
-        token: LocalId,
-        step: u32,
+        token: TokenId,
+        step: StepIx,
         message: String,
     },
     IncidentResolved {
-        token: LocalId,
+        token: TokenId,
         /// Who resolved it, when a person did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
@@ -481,7 +576,7 @@ pub enum EventKind {
         outcome: Option<String>,
     },
     Terminated {
-        step: u32,
+        step: StepIx,
         outcome: Option<String>,
     },
     Cancelled {
@@ -490,58 +585,30 @@ pub enum EventKind {
     },
 }
 
-/// A request to change a case.
+/// A request to change a case: what a person, or a system acting for one,
+/// may ask. The engine checks who asks inside the unit of work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "command")]
 pub enum Command {
     Claim {
-        task: LocalId,
+        task: TaskId,
         user: String,
     },
     /// A manager gives a task to someone, claimed or not.
     Assign {
-        task: LocalId,
+        task: TaskId,
         user: String,
         by: Option<String>,
     },
     Complete {
-        task: LocalId,
+        task: TaskId,
         by: Option<String>,
         #[serde(default)]
         outputs: Data,
     },
-    /// Deliver a message to an open subscription (the engine finds it).
-    Deliver {
-        sub: LocalId,
-        #[serde(default)]
-        data: Data,
-        /// Who sent it (recorded in history).
-        #[serde(default)]
-        by: Option<String>,
-    },
-    FireTimer {
-        timer: LocalId,
-    },
-    /// A child case called by a subprocess step has finished (or, with
-    /// `cancelled`, was cancelled on its own: the parent gets an incident).
-    /// A suspended parent keeps it until it resumes.
-    ChildFinished {
-        token: LocalId,
-        outcome: Option<String>,
-        #[serde(default)]
-        data: Data,
-        #[serde(default)]
-        cancelled: bool,
-    },
-    /// The child case a subprocess step asked for could not be started:
-    /// the waiting token becomes an incident (resolve it to try again).
-    ChildNotStarted {
-        token: LocalId,
-        reason: String,
-    },
     /// Resolve one incident: set data (may be empty) and retry the step.
     Resolve {
-        token: LocalId,
+        token: TokenId,
         #[serde(default)]
         values: Data,
         by: Option<String>,
@@ -563,6 +630,65 @@ pub enum Command {
     },
 }
 
+/// What the engine (or the simulator) tells a case on its own: a timer came
+/// due, a message was correlated to it, a child case finished or could not
+/// start. An embedder of the engine cannot send these; the engine's own
+/// loops do, under the same unit of work as the rows they read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "command")]
+pub enum Internal {
+    /// Deliver a message to an open subscription (the engine finds it).
+    Deliver {
+        sub: SubId,
+        #[serde(default)]
+        data: Data,
+        /// Who sent it (recorded in history).
+        #[serde(default)]
+        by: Option<String>,
+    },
+    FireTimer {
+        timer: TimerId,
+    },
+    /// A child case called by a subprocess step has finished (or, with
+    /// `cancelled`, was cancelled on its own: the parent gets an incident).
+    /// A suspended parent keeps it until it resumes.
+    ChildFinished {
+        token: TokenId,
+        outcome: Option<String>,
+        #[serde(default)]
+        data: Data,
+        #[serde(default)]
+        cancelled: bool,
+    },
+    /// The child case a subprocess step asked for could not be started:
+    /// the waiting token becomes an incident (resolve it to try again).
+    ChildNotStarted {
+        token: TokenId,
+        reason: String,
+    },
+}
+
+/// Anything [`handle`] takes: a [`Command`] or an [`Internal`] notice.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A request from outside.
+    Command(Command),
+    /// A notice from the engine's own loops.
+    Internal(Internal),
+}
+
+impl From<Command> for Input {
+    fn from(c: Command) -> Input {
+        Input::Command(c)
+    }
+}
+
+impl From<Internal> for Input {
+    fn from(c: Internal) -> Input {
+        Input::Internal(c)
+    }
+}
+
 /// Why a command was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -571,21 +697,25 @@ pub enum CommandError {
     #[error("the case is not suspended")]
     NotSuspended,
     #[error("no open task {0}")]
-    NoSuchTask(LocalId),
+    NoSuchTask(TaskId),
     #[error("task {task} is claimed by {assignee}")]
-    ClaimedByOther { task: LocalId, assignee: String },
+    ClaimedByOther { task: TaskId, assignee: String },
     #[error("no open subscription {0}")]
-    NoSuchSubscription(LocalId),
+    NoSuchSubscription(SubId),
     #[error("no pending timer {0}")]
-    NoSuchTimer(LocalId),
+    NoSuchTimer(TimerId),
     #[error("timer {0} is not due yet")]
-    TimerNotDue(LocalId),
+    TimerNotDue(TimerId),
     #[error("token {0} is not waiting for a child case")]
-    NoSuchChild(LocalId),
+    NoSuchChild(TokenId),
     #[error("no open incident on token {0}")]
-    NoSuchIncident(LocalId),
+    NoSuchIncident(TokenId),
     #[error("{0}")]
     BadData(String),
+    /// The case's state contradicts itself (a bug, or a row written behind
+    /// the engine's back): nothing was changed.
+    #[error("the case's state is inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -599,4 +729,19 @@ pub fn replay(events: &[Event]) -> Instance {
         apply(&mut st, e);
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    /// `as_str` is the serde spelling, so rows, JSON and the API agree.
+    #[test]
+    fn a_status_has_one_spelling() {
+        for s in Status::ALL {
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::json!(s.as_str())));
+            assert_eq!(Status::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::from_name("Running"), None);
+    }
 }

@@ -690,7 +690,7 @@ impl WorkCalendar {
     /// Parses a local date or date-time in the calendar's zone: Gregorian
     /// (`2026-03-20`, `2026-03-20T09:00`) or Solar Hijri (`1405-01-15`).
     pub fn parse_local(&self, text: &str) -> Result<Timestamp, String> {
-        crate::model::parse_local_datetime(text).map(|l| self.instant(l))
+        crate::definition::parse_local_datetime(text).map(|l| self.instant(l))
     }
 }
 
@@ -734,5 +734,6 @@ fn add_solar_months(date: NaiveDate, months: u32) -> Option<NaiveDate> {
     )
 }
 
+mod schedule;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use crate::definition::duration::parse;
 use crate::definition::{parse_calendar, Limits, SourceFile};
 
 fn tehran() -> WorkCalendar {
-    let text = include_str!("../../../definitions/calendars/tehran-municipal.yaml");
+    let text = include_str!("../../../../definitions/calendars/tehran-municipal.yaml");
     let def =
         parse_calendar(&SourceFile::new("tehran-municipal.yaml", text), &Limits::default()).expect("calendar parses");
     WorkCalendar::from_def(&def).expect("calendar builds")

@@ -350,3 +350,27 @@ mod conversion_tests {
         assert!(solar_hijri_to_gregorian(1404, 13, 1).is_err());
     }
 }
+
+/// Parses a local date or date-time: Gregorian `2026-03-20`, `2026-03-20T09:00`
+/// or `2026-03-20 09:00[:ss]`. Solar Hijri dates are checked for shape here
+/// and converted here, to the Gregorian date-time they name.
+pub fn parse_local_datetime(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    let t = text.trim();
+    let (date, time) = match t.split_once(['T', ' ']) {
+        Some((d, tm)) => (d, Some(tm)),
+        None => (t, None),
+    };
+    let written = parse_date(date)?;
+    let (y, m, d) = match written {
+        WrittenDate::Gregorian { year, month, day } => (year, month, day),
+        WrittenDate::SolarHijri { year, month, day } => solar_hijri_to_gregorian(year, month, day)?,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| format!("`{t}` is not a date"))?;
+    let time = match time {
+        None => chrono::NaiveTime::MIN,
+        Some(tm) => chrono::NaiveTime::parse_from_str(tm, "%H:%M")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(tm, "%H:%M:%S"))
+            .map_err(|_| format!("`{tm}` is not a time of day `HH:MM`"))?,
+    };
+    Ok(date.and_time(time))
+}

@@ -8,8 +8,10 @@ use rand_distr::Distribution as _;
 
 use super::{DataDef, LogEntry, Plan, SampleActivity, SampleCase, SimError, Spacing};
 use crate::definition::duration::{Basis, Duration};
-use crate::model::{Distribution, Process, VarType};
-use crate::runtime::{self, Chooser, Command, Data, Event, EventKind, Instance, LocalId};
+use crate::model::{Distribution, Process, RoleIx, StepIx, VarType};
+use crate::runtime::{
+    self, Chooser, Command, Data, Event, EventKind, Input, Instance, Internal, SubId, TaskId, TimerId, TokenId,
+};
 use crate::time::{Timestamp, WorkCalendar};
 
 /// Working seconds in a working day, for sampling durations given in days.
@@ -99,24 +101,24 @@ enum Ev {
     /// A person (or an outside body) finished a task begun at `started`.
     Done {
         case: u32,
-        task: LocalId,
+        task: TaskId,
         started: Timestamp,
     },
     /// A message arrived for a subscription opened at `started`.
     Message {
         case: u32,
-        sub: LocalId,
+        sub: SubId,
         started: Timestamp,
     },
     /// A called process finished.
     Child {
         case: u32,
-        token: LocalId,
+        token: TokenId,
         started: Timestamp,
     },
     Timer {
         case: u32,
-        timer: LocalId,
+        timer: TimerId,
     },
 }
 
@@ -148,8 +150,8 @@ impl Ord for Scheduled {
 /// Where a task of a staffed role is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    Queued(u32),
-    Working(u32),
+    Queued(RoleIx),
+    Working(RoleIx),
 }
 
 struct Pool<'a> {
@@ -158,7 +160,7 @@ struct Pool<'a> {
     busy: u32,
     /// Waiting tasks: (priority high first, arrival order, case, task,
     /// queued at). Entries whose task left the queue are skipped.
-    queue: BinaryHeap<(bool, Reverse<u64>, u32, LocalId, Timestamp)>,
+    queue: BinaryHeap<(bool, Reverse<u64>, u32, TaskId, Timestamp)>,
     waiting: u32,
     last_change: Timestamp,
     totals: RoleTotals,
@@ -206,7 +208,7 @@ struct Rep<'p, 'a> {
     rng: rand::rngs::StdRng,
     coin: Coin,
     pools: Vec<Option<Pool<'a>>>,
-    slots: HashMap<(u32, LocalId), Slot>,
+    slots: HashMap<(u32, TaskId), Slot>,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     qseq: u64,
@@ -284,7 +286,7 @@ impl<'a> Rep<'_, 'a> {
 
     fn run(mut self) -> Result<(), SimError> {
         let first = match &self.plan.spacing {
-            Spacing::Schedule(s) => s.next(self.cal, self.plan.t0, 0),
+            Spacing::Schedule(s) => self.cal.next_occurrence(s, self.plan.t0, 0),
             _ => Some(self.plan.t0),
         };
         if let Some(at) = first.filter(|at| self.plan.horizon.is_none_or(|h| *at <= h)) {
@@ -308,10 +310,13 @@ impl<'a> Rep<'_, 'a> {
                     match self.cases[case as usize].st.task(task) {
                         Some(t) => {
                             let (step, queued) = (t.step, t.created_at);
-                            self.complete(case, step, queued, started, now, |outputs| Command::Complete {
-                                task,
-                                by: None,
-                                outputs,
+                            self.complete(case, step, queued, started, now, |outputs| {
+                                Command::Complete {
+                                    task,
+                                    by: None,
+                                    outputs,
+                                }
+                                .into()
                             })
                         }
                         None => None,
@@ -320,25 +325,30 @@ impl<'a> Rep<'_, 'a> {
                 Ev::Message { case, sub, started } => {
                     let st = &self.cases[case as usize].st;
                     match st.subscriptions.iter().find(|s| s.id == sub) {
-                        Some(s) => {
-                            let step = st.token(s.token).map_or(0, |t| t.step);
-                            self.complete(case, step, started, started, now, |data| Command::Deliver {
-                                sub,
-                                data,
-                                by: None,
-                            })
-                        }
+                        // A subscription's token is always there (invariant).
+                        Some(s) => match st.token(s.token).map(|t| t.step) {
+                            Some(step) => self.complete(case, step, started, started, now, |data| {
+                                Internal::Deliver { sub, data, by: None }.into()
+                            }),
+                            None => None,
+                        },
                         None => None,
                     }
                 }
                 Ev::Child { case, token, started } => {
-                    let step = self.cases[case as usize].st.token(token).map_or(0, |t| t.step);
-                    self.complete(case, step, started, started, now, |data| Command::ChildFinished {
-                        token,
-                        outcome: None,
-                        data,
-                        cancelled: false,
-                    })
+                    // A child of a token withdrawn meanwhile comes back to nothing.
+                    match self.cases[case as usize].st.token(token).map(|t| t.step) {
+                        Some(step) => self.complete(case, step, started, started, now, |data| {
+                            Internal::ChildFinished {
+                                token,
+                                outcome: None,
+                                data,
+                                cancelled: false,
+                            }
+                            .into()
+                        }),
+                        None => None,
+                    }
                 }
                 Ev::Timer { case, timer } => {
                     let c = &mut self.cases[case as usize];
@@ -347,7 +357,7 @@ impl<'a> Rep<'_, 'a> {
                             self.p,
                             self.cal,
                             &mut c.st,
-                            Command::FireTimer { timer },
+                            Internal::FireTimer { timer },
                             now,
                             &mut self.out,
                             &mut self.coin,
@@ -397,7 +407,7 @@ impl<'a> Rep<'_, 'a> {
                         rand_distr::Exp::new(1.0 / scalar(d).max(1e-9)).map_or(scalar(d), |e| e.sample(&mut self.rng));
                     Some(advance(self.cal, now, d.basis, gap))
                 }
-                Spacing::Schedule(s) => s.next(self.cal, now.plus_seconds(1), self.arrivals),
+                Spacing::Schedule(s) => self.cal.next_occurrence(s, now.plus_seconds(1), self.arrivals),
             };
             if let Some(at) = next.filter(|at| self.plan.horizon.is_none_or(|h| *at <= h)) {
                 self.push(at, Ev::Arrive);
@@ -407,12 +417,12 @@ impl<'a> Rep<'_, 'a> {
     }
 
     /// The worker on a finished task is free again, whatever became of it.
-    fn free_worker(&mut self, case: u32, task: LocalId, now: Timestamp) {
+    fn free_worker(&mut self, case: u32, task: TaskId, now: Timestamp) {
         if self.slots.is_empty() {
             return;
         }
         if let Some(Slot::Working(role)) = self.slots.remove(&(case, task)) {
-            if let Some(pool) = self.pools[role as usize].as_mut() {
+            if let Some(pool) = self.pools[role.ix()].as_mut() {
                 pool.busy = pool.busy.saturating_sub(1);
             }
             self.dispatch(role, now);
@@ -424,11 +434,11 @@ impl<'a> Rep<'_, 'a> {
     fn complete(
         &mut self,
         case: u32,
-        step: u32,
+        step: StepIx,
         queued: Timestamp,
         started: Timestamp,
         now: Timestamp,
-        command: impl FnOnce(Data) -> Command,
+        command: impl FnOnce(Data) -> Input,
     ) -> Option<u32> {
         let data = draw_outputs(self.plan, step, &mut self.rng);
         let c = &mut self.cases[case as usize];
@@ -445,16 +455,16 @@ impl<'a> Rep<'_, 'a> {
         self.t.activities += 1;
         let secs = (now.0 - started.0) as f64;
         c.processing_s += secs;
-        if self.p.steps[step as usize].waits_on_citizen {
+        if self.p.step(step).waits_on_citizen {
             c.citizen_s += (now.0 - queued.0) as f64;
         }
         if c.counted {
-            self.t.step_s[step as usize] += secs;
-            self.t.step_n[step as usize] += 1;
+            self.t.step_s[step.ix()] += secs;
+            self.t.step_n[step.ix()] += 1;
         }
         if self.sample == Some(case) {
             let arrived = c.arrived;
-            let s = &self.p.steps[step as usize];
+            let s = self.p.step(step);
             let day = |t: Timestamp| (t.0 - arrived.0) as f64 / 86_400.0;
             let row = SampleActivity {
                 step: s.id.clone(),
@@ -488,9 +498,9 @@ impl<'a> Rep<'_, 'a> {
     }
 
     /// A task joins its role's queue.
-    fn enqueue(&mut self, case: u32, task: LocalId, role: u32, now: Timestamp) {
+    fn enqueue(&mut self, case: u32, task: TaskId, role: RoleIx, now: Timestamp) {
         let prio = self.priority(case);
-        let Some(pool) = self.pools[role as usize].as_mut() else {
+        let Some(pool) = self.pools[role.ix()].as_mut() else {
             return;
         };
         self.qseq += 1;
@@ -501,19 +511,19 @@ impl<'a> Rep<'_, 'a> {
     }
 
     /// A task left its queue without being worked on (cancelled, moved).
-    fn withdraw(&mut self, case: u32, task: LocalId, now: Timestamp) {
+    fn withdraw(&mut self, case: u32, task: TaskId, now: Timestamp) {
         if let Some(Slot::Queued(role)) = self.slots.get(&(case, task)).copied() {
             self.slots.remove(&(case, task));
-            if let Some(pool) = self.pools[role as usize].as_mut() {
+            if let Some(pool) = self.pools[role.ix()].as_mut() {
                 pool.queue_changes(now, false);
             }
         }
     }
 
     /// Gives waiting tasks of `role` to free people, highest priority first.
-    fn dispatch(&mut self, role: u32, now: Timestamp) {
+    fn dispatch(&mut self, role: RoleIx, now: Timestamp) {
         loop {
-            let Some(pool) = self.pools[role as usize].as_mut() else {
+            let Some(pool) = self.pools[role.ix()].as_mut() else {
                 return;
             };
             if pool.busy >= pool.people {
@@ -539,7 +549,7 @@ impl<'a> Rep<'_, 'a> {
             // hours may take a task at night and begin in the morning).
             let wait = (start.0 - queued.0).max(0) as f64;
             self.cases[case as usize].queue_s += wait;
-            if let Some(pool) = self.pools[role as usize].as_mut() {
+            if let Some(pool) = self.pools[role.ix()].as_mut() {
                 let cal = own.unwrap_or(self.cal);
                 pool.totals.wait_s += wait;
                 pool.totals.busy_open_s += cal.open_seconds_between(start, done) as f64;
@@ -563,8 +573,8 @@ impl<'a> Rep<'_, 'a> {
     /// A fixed duration is added as the runtime adds one (`2 working days`
     /// is the same time on the second working day after); a drawn one is
     /// opening time, a working day counting 7 hours.
-    fn work(&mut self, step: u32, now: Timestamp, own: Option<&WorkCalendar>) -> (Timestamp, Timestamp) {
-        let d = self.plan.durations[step as usize].as_ref();
+    fn work(&mut self, step: StepIx, now: Timestamp, own: Option<&WorkCalendar>) -> (Timestamp, Timestamp) {
+        let d = self.plan.durations[step.ix()].as_ref();
         let cal = own.unwrap_or(self.cal);
         let start = if own.is_some() { cal.next_open(now) } else { now };
         if let Some(Distribution::Fixed(x)) = d {
@@ -575,15 +585,15 @@ impl<'a> Rep<'_, 'a> {
         (start, advance(cal, start, basis, secs))
     }
 
-    fn log_start(&mut self, case: u32, step: u32, at: Timestamp, role: Option<u32>) {
+    fn log_start(&mut self, case: u32, step: StepIx, at: Timestamp, role: Option<RoleIx>) {
         if self.log && self.rep == 0 {
-            let s = &self.p.steps[step as usize];
+            let s = self.p.step(step);
             self.t.log.push(LogEntry {
                 case,
                 activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
                 at,
                 lifecycle: "start",
-                resource: role.map(|r| self.p.roles[r as usize].id.clone()),
+                resource: role.map(|r| self.p.role(r).id.clone()),
             });
         }
     }
@@ -594,7 +604,7 @@ impl<'a> Rep<'_, 'a> {
         for e in &out {
             match &e.kind {
                 EventKind::TaskCreated { task, role, step, .. } => {
-                    match role.filter(|r| self.pools[*r as usize].is_some()) {
+                    match role.filter(|r| self.pools[r.ix()].is_some()) {
                         Some(r) => self.enqueue(case, *task, r, now),
                         None => {
                             let (start, done) = self.work(*step, now, None);
@@ -616,14 +626,17 @@ impl<'a> Rep<'_, 'a> {
                     if let Some(Slot::Queued(_)) = self.slots.get(&(case, *task)) {
                         self.withdraw(case, *task, now);
                         self.enqueue(case, *task, *role, now);
-                    } else if !self.slots.contains_key(&(case, *task)) && self.pools[*role as usize].is_some() {
+                    } else if !self.slots.contains_key(&(case, *task)) && self.pools[role.ix()].is_some() {
                         self.enqueue(case, *task, *role, now);
                     }
                 }
                 EventKind::TaskCancelled { task } => self.withdraw(case, *task, now),
                 EventKind::SubscriptionOpened { sub, token, .. } => {
-                    let step = self.cases[case as usize].st.token(*token).map_or(0, |t| t.step);
-                    if self.plan.durations[step as usize].is_some() {
+                    // The event just opened it for this token.
+                    let Some(step) = self.cases[case as usize].st.token(*token).map(|t| t.step) else {
+                        continue;
+                    };
+                    if self.plan.durations[step.ix()].is_some() {
                         let (_, done) = self.work(step, now, None);
                         self.push(
                             done,
@@ -654,10 +667,10 @@ impl<'a> Rep<'_, 'a> {
                         }
                     }
                 }
-                EventKind::StepCompleted { step, .. } if self.p.steps[*step as usize].counts() => {
+                EventKind::StepCompleted { step, .. } if self.p.step(*step).counts() => {
                     self.cases[case as usize].steps += 1;
                     if self.log && self.rep == 0 {
-                        let s = &self.p.steps[*step as usize];
+                        let s = self.p.step(*step);
                         self.t.log.push(LogEntry {
                             case,
                             activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
@@ -700,10 +713,10 @@ impl<'a> Rep<'_, 'a> {
                 }
                 _ => {
                     t.unfinished += 1;
-                    let step = |ix: u32| {
+                    let step = |ix: StepIx| {
                         self.p
                             .steps
-                            .get(ix as usize)
+                            .get(ix.ix())
                             .map_or_else(|| "-".to_owned(), |s| s.id.clone())
                     };
                     let why = match c.st.incidents.iter().next() {
@@ -859,9 +872,9 @@ fn draw_start_data(plan: &Plan<'_>, rng: &mut rand::rngs::StdRng) -> Data {
     d
 }
 
-fn draw_outputs(plan: &Plan<'_>, step: u32, rng: &mut rand::rngs::StdRng) -> Data {
+fn draw_outputs(plan: &Plan<'_>, step: StepIx, rng: &mut rand::rngs::StdRng) -> Data {
     let p = plan.p;
-    p.steps[step as usize]
+    p.step(step)
         .sets
         .iter()
         .filter_map(|ix| {

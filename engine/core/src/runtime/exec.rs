@@ -44,12 +44,12 @@ pub fn handle_with(
     p: &Process,
     cal: &WorkCalendar,
     st: &mut Instance,
-    cmd: Command,
+    cmd: impl Into<Input>,
     now: Timestamp,
     out: &mut Vec<Event>,
     chooser: &mut dyn Chooser,
 ) -> Result<(), CommandError> {
-    handle_inner(p, cal, st, cmd, now, out, Some(chooser))
+    handle_inner(p, cal, st, cmd.into(), now, out, Some(chooser))
 }
 
 /// Starts a case. Returns its state; its first events are appended to `out`.
@@ -94,10 +94,10 @@ fn start_inner(
     if p.deadline.as_ref().is_some_and(|d| d.from.is_none()) {
         x.start_case_clock();
     }
-    let token = x.st.next_id;
+    let token = TokenId(x.st.next_id);
     x.emit(EventKind::TokenCreated {
         token,
-        step: p.start.0,
+        step: p.start,
         edge: None,
     });
     x.step_done(p.start);
@@ -114,11 +114,11 @@ pub fn handle(
     p: &Process,
     cal: &WorkCalendar,
     st: &mut Instance,
-    cmd: Command,
+    cmd: impl Into<Input>,
     now: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<(), CommandError> {
-    handle_inner(p, cal, st, cmd, now, out, None)
+    handle_inner(p, cal, st, cmd.into(), now, out, None)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -126,7 +126,7 @@ fn handle_inner(
     p: &Process,
     cal: &WorkCalendar,
     st: &mut Instance,
-    cmd: Command,
+    cmd: Input,
     now: Timestamp,
     out: &mut Vec<Event>,
     chooser: Option<&mut dyn Chooser>,
@@ -139,7 +139,7 @@ fn handle_inner(
         }
     };
     match cmd {
-        Command::Claim { task, user } => {
+        Input::Command(Command::Claim { task, user }) => {
             running(st)?;
             let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;
             if let Some(a) = t.assignee.as_ref().filter(|a| **a != user) {
@@ -151,13 +151,13 @@ fn handle_inner(
             Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }))
                 .emit(EventKind::TaskClaimed { task, user });
         }
-        Command::Assign { task, user, by: _ } => {
+        Input::Command(Command::Assign { task, user, by: _ }) => {
             running(st)?;
             st.task(task).ok_or(CommandError::NoSuchTask(task))?;
             Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }))
                 .emit(EventKind::TaskClaimed { task, user });
         }
-        Command::Complete { task, by, outputs } => {
+        Input::Command(Command::Complete { task, by, outputs }) => {
             running(st)?;
             let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;
             if let (Some(a), Some(b)) = (&t.assignee, &by) {
@@ -168,7 +168,7 @@ fn handle_inner(
                     });
                 }
             }
-            let (token, step) = (t.token, StepIx(t.step));
+            let (token, step) = (t.token, t.step);
             check_data(p, &outputs, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             if !outputs.is_empty() {
@@ -183,7 +183,7 @@ fn handle_inner(
             x.go_on(token, step);
             x.run();
         }
-        Command::Deliver { sub, data, by } => {
+        Input::Internal(Internal::Deliver { sub, data, by }) => {
             running(st)?;
             let s = st
                 .subscriptions
@@ -191,7 +191,11 @@ fn handle_inner(
                 .find(|s| s.id == sub)
                 .ok_or(CommandError::NoSuchSubscription(sub))?;
             let (token, message) = (s.token, s.message.clone());
-            let step = StepIx(st.token(token).map_or(0, |t| t.step));
+            let step = st.token(token).map(|t| t.step).ok_or_else(|| {
+                CommandError::Inconsistent(format!(
+                    "subscription {sub} waits on token {token}, which the case does not hold"
+                ))
+            })?;
             check_data(p, &data, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::MessageReceived { sub, message, by });
@@ -202,22 +206,29 @@ fn handle_inner(
             x.go_on(token, step);
             x.run();
         }
-        Command::FireTimer { timer } => {
+        Input::Internal(Internal::FireTimer { timer }) => {
             running(st)?;
             let t = st.timer(timer).ok_or(CommandError::NoSuchTimer(timer))?;
             if t.due.is_none_or(|d| d > now) {
                 return Err(CommandError::TimerNotDue(timer));
             }
+            if let Purpose::Wait { token } = t.purpose {
+                st.token(token).ok_or_else(|| {
+                    CommandError::Inconsistent(format!(
+                        "timer {timer} wakes token {token}, which the case does not hold"
+                    ))
+                })?;
+            }
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.fire(timer);
             x.run();
         }
-        Command::ChildFinished {
+        Input::Internal(Internal::ChildFinished {
             token,
             outcome,
             data,
             cancelled,
-        } => {
+        }) => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
@@ -225,7 +236,7 @@ fn handle_inner(
                 .token(token)
                 .filter(|t| t.park == Park::Child && !st.held.iter().any(|h| h.token == token))
                 .ok_or(CommandError::NoSuchChild(token))?;
-            let step = StepIx(t.step);
+            let step = t.step;
             let back = child_results(p, step, data);
             check_data(p, &back, None).map_err(CommandError::BadData)?;
             let child = HeldChild {
@@ -242,7 +253,7 @@ fn handle_inner(
                 x.run();
             }
         }
-        Command::ChildNotStarted { token, reason } => {
+        Input::Internal(Internal::ChildNotStarted { token, reason }) => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
@@ -254,7 +265,7 @@ fn handle_inner(
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.incident(token, step, reason);
         }
-        Command::Resolve { token, values, by } => {
+        Input::Command(Command::Resolve { token, values, by }) => {
             running(st)?;
             if !st.incidents.contains_key(&token) {
                 return Err(CommandError::NoSuchIncident(token));
@@ -272,7 +283,7 @@ fn handle_inner(
             x.agenda.push_back(token);
             x.run();
         }
-        Command::SetData { values, by } => {
+        Input::Command(Command::SetData { values, by }) => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
@@ -280,7 +291,7 @@ fn handle_inner(
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::DataSet { values, by: by.clone() });
             if x.st.status == Status::Running {
-                let stuck: Vec<LocalId> = x.st.incidents.keys().copied().collect();
+                let stuck: Vec<TokenId> = x.st.incidents.keys().copied().collect();
                 for token in stuck {
                     x.emit(EventKind::IncidentResolved { token, by: by.clone() });
                     x.emit(EventKind::TokenParked {
@@ -292,31 +303,31 @@ fn handle_inner(
                 x.run();
             }
         }
-        Command::Suspend { by } => {
+        Input::Command(Command::Suspend { by }) => {
             running(st)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Suspended { by });
-            let ids: Vec<LocalId> = x.st.timers.iter().map(|t| t.id).collect();
-            x.pause(PAUSE_SUSPENDED, &ids);
+            let ids: Vec<TimerId> = x.st.timers.iter().map(|t| t.id).collect();
+            x.pause(Pauses::SUSPENDED, &ids);
         }
-        Command::Resume { by } => {
+        Input::Command(Command::Resume { by }) => {
             if st.status != Status::Suspended {
                 return Err(CommandError::NotSuspended);
             }
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::Resumed { by });
-            x.resume_timers(PAUSE_SUSPENDED);
+            x.resume_timers(Pauses::SUSPENDED);
             // Children that finished meanwhile are taken now, in order.
             let held = x.st.held.clone();
             for child in held {
-                let step = x.st.token(child.token).map(|t| StepIx(t.step));
+                let step = x.st.token(child.token).map(|t| t.step);
                 if let Some(step) = step {
                     x.child_finished(child, step);
                 }
             }
             x.run();
         }
-        Command::Cancel { by, reason } => {
+        Input::Command(Command::Cancel { by, reason }) => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
             }
@@ -368,7 +379,7 @@ struct Exec<'a> {
     st: &'a mut Instance,
     now: Timestamp,
     out: &'a mut Vec<Event>,
-    agenda: VecDeque<LocalId>,
+    agenda: VecDeque<TokenId>,
     moves: usize,
     chooser: Option<&'a mut dyn Chooser>,
 }
@@ -411,7 +422,11 @@ impl<'a> Exec<'a> {
             while let Some(tok) = self.agenda.pop_front() {
                 self.moves += 1;
                 if self.moves > MAX_MOVES {
-                    let step = self.st.token(tok).map_or(0, |t| t.step);
+                    // Every token on the agenda was just created or moved.
+                    let Some(step) = self.st.token(tok).map(|t| t.step) else {
+                        debug_assert!(false, "token {tok} on the agenda but not in the case");
+                        continue;
+                    };
                     self.incident(
                         tok,
                         step,
@@ -428,12 +443,12 @@ impl<'a> Exec<'a> {
         self.update_citizen_clock();
     }
 
-    fn leave(&mut self, token: LocalId, e: EdgeIx) {
+    fn leave(&mut self, token: TokenId, e: EdgeIx) {
         let to = self.p.edge(e).to;
         self.emit(EventKind::TokenMoved {
             token,
-            step: to.0,
-            edge: e.0,
+            step: to,
+            edge: e,
         });
         self.agenda.push_back(token);
     }
@@ -452,7 +467,7 @@ impl<'a> Exec<'a> {
     /// if it counts from that step and has not started yet.
     fn step_done(&mut self, step: StepIx) {
         self.emit(EventKind::StepCompleted {
-            step: step.0,
+            step,
             anchor: self.p.anchors[step.ix()],
         });
         let starts_here = self.p.deadline.as_ref().is_some_and(|d| d.from == Some(step));
@@ -462,21 +477,21 @@ impl<'a> Exec<'a> {
     }
 
     /// The step's work is done: record it and take `next`.
-    fn go_on(&mut self, token: LocalId, step: StepIx) {
+    fn go_on(&mut self, token: TokenId, step: StepIx) {
         self.step_done(step);
         match self.p.next_edge(step) {
             Some(e) => self.leave(token, e),
-            None => self.incident(token, step.0, "the step has no way on".into()),
+            None => self.incident(token, step, "the step has no way on".into()),
         }
     }
 
-    fn park(&mut self, token: LocalId, park: Park) {
+    fn park(&mut self, token: TokenId, park: Park) {
         self.emit(EventKind::TokenParked { token, park });
     }
 
     /// Stops a token in an incident. Its step's timeout stops with it (a
     /// retry enters the step again, with a fresh timeout).
-    fn incident(&mut self, token: LocalId, step: u32, message: String) {
+    fn incident(&mut self, token: TokenId, step: StepIx, message: String) {
         self.cancel_timers(|pu| pu == Purpose::Timeout { token });
         self.emit(EventKind::Incident { token, step, message });
         self.park(token, Park::Incident);
@@ -495,7 +510,7 @@ impl<'a> Exec<'a> {
         if cancelled {
             return self.incident(
                 token,
-                step.0,
+                step,
                 "the called case was cancelled; resolve the incident to call it again".into(),
             );
         }
@@ -506,9 +521,9 @@ impl<'a> Exec<'a> {
         self.go_on(token, step);
     }
 
-    fn enter(&mut self, token: LocalId) {
+    fn enter(&mut self, token: TokenId) {
         let Some(t) = self.st.token(token) else { return };
-        let s = StepIx(t.step);
+        let s = t.step;
         let step = self.p.step(s);
         match step.kind {
             StepKind::Start => self.go_on(token, s),
@@ -524,7 +539,7 @@ impl<'a> Exec<'a> {
                         Ok(v) => {
                             values.insert(name.name.clone(), v);
                         }
-                        Err(m) => return self.incident(token, s.0, m),
+                        Err(m) => return self.incident(token, s, m),
                     }
                 }
                 if !values.is_empty() {
@@ -542,11 +557,11 @@ impl<'a> Exec<'a> {
                     .map_or(0, |c| c.pick(&ps))
                     .min(ways.len().saturating_sub(1));
                 let Some(&e) = ways.get(i) else {
-                    return self.incident(token, s.0, "no way out of the decision".into());
+                    return self.incident(token, s, "no way out of the decision".into());
                 };
                 self.emit(EventKind::Decided {
-                    step: s.0,
-                    taken: vec![e.0],
+                    step: s,
+                    taken: vec![e],
                 });
                 self.leave(token, e);
             }
@@ -560,18 +575,18 @@ impl<'a> Exec<'a> {
                                 break;
                             }
                             Ok(false) => {}
-                            Err(m) => return self.incident(token, s.0, m),
+                            Err(m) => return self.incident(token, s, m),
                         },
                         EdgeKind::Otherwise { .. } => chosen = chosen.or(Some(e)),
                         _ => {}
                     }
                 }
                 let Some(e) = chosen else {
-                    return self.incident(token, s.0, "no way out of the decision".into());
+                    return self.incident(token, s, "no way out of the decision".into());
                 };
                 self.emit(EventKind::Decided {
-                    step: s.0,
-                    taken: vec![e.0],
+                    step: s,
+                    taken: vec![e],
                 });
                 self.leave(token, e);
             }
@@ -591,8 +606,8 @@ impl<'a> Exec<'a> {
                     );
                 }
                 self.emit(EventKind::Decided {
-                    step: s.0,
-                    taken: taken.iter().map(|e| e.0).collect(),
+                    step: s,
+                    taken: taken.clone(),
                 });
                 self.split(token, s, &taken);
             }
@@ -604,7 +619,7 @@ impl<'a> Exec<'a> {
                         EdgeKind::Branch { condition, .. } => match eval_bool(condition, &self.st.data) {
                             Ok(true) => taken.push(e),
                             Ok(false) => {}
-                            Err(m) => return self.incident(token, s.0, m),
+                            Err(m) => return self.incident(token, s, m),
                         },
                         EdgeKind::Otherwise { .. } => otherwise = Some(e),
                         _ => {}
@@ -614,8 +629,8 @@ impl<'a> Exec<'a> {
                     taken.extend(otherwise);
                 }
                 self.emit(EventKind::Decided {
-                    step: s.0,
-                    taken: taken.iter().map(|e| e.0).collect(),
+                    step: s,
+                    taken: taken.clone(),
                 });
                 self.split(token, s, &taken);
             }
@@ -629,11 +644,11 @@ impl<'a> Exec<'a> {
                     .st
                     .tokens
                     .iter()
-                    .filter(|t| t.step == s.0 && t.park == Park::Join)
+                    .filter(|t| t.step == s && t.park == Park::Join)
                     .collect();
                 let mut consumed = Vec::new();
                 for &e in &step.incoming {
-                    match waiting.iter().find(|t| t.edge == Some(e.0)) {
+                    match waiting.iter().find(|t| t.edge == Some(e)) {
                         Some(t) => consumed.push(t.id),
                         None => return,
                     }
@@ -661,7 +676,7 @@ impl<'a> Exec<'a> {
                         let timer = self.schedule(due, basis, Purpose::Wait { token }, false);
                         self.park(token, Park::Timer { timer });
                     }
-                    Err(m) => self.incident(token, s.0, m),
+                    Err(m) => self.incident(token, s, m),
                 }
             }
             StepKind::Receive => {
@@ -670,10 +685,10 @@ impl<'a> Exec<'a> {
                     Some(c) => match eval(c, &self.st.data) {
                         Ok(Value::String(k)) => Some(k),
                         Ok(v) => Some(v.to_string()),
-                        Err(m) => return self.incident(token, s.0, m),
+                        Err(m) => return self.incident(token, s, m),
                     },
                 };
-                let sub = self.st.next_id;
+                let sub = SubId(self.st.next_id);
                 let message = step.message.clone().unwrap_or_default();
                 self.emit(EventKind::SubscriptionOpened {
                     sub,
@@ -688,7 +703,7 @@ impl<'a> Exec<'a> {
                 let process = step.calls.as_ref().map(|c| c.0.clone()).unwrap_or_default();
                 self.emit(EventKind::ChildRequested {
                     token,
-                    step: s.0,
+                    step: s,
                     process,
                 });
                 self.park(token, Park::Child);
@@ -706,35 +721,35 @@ impl<'a> Exec<'a> {
             StepKind::Terminate => {
                 self.clear_all();
                 self.emit(EventKind::Terminated {
-                    step: s.0,
+                    step: s,
                     outcome: step.outcome.clone(),
                 });
             }
         }
     }
 
-    fn split(&mut self, token: LocalId, s: StepIx, edges: &[EdgeIx]) {
+    fn split(&mut self, token: TokenId, s: StepIx, edges: &[EdgeIx]) {
         self.step_done(s);
         self.emit(EventKind::TokenConsumed { token });
         for &e in edges {
-            let t = self.st.next_id;
+            let t = TokenId(self.st.next_id);
             self.emit(EventKind::TokenCreated {
                 token: t,
-                step: s.0,
+                step: s,
                 edge: None,
             });
             self.leave(t, e);
         }
     }
 
-    fn merge(&mut self, s: StepIx, consumed: &[LocalId]) {
+    fn merge(&mut self, s: StepIx, consumed: &[TokenId]) {
         for &t in consumed {
             self.emit(EventKind::TokenConsumed { token: t });
         }
-        let t = self.st.next_id;
+        let t = TokenId(self.st.next_id);
         self.emit(EventKind::TokenCreated {
             token: t,
-            step: s.0,
+            step: s,
             edge: None,
         });
         self.go_on(t, s);
@@ -743,51 +758,51 @@ impl<'a> Exec<'a> {
     /// Fires every inclusive join that may fire (BPMN 2.0 rule); true when
     /// one fired.
     fn fire_inclusive_joins(&mut self) -> bool {
-        let mut joins: Vec<u32> = self
+        let mut joins: Vec<StepIx> = self
             .st
             .tokens
             .iter()
-            .filter(|t| t.park == Park::Join && self.p.step(StepIx(t.step)).kind == StepKind::InclusiveJoin)
+            .filter(|t| t.park == Park::Join && self.p.step(t.step).kind == StepKind::InclusiveJoin)
             .map(|t| t.step)
             .collect();
         joins.sort();
         joins.dedup();
         for j in joins {
-            let up = self.p.upstream_of(StepIx(j));
+            let up = self.p.upstream_of(j);
             let here: Vec<&Token> = self
                 .st
                 .tokens
                 .iter()
                 .filter(|t| t.step == j && t.park == Park::Join)
                 .collect();
-            let marked = |f: EdgeIx| here.iter().any(|t| t.edge == Some(f.0));
+            let marked = |f: EdgeIx| here.iter().any(|t| t.edge == Some(f));
             let blocked = self
                 .st
                 .tokens
                 .iter()
                 .filter(|t| !(t.step == j && t.park == Park::Join))
                 .any(|t| {
-                    let at = t.step as usize;
+                    let at = t.step.ix();
                     up.iter().any(|(f, can)| !marked(*f) && can[at]) && !up.iter().any(|(g, can)| marked(*g) && can[at])
                 });
             if !blocked {
-                let consumed: Vec<LocalId> = here.iter().map(|t| t.id).collect();
-                self.merge(StepIx(j), &consumed);
+                let consumed: Vec<TokenId> = here.iter().map(|t| t.id).collect();
+                self.merge(j, &consumed);
                 return true;
             }
         }
         false
     }
 
-    fn open_task(&mut self, token: LocalId, s: StepIx) {
+    fn open_task(&mut self, token: TokenId, s: StepIx) {
         let step = self.p.step(s);
-        let task = self.st.next_id;
+        let task = TaskId(self.st.next_id);
         let due = step.deadline.as_ref().map(|d| self.due_instant(d, self.now));
         self.emit(EventKind::TaskCreated {
             task,
             token,
-            step: s.0,
-            role: step.performer.map(|r| r.0),
+            step: s,
+            role: step.performer,
             due,
         });
         self.park(token, Park::Task { task });
@@ -797,7 +812,7 @@ impl<'a> Exec<'a> {
         self.schedule_timeout(token, s);
     }
 
-    fn schedule_timeout(&mut self, token: LocalId, s: StepIx) {
+    fn schedule_timeout(&mut self, token: TokenId, s: StepIx) {
         if let Some((d, _)) = self.p.step(s).timeout {
             let due = self.cal.add(self.now, &d);
             self.schedule(due, d.basis, Purpose::Timeout { token }, false);
@@ -808,7 +823,7 @@ impl<'a> Exec<'a> {
     fn due_instant(&self, d: &Deadline, default: Timestamp) -> Timestamp {
         let base = d
             .from
-            .and_then(|f| self.st.completed.get(&f.0).copied())
+            .and_then(|f| self.st.completed.get(&f).copied())
             .unwrap_or(default);
         let dur = match &d.due {
             Due::After(x) => *x,
@@ -861,8 +876,8 @@ impl<'a> Exec<'a> {
         basis: crate::model::Basis,
         purpose: Purpose,
         citizen_clock: bool,
-    ) -> LocalId {
-        let timer = self.st.next_id;
+    ) -> TimerId {
+        let timer = TimerId(self.st.next_id);
         self.emit(EventKind::TimerScheduled {
             timer,
             due,
@@ -871,13 +886,13 @@ impl<'a> Exec<'a> {
             citizen_clock,
         });
         if citizen_clock && self.citizen_waiting() {
-            self.pause(PAUSE_CITIZEN, &[timer]);
+            self.pause(Pauses::CITIZEN, &[timer]);
         }
         timer
     }
 
     fn cancel_timers(&mut self, which: impl Fn(Purpose) -> bool) {
-        let ids: Vec<LocalId> = self
+        let ids: Vec<TimerId> = self
             .st
             .timers
             .iter()
@@ -916,8 +931,8 @@ impl<'a> Exec<'a> {
     }
 
     /// Pauses timers for `reason`, keeping what each has left.
-    fn pause(&mut self, reason: u8, ids: &[LocalId]) {
-        let left: Vec<(LocalId, (u32, i64))> = ids
+    fn pause(&mut self, reason: Pauses, ids: &[TimerId]) {
+        let left: Vec<(TimerId, (u32, i64))> = ids
             .iter()
             .filter_map(|id| self.st.timer(*id).map(|t| (*id, self.remaining(t))))
             .collect();
@@ -935,12 +950,12 @@ impl<'a> Exec<'a> {
         });
     }
 
-    fn resume_timers(&mut self, reason: u8) {
-        let timers: Vec<(LocalId, Option<Timestamp>)> = self
+    fn resume_timers(&mut self, reason: Pauses) {
+        let timers: Vec<(TimerId, Option<Timestamp>)> = self
             .st
             .timers
             .iter()
-            .filter(|t| t.paused & reason != 0)
+            .filter(|t| t.paused.contains(reason))
             .map(|t| {
                 let due = (t.paused == reason).then(|| match t.basis {
                     crate::model::Basis::Calendar => self.now.plus_seconds(t.remaining),
@@ -960,7 +975,7 @@ impl<'a> Exec<'a> {
         self.st
             .tokens
             .iter()
-            .any(|t| t.park != Park::Moving && self.p.step(StepIx(t.step)).waits_on_citizen)
+            .any(|t| t.park != Park::Moving && self.p.step(t.step).waits_on_citizen)
     }
 
     /// Pauses or resumes the citizen clocks when the case starts or stops
@@ -970,35 +985,35 @@ impl<'a> Exec<'a> {
             return;
         }
         if self.citizen_waiting() {
-            let ids: Vec<LocalId> = self
+            let ids: Vec<TimerId> = self
                 .st
                 .timers
                 .iter()
-                .filter(|t| t.citizen_clock && t.paused & PAUSE_CITIZEN == 0)
+                .filter(|t| t.citizen_clock && !t.paused.contains(Pauses::CITIZEN))
                 .map(|t| t.id)
                 .collect();
-            self.pause(PAUSE_CITIZEN, &ids);
+            self.pause(Pauses::CITIZEN, &ids);
         } else {
-            self.resume_timers(PAUSE_CITIZEN);
+            self.resume_timers(Pauses::CITIZEN);
         }
     }
 
     fn deadline_of(&self, scope: Scope) -> Option<&'a Deadline> {
         match scope {
             Scope::Case => self.p.deadline.as_ref(),
-            Scope::Task { task } => self
-                .st
-                .task(task)
-                .and_then(|t| self.p.step(StepIx(t.step)).deadline.as_ref()),
+            Scope::Task { task } => self.st.task(task).and_then(|t| self.p.step(t.step).deadline.as_ref()),
         }
     }
 
-    fn fire(&mut self, timer: LocalId) {
+    fn fire(&mut self, timer: TimerId) {
         let Some(t) = self.st.timer(timer).cloned() else { return };
         self.emit(EventKind::TimerFired { timer });
         match t.purpose {
             Purpose::Wait { token } => {
-                let step = StepIx(self.st.token(token).map_or(0, |t| t.step));
+                // `handle` checked that the token is there.
+                let Some(step) = self.st.token(token).map(|t| t.step) else {
+                    return;
+                };
                 self.emit(EventKind::TokenParked {
                     token,
                     park: Park::Moving,
@@ -1009,7 +1024,7 @@ impl<'a> Exec<'a> {
                 let Some(tok) = self.st.token(token).cloned() else {
                     return;
                 };
-                let step = StepIx(tok.step);
+                let step = tok.step;
                 match tok.park {
                     Park::Task { task } => {
                         self.emit(EventKind::TaskCancelled { task });
@@ -1026,7 +1041,7 @@ impl<'a> Exec<'a> {
                 let edge = self.p.step(step).timeout.map(|(_, e)| e);
                 match edge {
                     Some(e) => self.leave(token, e),
-                    None => self.incident(token, step.0, "a timeout without a way out".into()),
+                    None => self.incident(token, step, "a timeout without a way out".into()),
                 }
             }
             Purpose::Due { scope } => match scope {
@@ -1041,13 +1056,13 @@ impl<'a> Exec<'a> {
                 self.emit(EventKind::Escalated {
                     scope,
                     action: r.action,
-                    to: r.to.map(|x| x.0),
+                    to: r.to,
                     n,
                 });
                 if let (crate::model::EscalationAction::Reassign, Scope::Task { task }, Some(role)) =
                     (r.action, scope, r.to)
                 {
-                    self.emit(EventKind::TaskReassigned { task, role: role.0 });
+                    self.emit(EventKind::TaskReassigned { task, role });
                 }
                 if let Some(every) = r.every {
                     if n < r.times.unwrap_or(MAX_REPEATS).min(MAX_REPEATS) {
@@ -1061,16 +1076,16 @@ impl<'a> Exec<'a> {
 
     /// Cancels every open thing: tasks, timers, subscriptions, tokens.
     fn clear_all(&mut self) {
-        let tasks: Vec<LocalId> = self.st.tasks.iter().map(|t| t.id).collect();
+        let tasks: Vec<TaskId> = self.st.tasks.iter().map(|t| t.id).collect();
         for task in tasks {
             self.emit(EventKind::TaskCancelled { task });
         }
         self.cancel_timers(|_| true);
-        let subs: Vec<LocalId> = self.st.subscriptions.iter().map(|s| s.id).collect();
+        let subs: Vec<SubId> = self.st.subscriptions.iter().map(|s| s.id).collect();
         for sub in subs {
             self.emit(EventKind::SubscriptionClosed { sub });
         }
-        let waiting: Vec<LocalId> = self
+        let waiting: Vec<TokenId> = self
             .st
             .tokens
             .iter()
@@ -1080,11 +1095,11 @@ impl<'a> Exec<'a> {
         for token in waiting {
             self.emit(EventKind::ChildWithdrawn { token });
         }
-        let tokens: Vec<LocalId> = self.st.tokens.iter().map(|t| t.id).collect();
+        let tokens: Vec<TokenId> = self.st.tokens.iter().map(|t| t.id).collect();
         for token in tokens {
             self.emit(EventKind::TokenConsumed { token });
         }
-        let stuck: Vec<LocalId> = self.st.incidents.keys().copied().collect();
+        let stuck: Vec<TokenId> = self.st.incidents.keys().copied().collect();
         for token in stuck {
             self.emit(EventKind::IncidentResolved { token, by: None });
         }

@@ -23,7 +23,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 edge: *edge,
                 park: Park::Moving,
             });
-            st.next_id = st.next_id.max(token + 1);
+            st.next_id = st.next_id.max(token.0 + 1);
         }
         EventKind::TokenMoved { token, step, edge } => {
             if let Some(t) = st.tokens.iter_mut().find(|t| t.id == *token) {
@@ -69,7 +69,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 due_at: *due,
                 overdue: false,
             });
-            st.next_id = st.next_id.max(task + 1);
+            st.next_id = st.next_id.max(task.0 + 1);
         }
         EventKind::TaskClaimed { task, user } => {
             if let Some(t) = st.tasks.iter_mut().find(|t| t.id == *task) {
@@ -105,19 +105,19 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 basis: *basis,
                 purpose: *purpose,
                 citizen_clock: *citizen_clock,
-                paused: 0,
+                paused: Pauses::NONE,
             });
-            st.next_id = st.next_id.max(timer + 1);
+            st.next_id = st.next_id.max(timer.0 + 1);
         }
         EventKind::TimerCancelled { timer } => st.timers.retain(|t| t.id != *timer),
         EventKind::TimersPaused { reason, timers, days } => {
             for (id, left) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
-                    if t.paused == 0 {
+                    if t.paused.is_empty() {
                         t.remaining = *left;
                         t.remaining_days = days.iter().find(|d| d.0 == *id).map_or(0, |d| d.1);
                     }
-                    t.paused |= reason;
+                    t.paused = t.paused.with(*reason);
                     t.due = None;
                 }
             }
@@ -125,8 +125,8 @@ pub fn apply(st: &mut Instance, e: &Event) {
         EventKind::TimersResumed { reason, timers } => {
             for (id, due) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
-                    t.paused &= !reason;
-                    t.due = if t.paused == 0 { *due } else { None };
+                    t.paused = t.paused.without(*reason);
+                    t.due = if t.paused.is_empty() { *due } else { None };
                 }
             }
             // Task due instants follow their `Due` timers.
@@ -159,7 +159,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 message: message.clone(),
                 key: key.clone(),
             });
-            st.next_id = st.next_id.max(sub + 1);
+            st.next_id = st.next_id.max(sub.0 + 1);
         }
         EventKind::MessageReceived { sub, .. } | EventKind::SubscriptionClosed { sub } => {
             st.subscriptions.retain(|s| s.id != *sub)

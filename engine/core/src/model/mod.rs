@@ -15,41 +15,65 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use compile::{
-    compile, compile_distribution, compile_schedule, parse_local_datetime, CompileContext, MAX_INCLUSIVE_BRANCHES,
-};
+pub use compile::{compile, compile_distribution, compile_schedule, CompileContext, MAX_INCLUSIVE_BRANCHES};
 
 pub use crate::definition::duration::{Basis, Duration};
 pub use crate::definition::{EscalationAction, StepKind, Tag, TaskMode, ValueClass, VarType};
 use crate::diagnostic::Place;
 
 /// Index of a step in [`Process::steps`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct StepIx(pub u32);
 
 impl StepIx {
+    /// As an index into [`Process::steps`].
     pub fn ix(self) -> usize {
         self.0 as usize
     }
 }
 
 /// Index of an edge in [`Process::edges`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct EdgeIx(pub u32);
 
 impl EdgeIx {
+    /// As an index into [`Process::edges`].
     pub fn ix(self) -> usize {
         self.0 as usize
     }
 }
 
 /// Index of a role in [`Process::roles`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct RoleIx(pub u32);
 
+impl RoleIx {
+    /// As an index into [`Process::roles`].
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// Index of a variable in [`Process::variables`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct VarIx(pub u32);
+
+impl VarIx {
+    /// As an index into [`Process::variables`].
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for StepIx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Per incoming edge of an inclusive join: which steps can still reach it.
 pub type Upstream = Vec<(EdgeIx, Vec<bool>)>;
@@ -124,8 +148,13 @@ impl Process {
     pub fn find(&self, id: &str) -> Option<StepIx> {
         self.by_id.get(id).copied()
     }
+    /// The role at `ix`.
     pub fn role(&self, ix: RoleIx) -> &Role {
-        &self.roles[ix.0 as usize]
+        &self.roles[ix.ix()]
+    }
+    /// The variable at `ix`.
+    pub fn var(&self, ix: VarIx) -> &Variable {
+        &self.variables[ix.ix()]
     }
     pub fn variable(&self, name: &str) -> Option<&Variable> {
         self.variables.iter().find(|v| v.name == name)
@@ -403,52 +432,4 @@ pub enum Schedule {
         start: chrono::NaiveDateTime,
         period: Duration,
     },
-}
-
-impl Schedule {
-    /// The first occurrence at or after `from`, given that `n` occurrences
-    /// (counted from 0) came before it; `None` when a counted repeat is
-    /// used up. Local times are read on `cal`.
-    pub fn next(
-        &self,
-        cal: &crate::time::WorkCalendar,
-        from: crate::time::Timestamp,
-        n: u32,
-    ) -> Option<crate::time::Timestamp> {
-        use crate::time::Timestamp;
-        match self {
-            Schedule::Cron(c) => {
-                let tz = cal.time_zone();
-                let after = chrono::TimeZone::from_utc_datetime(&tz, &from.plus_seconds(-1).to_utc().naive_utc());
-                c.after(&after).next().map(|t| Timestamp(t.timestamp()))
-            }
-            Schedule::Repeat { count, start, period } => {
-                let mut t = cal.instant(*start);
-                let mut k = 0u32;
-                // Walk the repeats; a short period far in the past is skipped in bulk.
-                if period.months == 0
-                    && period.working_days == 0
-                    && period.basis == Basis::Calendar
-                    && period.seconds > 0
-                    && t < from
-                {
-                    let skip = ((from.0 - t.0) as u64).div_ceil(period.seconds);
-                    k = u32::try_from(skip).ok()?;
-                    t = t.plus_seconds(i64::try_from(skip.checked_mul(period.seconds)?).ok()?);
-                }
-                for _ in 0..1_000_000 {
-                    if t >= from {
-                        break;
-                    }
-                    t = cal.add(t, period);
-                    k += 1;
-                }
-                let k = k.max(n);
-                if count.is_some_and(|c| k >= c) || t < from {
-                    return None;
-                }
-                Some(t)
-            }
-        }
-    }
 }

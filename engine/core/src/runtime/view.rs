@@ -3,13 +3,13 @@
 use serde::Serialize;
 
 use super::*;
-use crate::model::{Process, StepIx};
+use crate::model::{Process, RoleIx, StepIx};
 use crate::time::WorkCalendar;
 
 /// An open task, as a worklist shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskView {
-    pub task: LocalId,
+    pub task: TaskId,
     pub step: String,
     pub title: String,
     pub role: Option<String>,
@@ -41,7 +41,7 @@ impl CaseView {
     pub fn of(p: &Process, cal: &WorkCalendar, st: &Instance) -> CaseView {
         let mut stage: Vec<(String, String)> = Vec::new();
         for t in &st.tokens {
-            let s = p.step(StepIx(t.step));
+            let s = p.step(t.step);
             if !stage.iter().any(|(id, _)| *id == s.id) {
                 stage.push((s.id.clone(), s.title.clone()));
             }
@@ -50,12 +50,12 @@ impl CaseView {
             .tasks
             .iter()
             .map(|k| {
-                let s = p.step(StepIx(k.step));
+                let s = p.step(k.step);
                 TaskView {
                     task: k.id,
                     step: s.id.clone(),
                     title: s.title.clone(),
-                    role: k.role.map(|r| p.roles[r as usize].id.clone()),
+                    role: k.role.map(|r| p.role(r).id.clone()),
                     assignee: k.assignee.clone(),
                     created_at: k.created_at,
                     due_at: k.due_at,
@@ -79,14 +79,14 @@ impl CaseView {
     }
 }
 
-fn step_name(p: &Process, s: u32) -> String {
+fn step_name(p: &Process, s: StepIx) -> String {
     p.steps
-        .get(s as usize)
+        .get(s.ix())
         .map_or_else(|| format!("#{s}"), |st| format!("{} ({})", st.id, st.title))
 }
 
-fn role_name(p: &Process, r: Option<u32>) -> String {
-    r.and_then(|r| p.roles.get(r as usize))
+fn role_name(p: &Process, r: Option<RoleIx>) -> String {
+    r.and_then(|r| p.roles.get(r.ix()))
         .map_or_else(|| "-".into(), |r| r.id.clone())
 }
 
@@ -100,13 +100,13 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
             by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
             serde_json::to_string(data).unwrap_or_default()
         ),
-        EventKind::StepCompleted { step, .. } if p.steps.get(*step as usize).is_some_and(|s| s.counts()) => {
+        EventKind::StepCompleted { step, .. } if p.steps.get(step.ix()).is_some_and(|s| s.counts()) => {
             format!("done: {}", step_name(p, *step))
         }
         EventKind::Decided { step, taken } => {
             let to: Vec<String> = taken
                 .iter()
-                .filter_map(|e| p.edges.get(*e as usize))
+                .filter_map(|e| p.edges.get(e.ix()))
                 .map(|e| p.step(e.to).id.clone())
                 .collect();
             format!("decided at {}: {}", step_name(p, *step), to.join(", "))
@@ -161,10 +161,12 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
         EventKind::Suspended { .. } => "case suspended; clocks stopped".into(),
         EventKind::Resumed { .. } => "case resumed; clocks restarted".into(),
         EventKind::TimersPaused {
-            reason: PAUSE_CITIZEN, ..
+            reason: Pauses::CITIZEN,
+            ..
         } => "waiting on the citizen; deadline clock stopped".into(),
         EventKind::TimersResumed {
-            reason: PAUSE_CITIZEN, ..
+            reason: Pauses::CITIZEN,
+            ..
         } => "back from the citizen; deadline clock running".into(),
         EventKind::Completed { outcome } => format!("case completed: {}", outcome.as_deref().unwrap_or("-")),
         EventKind::Terminated { step, outcome } => format!(

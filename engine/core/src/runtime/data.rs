@@ -21,7 +21,7 @@ pub fn check_value(var: &Variable, v: &Value) -> Result<(), String> {
         (VarType::Number, Value::Number(_)) => true,
         (VarType::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
         (VarType::Bool, Value::Bool(_)) => true,
-        (VarType::Date, Value::String(s)) => crate::model::parse_local_datetime(s).is_ok(),
+        (VarType::Date, Value::String(s)) => crate::definition::parse_local_datetime(s).is_ok(),
         (VarType::Enum, Value::String(s)) => var.values.iter().any(|x| x == s),
         _ => false,
     };

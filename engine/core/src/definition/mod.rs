@@ -15,7 +15,7 @@ pub mod calendar;
 pub mod duration;
 mod load;
 
-pub use calendar::CalendarDef;
+pub use calendar::{parse_local_datetime, CalendarDef};
 pub use load::{parse_any, parse_calendar, parse_process, Limits, SourceFile};
 
 use schemars::JsonSchema;
