@@ -15,7 +15,7 @@ fi
 cargo build --release --quiet -p ravand-cli
 python3 -c 'import simpy' 2>/dev/null || python3 -m pip install -q simpy >/dev/null 2>&1
 r=$(./target/release/ravand simulate benches/models/linear50.yaml --scenario benches/models/linear50.scenario.yaml --cases "$N" --json \
-  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=linear50 n=%d cases_per_s=%.1f activities_per_s=%.1f utilisation=%.3f" % (r["finished"], r["cases_per_s"], r["activities_per_s"], r["roles"][0]["utilisation"]))')
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=linear50 n=%d cases_per_s=%.1f activities_per_s=%.1f utilisation=%.3f" % (r["finished"], r["timing"]["cases_per_s"], r["timing"]["activities_per_s"], r["roles"][0]["utilisation"]))')
 echo "$r"
 s=$(python3 "$PEERS/simpy/linear.py" "$N" | grep '^peer=')
 echo "$s"
@@ -29,7 +29,7 @@ PY
 # The goal of 10,000 cases of today's permit process under a second (the
 # committed scenario: 2,000 cases x 5 replications, Tehran calendar).
 ./target/release/ravand simulate definitions/building-permit-current.yaml --scenario definitions/scenarios/building-permit.yaml --json \
-  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=building-permit-current n=%d elapsed_s=%.3f cases_per_s=%.0f" % (r["finished"], r["elapsed_s"], r["cases_per_s"]))'
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("peer=ravand model=building-permit-current n=%d elapsed_s=%.3f cases_per_s=%.0f" % (r["finished"], r["timing"]["elapsed_s"], r["timing"]["cases_per_s"]))'
 
 # Prosimos on its purchasing example (WITH_PROSIMOS=1; the first run installs
 # Prosimos 2.1.0 from PyPI into /tmp/prosimos-venv). Its harness times the

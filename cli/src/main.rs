@@ -325,8 +325,10 @@ fn main() -> ExitCode {
                 }
             };
             with_process(&file, |p| {
+                let began = std::time::Instant::now();
                 let (mut r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
                     .map_err(|e| sim_error(e, &src))?;
+                let timing = ravand_engine::sim::Timing::of(&r, began.elapsed().as_secs_f64());
                 if scenario.is_none() {
                     r.scenario = Some(ravand_engine::sim::DEFAULT_SCENARIO_NOTE.to_owned());
                 }
@@ -340,9 +342,14 @@ fn main() -> ExitCode {
                     }
                 }
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    // The report, and beside it how fast it was made.
+                    let mut v = serde_json::to_value(&r).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("timing".into(), serde_json::to_value(timing).unwrap_or_default());
+                    }
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 } else {
-                    print!("{}", ravand_engine::sim::to_text(&r));
+                    print!("{}{}", ravand_engine::sim::to_text(&r), timing.to_text());
                 }
                 Ok(())
             })

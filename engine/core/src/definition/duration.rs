@@ -12,6 +12,17 @@
 
 use std::fmt;
 
+/// Seconds in a calendar day.
+pub const SECONDS_PER_DAY: u64 = 86_400;
+/// Opening seconds in a nominal working day (7 hours), where a figure must
+/// turn working days into hours without a calendar: the simulator's
+/// fractional working days, rough figures, ordering two working-time
+/// durations. A real calendar's days have their own hours.
+pub const NOMINAL_WORKING_DAY_S: u64 = 7 * 3600;
+/// Calendar days per working day, nominally (five working days in seven),
+/// for rough figures only.
+pub const CALENDAR_DAYS_PER_WORKING_DAY: f64 = 7.0 / 5.0;
+
 /// What a duration counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,27 +66,29 @@ impl Duration {
         self.months == 0 && self.working_days == 0 && self.seconds == 0 && self.working_day_permille == 0
     }
 
-    /// An approximate length in calendar days, for rough figures only
-    /// (a working day counts as 1.4 calendar days, a month as 30.44 days).
+    /// An approximate length in calendar days, for rough figures only (a
+    /// working day counts as [`CALENDAR_DAYS_PER_WORKING_DAY`], a working
+    /// hour as a seventh of one, a month as 30.44 days).
     pub fn approx_days(&self) -> f64 {
-        let base = self.seconds as f64 / 86_400.0;
         match self.basis {
-            Basis::Calendar => base + self.months as f64 * 30.44,
-            // 5 working days a week: 7/5 calendar days each; working hours at 7 per day.
-            Basis::Working => {
-                (self.working_days as f64
-                    + self.working_day_permille as f64 / 1000.0
-                    + self.seconds as f64 / (7.0 * 3600.0))
-                    * 1.4
-            }
+            Basis::Calendar => self.seconds as f64 / SECONDS_PER_DAY as f64 + self.months as f64 * 30.44,
+            Basis::Working => self.working_days_nominal() * CALENDAR_DAYS_PER_WORKING_DAY,
         }
+    }
+
+    /// For working time: its length in working days, its seconds counted at
+    /// [`NOMINAL_WORKING_DAY_S`] a day.
+    pub fn working_days_nominal(&self) -> f64 {
+        self.working_days as f64
+            + self.working_day_permille as f64 / 1000.0
+            + self.seconds as f64 / NOMINAL_WORKING_DAY_S as f64
     }
 }
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.legal {
-            let days = self.seconds / 86_400;
+            let days = self.seconds / SECONDS_PER_DAY;
             let mut parts = Vec::new();
             if self.months > 0 {
                 parts.push(format!("{} legal month{}", self.months, plural(self.months as u64)));
@@ -139,7 +152,7 @@ const HELP: &str =
     "write a number and a unit, e.g. `3 working days`, `10 days`, `4 hours`, `1 month`, or ISO-8601 `P10D`";
 
 /// The longest duration accepted: about 100 years. Longer is a typo.
-const MAX_SECONDS: u64 = 100 * 366 * 86_400;
+const MAX_SECONDS: u64 = 100 * 366 * SECONDS_PER_DAY;
 
 /// Parses a duration. Several parts may be joined: `1 day 4 hours`; all parts
 /// must be of one basis.

@@ -100,7 +100,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
             st.timers.push(Timer {
                 id: *timer,
                 due: Some(*due),
-                remaining: 0,
+                remaining_s: 0,
                 remaining_days: 0,
                 basis: *basis,
                 purpose: *purpose,
@@ -114,7 +114,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
             for (id, left) in timers {
                 if let Some(t) = st.timers.iter_mut().find(|t| t.id == *id) {
                     if t.paused.is_empty() {
-                        t.remaining = *left;
+                        t.remaining_s = *left;
                         t.remaining_days = days.iter().find(|d| d.0 == *id).map_or(0, |d| d.1);
                     }
                     t.paused = t.paused.with(*reason);

@@ -521,6 +521,7 @@ impl<'a> Exec<'a> {
         self.go_on(token, step);
     }
 
+    /// A token enters its step: what each kind of step does.
     fn enter(&mut self, token: TokenId) {
         let Some(t) = self.st.token(token) else { return };
         let s = t.step;
@@ -529,176 +530,36 @@ impl<'a> Exec<'a> {
             StepKind::Start => self.go_on(token, s),
             // A service task that only computes runs at once; one that
             // `sets` data from outside waits for its worker (external task).
-            StepKind::Task if step.mode == TaskMode::Service && step.sets.is_empty() => {
-                let mut values = Data::new();
-                for (var, expr) in &step.compute {
-                    let mut data = self.st.data.clone();
-                    data.extend(values.clone());
-                    let name = &self.p.variables[var.0 as usize];
-                    match eval(expr, &data).and_then(|v| super::data::check_value(name, &v).map(|_| v)) {
-                        Ok(v) => {
-                            values.insert(name.name.clone(), v);
-                        }
-                        Err(m) => return self.incident(token, s, m),
-                    }
-                }
-                if !values.is_empty() {
-                    self.emit(EventKind::DataSet { values, by: None });
-                }
-                self.go_on(token, s);
-            }
+            StepKind::Task if step.mode == TaskMode::Service && step.sets.is_empty() => self.compute(token, s),
             StepKind::Task => self.open_task(token, s),
-            StepKind::Decision if self.chooser.is_some() && probabilities(self.p, s).is_some() => {
-                let ways = ways_out(self.p, s);
-                let ps = probabilities(self.p, s).unwrap_or_default();
-                let i = self
-                    .chooser
-                    .as_deref_mut()
-                    .map_or(0, |c| c.pick(&ps))
-                    .min(ways.len().saturating_sub(1));
-                let Some(&e) = ways.get(i) else {
-                    return self.incident(token, s, "no way out of the decision".into());
+            StepKind::Decision | StepKind::Inclusive => {
+                let taken = match self.ways_taken(s) {
+                    Ok(taken) => taken,
+                    Err(m) => return self.incident(token, s, m),
                 };
-                self.emit(EventKind::Decided {
-                    step: s,
-                    taken: vec![e],
-                });
-                self.leave(token, e);
-            }
-            StepKind::Decision => {
-                let mut chosen = None;
-                for &e in &step.outgoing {
-                    match &self.p.edge(e).kind {
-                        EdgeKind::Branch { condition, .. } => match eval_bool(condition, &self.st.data) {
-                            Ok(true) => {
-                                chosen = Some(e);
-                                break;
-                            }
-                            Ok(false) => {}
-                            Err(m) => return self.incident(token, s, m),
-                        },
-                        EdgeKind::Otherwise { .. } => chosen = chosen.or(Some(e)),
-                        _ => {}
-                    }
-                }
-                let Some(e) = chosen else {
-                    return self.incident(token, s, "no way out of the decision".into());
-                };
-                self.emit(EventKind::Decided {
-                    step: s,
-                    taken: vec![e],
-                });
-                self.leave(token, e);
-            }
-            StepKind::Inclusive if self.chooser.is_some() && branch_probabilities(self.p, s).is_some() => {
-                let branches = branch_probabilities(self.p, s).unwrap_or_default();
-                let mut taken: Vec<EdgeIx> = Vec::new();
-                for (e, p) in branches {
-                    if self.chooser.as_deref_mut().is_some_and(|c| c.take(p)) {
-                        taken.push(e);
-                    }
-                }
-                if taken.is_empty() {
-                    taken.extend(
-                        ways_out(self.p, s)
-                            .into_iter()
-                            .filter(|e| matches!(self.p.edge(*e).kind, EdgeKind::Otherwise { .. })),
-                    );
-                }
                 self.emit(EventKind::Decided {
                     step: s,
                     taken: taken.clone(),
                 });
-                self.split(token, s, &taken);
-            }
-            StepKind::Inclusive => {
-                let mut taken = Vec::new();
-                let mut otherwise = None;
-                for &e in &step.outgoing {
-                    match &self.p.edge(e).kind {
-                        EdgeKind::Branch { condition, .. } => match eval_bool(condition, &self.st.data) {
-                            Ok(true) => taken.push(e),
-                            Ok(false) => {}
-                            Err(m) => return self.incident(token, s, m),
-                        },
-                        EdgeKind::Otherwise { .. } => otherwise = Some(e),
-                        _ => {}
-                    }
+                match (step.kind, taken.as_slice()) {
+                    (StepKind::Decision, [e]) => self.leave(token, *e),
+                    _ => self.split(token, s, &taken),
                 }
-                if taken.is_empty() {
-                    taken.extend(otherwise);
-                }
-                self.emit(EventKind::Decided {
-                    step: s,
-                    taken: taken.clone(),
-                });
-                self.split(token, s, &taken);
             }
             StepKind::Parallel => {
                 let outs = step.outgoing.clone();
                 self.split(token, s, &outs);
             }
-            StepKind::Join => {
-                self.park(token, Park::Join);
-                let waiting: Vec<&Token> = self
-                    .st
-                    .tokens
-                    .iter()
-                    .filter(|t| t.step == s && t.park == Park::Join)
-                    .collect();
-                let mut consumed = Vec::new();
-                for &e in &step.incoming {
-                    match waiting.iter().find(|t| t.edge == Some(e)) {
-                        Some(t) => consumed.push(t.id),
-                        None => return,
-                    }
-                }
-                self.merge(s, &consumed);
-            }
+            StepKind::Join => self.join(token, s),
             StepKind::InclusiveJoin => self.park(token, Park::Join),
-            StepKind::Wait => {
-                let due = match &step.wait {
-                    Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
-                    Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
-                    Some(WaitFor::UntilData(v)) => {
-                        let name = &self.p.variables[v.0 as usize].name;
-                        match self.st.data.get(name) {
-                            Some(Value::String(text)) => {
-                                self.cal.parse_local(text).map(|t| (t, crate::model::Basis::Calendar))
-                            }
-                            _ => Err(format!("`{name}` has no date to wait for")),
-                        }
-                    }
-                    None => Err("the wait says nothing to wait for".into()),
-                };
-                match due {
-                    Ok((due, basis)) => {
-                        let timer = self.schedule(due, basis, Purpose::Wait { token }, false);
-                        self.park(token, Park::Timer { timer });
-                    }
-                    Err(m) => self.incident(token, s, m),
+            StepKind::Wait => match self.wait_due(s) {
+                Ok((due, basis)) => {
+                    let timer = self.schedule(due, basis, Purpose::Wait { token }, false);
+                    self.park(token, Park::Timer { timer });
                 }
-            }
-            StepKind::Receive => {
-                let key = match &step.correlation {
-                    None => None,
-                    Some(c) => match eval(c, &self.st.data) {
-                        Ok(Value::String(k)) => Some(k),
-                        Ok(v) => Some(v.to_string()),
-                        Err(m) => return self.incident(token, s, m),
-                    },
-                };
-                let sub = SubId(self.st.next_id);
-                let message = step.message.clone().unwrap_or_default();
-                self.emit(EventKind::SubscriptionOpened {
-                    sub,
-                    token,
-                    message,
-                    key,
-                });
-                self.park(token, Park::Message { sub });
-                self.schedule_timeout(token, s);
-            }
+                Err(m) => self.incident(token, s, m),
+            },
+            StepKind::Receive => self.subscribe(token, s),
             StepKind::Subprocess => {
                 let process = step.calls.as_ref().map(|c| c.0.clone()).unwrap_or_default();
                 self.emit(EventKind::ChildRequested {
@@ -726,6 +587,148 @@ impl<'a> Exec<'a> {
                 });
             }
         }
+    }
+
+    /// An automatic task computes its variables, in order (each sees the
+    /// ones before it), and goes on.
+    fn compute(&mut self, token: TokenId, s: StepIx) {
+        let mut values = Data::new();
+        for (var, expr) in &self.p.step(s).compute {
+            let mut data = self.st.data.clone();
+            data.extend(values.clone());
+            let v = self.p.var(*var);
+            match eval(expr, &data).and_then(|x| super::data::check_value(v, &x).map(|_| x)) {
+                Ok(x) => {
+                    values.insert(v.name.clone(), x);
+                }
+                Err(m) => return self.incident(token, s, m),
+            }
+        }
+        if !values.is_empty() {
+            self.emit(EventKind::DataSet { values, by: None });
+        }
+        self.go_on(token, s);
+    }
+
+    /// The ways out a decision (exactly one) or an inclusive decision (any
+    /// number, `otherwise` when none) takes: drawn by the chooser where the
+    /// simulator gives one and the step has probabilities, else decided by
+    /// the conditions on the case data.
+    fn ways_taken(&mut self, s: StepIx) -> Result<Vec<EdgeIx>, String> {
+        let inclusive = self.p.step(s).kind == StepKind::Inclusive;
+        let drawn = match self.chooser.as_deref_mut() {
+            Some(c) if !inclusive => probabilities(self.p, s).map(|ps| {
+                let ways = ways_out(self.p, s);
+                let i = c.pick(&ps).min(ways.len().saturating_sub(1));
+                ways.get(i).copied().into_iter().collect::<Vec<_>>()
+            }),
+            Some(c) => branch_probabilities(self.p, s).map(|branches| {
+                branches
+                    .into_iter()
+                    .filter(|(_, p)| c.take(*p))
+                    .map(|(e, _)| e)
+                    .collect()
+            }),
+            None => None,
+        };
+        let mut taken = match drawn {
+            Some(t) => t,
+            None => self.by_conditions(s, inclusive)?,
+        };
+        if taken.is_empty() {
+            if !inclusive {
+                return Err("no way out of the decision".into());
+            }
+            taken.extend(
+                ways_out(self.p, s)
+                    .into_iter()
+                    .filter(|e| matches!(self.p.edge(*e).kind, EdgeKind::Otherwise { .. })),
+            );
+        }
+        Ok(taken)
+    }
+
+    /// The branches whose conditions hold: the first (else `otherwise`) for a
+    /// decision, every one for an inclusive decision.
+    fn by_conditions(&self, s: StepIx, inclusive: bool) -> Result<Vec<EdgeIx>, String> {
+        let mut taken = Vec::new();
+        let mut otherwise = None;
+        for &e in &self.p.step(s).outgoing {
+            match &self.p.edge(e).kind {
+                EdgeKind::Branch { condition, .. } => {
+                    if eval_bool(condition, &self.st.data)? {
+                        taken.push(e);
+                        if !inclusive {
+                            return Ok(taken);
+                        }
+                    }
+                }
+                EdgeKind::Otherwise { .. } => otherwise = otherwise.or(Some(e)),
+                _ => {}
+            }
+        }
+        if taken.is_empty() && !inclusive {
+            taken.extend(otherwise);
+        }
+        Ok(taken)
+    }
+
+    /// A token waits at a join until one has come in by every edge.
+    fn join(&mut self, token: TokenId, s: StepIx) {
+        self.park(token, Park::Join);
+        let waiting: Vec<&Token> = self
+            .st
+            .tokens
+            .iter()
+            .filter(|t| t.step == s && t.park == Park::Join)
+            .collect();
+        let mut consumed = Vec::new();
+        for &e in &self.p.step(s).incoming {
+            match waiting.iter().find(|t| t.edge == Some(e)) {
+                Some(t) => consumed.push(t.id),
+                None => return,
+            }
+        }
+        self.merge(s, &consumed);
+    }
+
+    /// When a `wait` step's timer falls due, and in which basis.
+    fn wait_due(&self, s: StepIx) -> Result<(Timestamp, crate::model::Basis), String> {
+        match &self.p.step(s).wait {
+            Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
+            Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
+            Some(WaitFor::UntilData(v)) => {
+                let name = &self.p.var(*v).name;
+                match self.st.data.get(name) {
+                    Some(Value::String(text)) => self.cal.parse_local(text).map(|t| (t, crate::model::Basis::Calendar)),
+                    _ => Err(format!("`{name}` has no date to wait for")),
+                }
+            }
+            None => Err("the wait says nothing to wait for".into()),
+        }
+    }
+
+    /// A receive opens a subscription, keyed by its correlation, and waits.
+    fn subscribe(&mut self, token: TokenId, s: StepIx) {
+        let step = self.p.step(s);
+        let key = match &step.correlation {
+            None => None,
+            Some(c) => match eval(c, &self.st.data) {
+                Ok(Value::String(k)) => Some(k),
+                Ok(v) => Some(v.to_string()),
+                Err(m) => return self.incident(token, s, m),
+            },
+        };
+        let sub = SubId(self.st.next_id);
+        let message = step.message.clone().unwrap_or_default();
+        self.emit(EventKind::SubscriptionOpened {
+            sub,
+            token,
+            message,
+            key,
+        });
+        self.park(token, Park::Message { sub });
+        self.schedule_timeout(token, s);
     }
 
     fn split(&mut self, token: TokenId, s: StepIx, edges: &[EdgeIx]) {
@@ -909,7 +912,7 @@ impl<'a> Exec<'a> {
     /// opening seconds; for calendar time, seconds.
     fn remaining(&self, t: &Timer) -> (u32, i64) {
         match t.due {
-            None => (t.remaining_days, t.remaining),
+            None => (t.remaining_days, t.remaining_s),
             Some(due) => match t.basis {
                 crate::model::Basis::Calendar => (0, (due.0 - self.now.0).max(0)),
                 crate::model::Basis::Working => {
@@ -958,10 +961,10 @@ impl<'a> Exec<'a> {
             .filter(|t| t.paused.contains(reason))
             .map(|t| {
                 let due = (t.paused == reason).then(|| match t.basis {
-                    crate::model::Basis::Calendar => self.now.plus_seconds(t.remaining),
+                    crate::model::Basis::Calendar => self.now.plus_seconds(t.remaining_s),
                     crate::model::Basis::Working => self
                         .cal
-                        .add_open_seconds(self.cal.add_working_days(self.now, t.remaining_days), t.remaining),
+                        .add_open_seconds(self.cal.add_working_days(self.now, t.remaining_days), t.remaining_s),
                 });
                 (t.id, due)
             })

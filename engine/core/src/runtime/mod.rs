@@ -239,8 +239,9 @@ pub struct Timer {
     /// When it fires; `None` while paused.
     pub due: Option<Timestamp>,
     /// While paused: the time left, in seconds of `basis` (for working
-    /// time: after `remaining_days` whole working days).
-    pub remaining: i64,
+    /// time: opening seconds after `remaining_days` whole working days).
+    #[serde(rename = "remaining")]
+    pub remaining_s: i64,
     /// While paused, for working time: whole working days left before the
     /// `remaining` seconds, so a resumed rung keeps its working-day offset
     /// (and its time of day) however long each day's hours are.
@@ -507,8 +508,9 @@ pub enum EventKind {
     TimerCancelled {
         timer: TimerId,
     },
-    /// Timers paused for `reason`, with the time left on each (for working
-    /// time, seconds after the whole working days in `days`).
+    /// Timers paused for `reason`, with the time left on each in seconds
+    /// (for working time, opening seconds after the whole working days in
+    /// `days`).
     TimersPaused {
         reason: Pauses,
         timers: Vec<(TimerId, i64)>,

@@ -53,7 +53,7 @@ fn t975(df: usize) -> f64 {
 }
 
 /// Builds the report from the totals of every replication.
-pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<LogEntry>) {
+pub(super) fn report(plan: &Plan<'_>, t: Totals) -> (Report, Vec<LogEntry>) {
     let p = plan.p;
     let finished = t.cycle.len() as u64;
     let per = |x: f64| if finished > 0 { x / finished as f64 } else { 0.0 };
@@ -103,7 +103,6 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
         })
         .collect();
     slowest.sort_by(|a, b| b.days_per_case.total_cmp(&a.days_per_case).then(a.step.cmp(&b.step)));
-    let elapsed = elapsed.max(1e-9);
     (
         Report {
             process: p.id.0.clone(),
@@ -139,9 +138,8 @@ pub(super) fn report(plan: &Plan<'_>, t: Totals, elapsed: f64) -> (Report, Vec<L
                 v.sort_by(|a, b| b.cases.cmp(&a.cases).then(a.step.cmp(&b.step)));
                 v
             },
-            elapsed_s: elapsed,
-            cases_per_s: t.started as f64 / elapsed,
-            activities_per_s: t.activities as f64 / elapsed,
+            cases_started: t.started,
+            activities: t.activities,
             cycle_samples: cycle,
         },
         t.log,
@@ -253,11 +251,6 @@ pub fn to_text(r: &Report) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "  {:.0} cases/s, {:.0} activities/s",
-        r.cases_per_s, r.activities_per_s
-    );
     s
 }
 

@@ -14,8 +14,10 @@ use crate::runtime::{
 };
 use crate::time::{Timestamp, WorkCalendar};
 
-/// Working seconds in a working day, for sampling durations given in days.
-const WORKING_DAY_SECONDS: f64 = 7.0 * 3600.0;
+/// Seconds in a calendar day.
+const SECONDS_PER_DAY: f64 = crate::definition::duration::SECONDS_PER_DAY as f64;
+/// Opening seconds in a working day, for sampling durations given in days.
+const WORKING_DAY_S: f64 = crate::definition::duration::NOMINAL_WORKING_DAY_S as f64;
 /// The most events one replication handles: a scenario that never ends stops.
 const MAX_EVENTS: u64 = 50_000_000;
 
@@ -767,10 +769,9 @@ impl<'a> Rep<'_, 'a> {
 
 fn scalar(d: &Duration) -> f64 {
     match d.basis {
-        Basis::Calendar => d.seconds as f64 + d.months as f64 * 30.44 * 86_400.0,
+        Basis::Calendar => d.seconds as f64 + d.months as f64 * 30.44 * SECONDS_PER_DAY,
         Basis::Working => {
-            d.seconds as f64
-                + (d.working_days as f64 + f64::from(d.working_day_permille) / 1000.0) * WORKING_DAY_SECONDS
+            d.seconds as f64 + (d.working_days as f64 + f64::from(d.working_day_permille) / 1000.0) * WORKING_DAY_S
         }
     }
 }

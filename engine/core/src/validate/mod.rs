@@ -85,13 +85,25 @@ pub fn validate_source(source: SourceFile, ctx: &CompileContext, limits: &Limits
     }
 }
 
-/// The flow checks of a compiled process.
+/// The flow checks of a compiled process, in order; soundness only when
+/// none of the others found an error (one mistake, one report).
 pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let n = p.steps.len();
+    let reach = reachable(p);
+    let mut out = unreachable_steps(p, &reach);
+    out.extend(no_way_to_an_end(p, &reach));
+    out.extend(deadline_order(p));
+    out.extend(unset_variables(p));
+    out.extend(smells(p, &reach));
+    if out.iter().any(Diagnostic::is_error) {
+        return out;
+    }
+    out.extend(soundness(p, limits));
+    out
+}
 
-    // Reachable from the start.
-    let mut reach = vec![false; n];
+/// Which steps can be reached from the start, by index.
+fn reachable(p: &Process) -> Vec<bool> {
+    let mut reach = vec![false; p.steps.len()];
     let mut todo = vec![p.start];
     reach[p.start.ix()] = true;
     while let Some(s) = todo.pop() {
@@ -103,26 +115,38 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             }
         }
     }
-    for s in p.step_ixs() {
-        if !reach[s.ix()] {
-            let st = p.step(s);
-            out.push(
-                Diagnostic::error(
-                    "unreachable",
-                    st.place.clone(),
-                    format!("step `{}` can never be reached from the start", st.id),
-                )
-                .help("make some step go to it with `next:` (or a branch), or remove it"),
-            );
-        }
-    }
+    reach
+}
 
-    // Can reach an end.
-    let mut done = vec![false; n];
-    let mut todo: Vec<StepIx> = p
-        .step_ixs()
-        .filter(|s| matches!(p.step(*s).kind, StepKind::End | StepKind::Terminate))
-        .collect();
+/// Steps the start never leads to.
+fn unreachable_steps(p: &Process, reach: &[bool]) -> Vec<Diagnostic> {
+    p.step_ixs()
+        .filter(|s| !reach[s.ix()])
+        .map(|s| {
+            let st = p.step(s);
+            Diagnostic::error(
+                "unreachable",
+                st.place.clone(),
+                format!("step `{}` can never be reached from the start", st.id),
+            )
+            .help("make some step go to it with `next:` (or a branch), or remove it")
+        })
+        .collect()
+}
+
+/// A process with no end, or loops that never lead to one (one error per
+/// loop, naming its steps).
+fn no_way_to_an_end(p: &Process, reach: &[bool]) -> Vec<Diagnostic> {
+    let is_end = |s: &crate::model::Step| matches!(s.kind, StepKind::End | StepKind::Terminate);
+    if !p.steps.iter().any(is_end) {
+        return vec![
+            Diagnostic::error("no-end", p.step(p.start).place.clone(), "the process has no `end` step")
+                .help("add `- id: done` with `kind: end` and an `outcome`"),
+        ];
+    }
+    // Which steps can reach an end, walking back from the ends.
+    let mut done = vec![false; p.steps.len()];
+    let mut todo: Vec<StepIx> = p.step_ixs().filter(|s| is_end(p.step(*s))).collect();
     for s in &todo {
         done[s.ix()] = true;
     }
@@ -135,54 +159,45 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             }
         }
     }
-    if !p
-        .steps
-        .iter()
-        .any(|s| matches!(s.kind, StepKind::End | StepKind::Terminate))
-    {
-        out.push(
-            Diagnostic::error("no-end", p.step(p.start).place.clone(), "the process has no `end` step")
-                .help("add `- id: done` with `kind: end` and an `outcome`"),
-        );
-    } else {
-        let stuck: Vec<StepIx> = p.step_ixs().filter(|s| reach[s.ix()] && !done[s.ix()]).collect();
-        if !stuck.is_empty() {
-            // One error per loop that has no way out.
-            let mut graph = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
-            for &s in &stuck {
-                graph.add_node(s.0);
-                for &e in &p.step(s).outgoing {
-                    let t = p.edge(e).to;
-                    if !done[t.ix()] {
-                        graph.add_edge(s.0, t.0, ());
-                    }
-                }
-            }
-            let mut sccs = petgraph::algo::tarjan_scc(&graph);
-            sccs.iter_mut().for_each(|c| c.sort());
-            sccs.sort();
-            for scc in sccs {
-                let is_loop = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
-                if !is_loop {
-                    continue;
-                }
-                let first = p.step(StepIx(scc[0]));
-                let mut d = Diagnostic::error(
-                    "loop-without-exit",
-                    first.place.clone(),
-                    format!("`{}` is in a loop that never leads to an end", first.id),
-                )
-                .help("give one step of the loop a way out: a decision branch towards the end, or a timeout");
-                for &o in scc.iter().skip(1).take(6) {
-                    let st = p.step(StepIx(o));
-                    d = d.related(st.place.clone(), format!("`{}` is in the same loop", st.id));
-                }
-                out.push(d);
+    let stuck: Vec<StepIx> = p.step_ixs().filter(|s| reach[s.ix()] && !done[s.ix()]).collect();
+    let mut graph = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
+    for &s in &stuck {
+        graph.add_node(s.0);
+        for &e in &p.step(s).outgoing {
+            let t = p.edge(e).to;
+            if !done[t.ix()] {
+                graph.add_edge(s.0, t.0, ());
             }
         }
     }
+    let mut sccs = petgraph::algo::tarjan_scc(&graph);
+    sccs.iter_mut().for_each(|c| c.sort());
+    sccs.sort();
+    let mut out = Vec::new();
+    for scc in sccs {
+        let is_loop = scc.len() > 1 || graph.contains_edge(scc[0], scc[0]);
+        if !is_loop {
+            continue;
+        }
+        let first = p.step(StepIx(scc[0]));
+        let mut d = Diagnostic::error(
+            "loop-without-exit",
+            first.place.clone(),
+            format!("`{}` is in a loop that never leads to an end", first.id),
+        )
+        .help("give one step of the loop a way out: a decision branch towards the end, or a timeout");
+        for &o in scc.iter().skip(1).take(6) {
+            let st = p.step(StepIx(o));
+            d = d.related(st.place.clone(), format!("`{}` is in the same loop", st.id));
+        }
+        out.push(d);
+    }
+    out
+}
 
-    // A deadline counted from another step needs that step to come first.
+/// A deadline counted from another step needs that step to come first.
+fn deadline_order(p: &Process) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for s in p.step_ixs() {
         let st = p.step(s);
         let Some(f) = st.deadline.as_ref().and_then(|d| d.from) else {
@@ -204,10 +219,13 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             );
         }
     }
+    out
+}
 
-    out.extend(unset_variables(p));
-
-    // Smells.
+/// Warnings about shapes that work but cost: joins with one way in, and
+/// discretionary approvals in a row ("golden signatures").
+fn smells(p: &Process, reach: &[bool]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for s in p.step_ixs() {
         let st = p.step(s);
         if matches!(st.kind, StepKind::Join | StepKind::InclusiveJoin) && st.incoming.len() < 2 && reach[s.ix()] {
@@ -233,12 +251,13 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             }
         }
     }
+    out
+}
 
-    if out.iter().any(Diagnostic::is_error) {
-        return out;
-    }
-
-    // Soundness.
+/// Soundness by exploring the token states: each defect found, and a
+/// warning when the states ran past the limit.
+fn soundness(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     let g = statespace::explore(p, Loops::Free, limits.max_states);
     if g.truncated {
         out.push(
@@ -253,9 +272,7 @@ pub fn check_flow(p: &Process, limits: &Limits) -> Vec<Diagnostic> {
             .help("many parallel branches multiply the states; nesting them in subprocesses keeps each part checkable"),
         );
     }
-    for issue in &g.issues {
-        out.push(issue_diagnostic(p, issue));
-    }
+    out.extend(g.issues.iter().map(|issue| issue_diagnostic(p, issue)));
     out
 }
 

@@ -38,7 +38,8 @@ impl Compiler {
             }
         }
         let v: Vec<Duration> = parsed.iter().map(|p| p.0).collect();
-        let secs = |d: &Duration| d.seconds + d.working_days as u64 * 86_400;
+        // For ordering two durations of one basis: a working day at its nominal hours.
+        let secs = |d: &Duration| d.seconds + d.working_days as u64 * duration::NOMINAL_WORKING_DAY_S;
         let first = Place::of(parsed[0].1);
         Some(match d {
             DistributionDef::Fixed(_) => Distribution::Fixed(v[0]),
