@@ -15,6 +15,8 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and invariants.
 
+#![warn(missing_docs)]
+
 pub use ravand_core::{definition, diagnostic, measure, model, render, runtime, sim, time, validate};
 
 pub mod engine;

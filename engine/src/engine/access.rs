@@ -10,6 +10,7 @@ pub struct Actor {
     /// The person or system acting, recorded in history; `None` for the
     /// engine itself.
     pub user: Option<String>,
+    /// What it may do.
     pub grants: Grants,
     /// Whether reads are recorded in the audit trail of restricted cases
     /// (staff reads are; the engine's own and an embedder's are not).

@@ -40,7 +40,9 @@ use crate::time::{Clock, Timestamp, WorkCalendar};
 /// A deployed definition: (process id, version, content hash).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct DefinitionKey {
+    /// The process id.
     pub process: String,
+    /// Its version.
     pub version: u32,
     /// SHA-256 of the source text, hex.
     pub hash: String,
@@ -59,6 +61,7 @@ impl std::fmt::Display for CaseId {
 /// What starting a case returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Started {
+    /// The new case's id.
     pub case: CaseId,
     /// For the citizen: unguessable, shown on the SMS.
     pub tracking_code: String,
@@ -71,20 +74,26 @@ pub const ENGINE_OWNED: &[&str] = &["tracking_code"];
 /// Why the engine refused a request. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The definition has errors.
     #[error("the definition is not valid")]
     Invalid(Vec<Diagnostic>),
+    /// Another text was deployed under this process and version.
     #[error("process `{0}` version {1} is already deployed with other content; raise `version`")]
     VersionConflict(String, u32),
+    /// No process by that id is deployed.
     #[error("no deployed process `{0}`")]
     NoSuchProcess(String),
     /// A stored deployment this node cannot compile (e.g. it was deployed
     /// by a newer version of Ravand, or its calendar is missing).
     #[error("process `{0}` version {1} is deployed but cannot be loaded here: {2}")]
     Unloadable(String, u32, String),
+    /// No such case.
     #[error("no case {0}")]
     NoSuchCase(CaseId),
+    /// No case waits for this message (and key).
     #[error("no open subscription for message `{0}` with that key")]
     NotCorrelated(String),
+    /// A calendar is missing or invalid.
     #[error("calendar: {0}")]
     Calendar(String),
     /// The actor may not do this.
@@ -93,8 +102,10 @@ pub enum EngineError {
     /// Input refused before it reached a case (e.g. engine-owned data).
     #[error("{0}")]
     BadInput(String),
+    /// The case refused the command.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -114,8 +125,11 @@ impl From<sqlx::Error> for EngineError {
 
 /// A compiled, deployed definition.
 pub struct Deployment {
+    /// Process and version.
     pub key: DefinitionKey,
+    /// The compiled process.
     pub process: Arc<Process>,
+    /// Its calendar.
     pub calendar: Arc<WorkCalendar>,
 }
 
@@ -1416,4 +1430,29 @@ fn tracking_code(rng: &mut rand::rngs::StdRng) -> String {
     (0..10)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `ARCHITECTURE.md` states the engine's and the service's limits as the
+    /// code has them.
+    #[test]
+    fn the_architecture_notes_state_these_limits() {
+        // Words joined by single spaces, numbers without their thousands commas.
+        let notes = include_str!("../../../ARCHITECTURE.md")
+            .replace(',', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut said = vec![
+            format!("{} nested subprocess calls", super::MAX_CHILD_DEPTH),
+            format!("{} timers per tick", super::MAX_FIRED_PER_TICK),
+            format!("{} attempts of a unit of work", super::ATTEMPTS),
+        ];
+        #[cfg(feature = "http")]
+        said.extend(crate::service::stated_limits());
+        for s in said {
+            assert!(notes.contains(&s), "ARCHITECTURE.md should say `{s}`");
+        }
+    }
 }

@@ -19,9 +19,9 @@ use crate::store::IncidentFilter;
 use crate::time::Timestamp;
 
 /// The largest request body accepted.
-const MAX_BODY: usize = 1024 * 1024;
+pub(super) const MAX_BODY: usize = 1024 * 1024;
 /// The longest a request may take, body included.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 type Res<T> = Result<T, ApiError>;
 

@@ -44,9 +44,13 @@ use crate::runtime::CommandError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
+    /// Deploys definitions.
     Analyst,
+    /// Works tasks and starts cases.
     Clerk,
+    /// Reads everything, changes nothing.
     Auditor,
+    /// Everything.
     Admin,
 }
 
@@ -57,6 +61,7 @@ pub enum Access {
 pub struct Token {
     /// SHA-256 of the secret, in hex (`ravand token new` makes one).
     pub sha256: String,
+    /// What it may do.
     pub access: Access,
     /// Who is acting (recorded in history).
     pub user: String,
@@ -80,6 +85,26 @@ impl Token {
             roles: Vec::new(),
         }
     }
+}
+
+/// The service's limits as `ARCHITECTURE.md` words them (a test there
+/// checks the notes say these).
+#[cfg(test)]
+pub(crate) fn stated_limits() -> Vec<String> {
+    let l = ServeLimits::default();
+    let mib = api::MAX_BODY / (1024 * 1024);
+    vec![
+        format!("{mib} MiB request bodies"),
+        format!("{} s to send headers", l.header_timeout.as_secs()),
+        format!("{} s per request", api::REQUEST_TIMEOUT.as_secs()),
+        format!("{} connections", l.max_connections),
+        format!(
+            "public lookups {}/s per address after a burst of {} and {}/s in all",
+            net::PER_CLIENT_PER_SECOND,
+            net::PER_CLIENT_BURST,
+            net::ALL_PER_SECOND
+        ),
+    ]
 }
 
 /// The SHA-256 of a text, as lowercase hex.
@@ -125,7 +150,9 @@ pub fn parse_tokens(text: &str) -> Result<Vec<Token>, String> {
 /// The caller, once its token checked out.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The access level.
     pub access: Access,
+    /// Who.
     pub user: String,
     /// What the engine lets it touch.
     pub actor: Actor,
@@ -156,12 +183,19 @@ impl Caller {
 /// Request counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Requests answered.
     pub requests: AtomicU64,
+    /// 4xx answers.
     pub client_errors: AtomicU64,
+    /// 5xx answers.
     pub server_errors: AtomicU64,
+    /// Cases started.
     pub cases_started: AtomicU64,
+    /// Tasks completed.
     pub tasks_completed: AtomicU64,
+    /// Messages delivered.
     pub messages: AtomicU64,
+    /// Public lookups refused by the rate limit.
     pub rate_limited: AtomicU64,
 }
 
@@ -175,9 +209,11 @@ pub trait Verifier: Send + Sync {
 
 /// What the handlers share.
 pub struct Service {
+    /// The engine it serves.
     pub engine: Arc<Engine>,
     tokens: RwLock<Vec<(Vec<u8>, Caller)>>,
     verifier: RwLock<Option<Arc<dyn Verifier>>>,
+    /// Counters for `/metrics`.
     pub metrics: Metrics,
     public_limit: net::PublicLimiter,
 }
@@ -264,8 +300,11 @@ fn hex_bytes(h: &str) -> Vec<u8> {
 /// An error body: `{"error": code, "message": text, "details": …}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// A stable code (`not-found`, `forbidden`, …).
     pub error: String,
+    /// What went wrong.
     pub message: String,
+    /// Diagnostics, when a definition was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub details: Option<serde_json::Value>,
@@ -279,6 +318,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A refusal: HTTP status, stable code, message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,

@@ -138,10 +138,10 @@ pub(super) struct PublicLimiter {
 }
 
 /// Lookups a second one client address may make, after a burst.
-const PER_CLIENT_PER_SECOND: u32 = 5;
-const PER_CLIENT_BURST: u32 = 20;
+pub(super) const PER_CLIENT_PER_SECOND: u32 = 5;
+pub(super) const PER_CLIENT_BURST: u32 = 20;
 /// Lookups a second over all clients.
-const ALL_PER_SECOND: u32 = 200;
+pub(super) const ALL_PER_SECOND: u32 = 200;
 
 impl PublicLimiter {
     pub(super) fn new() -> PublicLimiter {

@@ -28,12 +28,16 @@ pub enum Backend {
 /// A database error, or data in it that does not read back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A migration failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row cannot be read.
     #[error("stored data does not read back: {0}")]
     Corrupt(String),
+    /// The database URL is not one Ravand knows.
     #[error("unsupported database URL `{0}`: use sqlite://FILE, sqlite::memory: or postgres://…")]
     Url(String),
 }
@@ -90,12 +94,15 @@ pub struct CaseRow {
 /// An open incident, as listed across cases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IncidentRow {
+    /// The case.
     pub case: i64,
     /// The token stopped by it (the id to resolve).
     pub token: TokenId,
+    /// Its process.
     pub process: String,
     /// The step's id.
     pub step: String,
+    /// What went wrong.
     pub message: String,
     /// When it was raised.
     pub since: Timestamp,
@@ -104,20 +111,26 @@ pub struct IncidentRow {
 /// Which incidents to list.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
+    /// Only this process.
     pub process: Option<String>,
+    /// Only this step's id.
     pub step: Option<String>,
     /// Raised at or after this instant.
     pub since: Option<Timestamp>,
     /// Only these processes (an actor's grants); `None` for all.
     pub processes: Option<Vec<String>>,
+    /// At most this many.
     pub limit: i64,
 }
 
 /// One entry of a case's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRow {
+    /// When.
     pub at: Timestamp,
+    /// Who read.
     pub who: String,
+    /// What was read.
     pub what: String,
 }
 

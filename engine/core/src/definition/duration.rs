@@ -53,6 +53,7 @@ pub struct Duration {
 }
 
 impl Duration {
+    /// No time at all.
     pub const ZERO: Duration = Duration {
         basis: Basis::Calendar,
         months: 0,
@@ -62,6 +63,7 @@ impl Duration {
         working_day_permille: 0,
     };
 
+    /// Whether it adds nothing.
     pub fn is_zero(&self) -> bool {
         self.months == 0 && self.working_days == 0 && self.seconds == 0 && self.working_day_permille == 0
     }

@@ -13,6 +13,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A source named `name` (shown in diagnostics) holding `text`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         SourceFile {
             name: name.into(),

@@ -188,6 +188,7 @@ pub enum ValueClass {
 }
 
 impl ValueClass {
+    /// The kind as written in YAML (`task`, `decision`, …).
     pub fn name(self) -> &'static str {
         match self {
             ValueClass::ValueAdding => "value-adding",
@@ -217,6 +218,7 @@ pub enum Tag {
 }
 
 impl Tag {
+    /// Every tag, in the order they are listed and counted.
     pub const ALL: [Tag; 9] = [
         Tag::Approval,
         Tag::Signature,
@@ -228,6 +230,7 @@ impl Tag {
         Tag::CitizenVisit,
         Tag::Discretionary,
     ];
+    /// The tag as written in YAML.
     pub fn name(self) -> &'static str {
         match self {
             Tag::Approval => "approval",
@@ -241,6 +244,7 @@ impl Tag {
             Tag::Discretionary => "discretionary",
         }
     }
+    /// The tag written `name`, if any.
     pub fn from_name(name: &str) -> Option<Tag> {
         Tag::ALL.into_iter().find(|t| t.name() == name)
     }
@@ -262,6 +266,7 @@ pub enum NextDef {
 }
 
 impl NextDef {
+    /// The steps named, one or many.
     pub fn targets(&self) -> &[SStr] {
         match self {
             NextDef::One(s) => std::slice::from_ref(s),
@@ -531,6 +536,7 @@ pub struct DueByDef {
     pub otherwise: SStr,
 }
 
+/// One case of a deadline due by a variable's value: when it has `value`, the deadline is `after`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DueCaseDef {

@@ -15,7 +15,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// It stops the definition.
     Error,
+    /// It lets the definition through.
     Warning,
 }
 
@@ -23,8 +25,11 @@ pub enum Severity {
 /// the byte range it covers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Place {
+    /// Line, from 1.
     pub line: u32,
+    /// Column, from 1.
     pub column: u32,
+    /// Byte range in the source.
     #[serde(skip)]
     pub bytes: Range<usize>,
 }
@@ -44,6 +49,7 @@ impl Place {
         Place::from_location(&s.referenced)
     }
 
+    /// The place serde-saphyr gives a value.
     pub fn from_location(loc: &serde_saphyr::Location) -> Place {
         let span = loc.span();
         let start = span.byte_offset().unwrap_or(0) as usize;
@@ -59,34 +65,45 @@ impl Place {
 /// Another place involved in a problem (e.g. the other steps of a deadlock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Related {
+    /// Where.
     #[serde(flatten)]
     pub place: Place,
+    /// What it is ("first declared here").
     pub label: String,
 }
 
 /// One problem in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// The file's name as given.
     pub file: String,
+    /// Line, from 1.
     pub line: u32,
+    /// Column, from 1.
     pub column: u32,
+    /// Error or warning.
     pub severity: Severity,
     /// A stable, kebab-case code, e.g. `dangling-reference`; scripts match on it.
     pub code: &'static str,
+    /// What is wrong.
     pub message: String,
+    /// What to do about it.
     pub help: Option<String>,
     /// Other places involved, e.g. the steps of a deadlock.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<Related>,
+    /// Byte range in the source.
     #[serde(skip)]
     pub bytes: Range<usize>,
 }
 
 impl Diagnostic {
+    /// An error with its stable code, place and message.
     pub fn error(code: &'static str, place: Place, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(Severity::Error, code, place, message)
     }
 
+    /// A warning with its stable code, place and message.
     pub fn warning(code: &'static str, place: Place, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(Severity::Warning, code, place, message)
     }
@@ -105,11 +122,13 @@ impl Diagnostic {
         }
     }
 
+    /// Adds the help line: what to do about it.
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
 
+    /// Adds a related place with its label ("first declared here").
     pub fn related(mut self, place: Place, label: impl Into<String>) -> Diagnostic {
         self.related.push(Related {
             place,
@@ -118,11 +137,13 @@ impl Diagnostic {
         self
     }
 
+    /// Names the file it is in (here and in its related places).
     pub fn in_file(mut self, file: &str) -> Diagnostic {
         self.file = file.to_owned();
         self
     }
 
+    /// Whether it is an error (a warning lets the definition through).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -22,8 +22,11 @@ use crate::validate::statespace::{self, Loops};
 /// The figures of one process. Keys are stable; see the README.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Measures {
+    /// The process id.
     pub process: String,
+    /// Its version.
     pub version: u32,
+    /// Its title.
     pub title: String,
     /// Steps a case can go through (tasks, waits, receives, subprocesses).
     pub steps: u32,
@@ -45,7 +48,9 @@ pub struct Measures {
     pub roles_involved: u32,
     /// Tagged `discretionary`: the "golden signatures".
     pub discretionary: u32,
+    /// Steps tagged `signature`.
     pub signatures: u32,
+    /// Steps tagged `approval`.
     pub approvals: u32,
     /// Steps with a deadline.
     pub with_deadline: u32,
@@ -74,7 +79,9 @@ pub struct PathFigures {
 /// Fewest and most steps.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Span {
+    /// Counted steps on the shortest way through.
     pub fewest_steps: u32,
+    /// Counted steps on the longest way through (each loop once).
     pub most_steps: u32,
 }
 
@@ -345,14 +352,18 @@ pub fn expected_steps(p: &Process) -> f64 {
 /// One line of a comparison.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Change {
+    /// What is measured.
     pub figure: String,
+    /// Before.
     pub old: f64,
+    /// After.
     pub new: f64,
     /// The change in percent of the old figure (`null` when the old is 0).
     pub percent: Option<f64>,
 }
 
 impl Change {
+    /// A figure before and after, with its change.
     pub fn new(figure: &str, old: f64, new: f64) -> Change {
         Change {
             figure: figure.to_owned(),

@@ -93,18 +93,22 @@ impl fmt::Display for ProcessId {
 pub struct TagSet(u16);
 
 impl TagSet {
+    /// Adds `t`; whether it was not there yet.
     pub fn insert(&mut self, t: Tag) -> bool {
         let bit = 1u16 << (t as u16);
         let new = self.0 & bit == 0;
         self.0 |= bit;
         new
     }
+    /// Whether `t` is in the set.
     pub fn contains(self, t: Tag) -> bool {
         self.0 & (1u16 << (t as u16)) != 0
     }
+    /// The tags in the set, in [`Tag::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Tag> {
         Tag::ALL.into_iter().filter(move |t| self.contains(*t))
     }
+    /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -113,17 +117,25 @@ impl TagSet {
 /// A compiled process definition.
 #[derive(Debug)]
 pub struct Process {
+    /// Its id.
     pub id: ProcessId,
+    /// Its version.
     pub version: u32,
+    /// Its Persian title.
     pub title: String,
+    /// Its English title.
     pub title_en: Option<String>,
     /// The calendar's name, if the process names one.
     pub calendar: Option<String>,
     /// Whether staff reads of its cases are recorded (classified files).
     pub restricted: bool,
+    /// The roles, by [`RoleIx`].
     pub roles: Vec<Role>,
+    /// The case variables, by [`VarIx`].
     pub variables: Vec<Variable>,
+    /// The steps, by [`StepIx`], in the order written.
     pub steps: Vec<Step>,
+    /// The edges, by [`EdgeIx`].
     pub edges: Vec<Edge>,
     /// The one `start` step.
     pub start: StepIx,
@@ -138,9 +150,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// The step at `ix`.
     pub fn step(&self, ix: StepIx) -> &Step {
         &self.steps[ix.ix()]
     }
+    /// The edge at `ix`.
     pub fn edge(&self, ix: EdgeIx) -> &Edge {
         &self.edges[ix.ix()]
     }
@@ -156,9 +170,11 @@ impl Process {
     pub fn var(&self, ix: VarIx) -> &Variable {
         &self.variables[ix.ix()]
     }
+    /// The variable named `name`.
     pub fn variable(&self, name: &str) -> Option<&Variable> {
         self.variables.iter().find(|v| v.name == name)
     }
+    /// Every step's index, in order.
     pub fn step_ixs(&self) -> impl Iterator<Item = StepIx> {
         (0..self.steps.len() as u32).map(StepIx)
     }
@@ -201,46 +217,70 @@ impl Process {
     }
 }
 
+/// A role: whose list a task is on.
 #[derive(Debug, Clone)]
 pub struct Role {
+    /// Its id.
     pub id: String,
+    /// Its Persian title.
     pub title: String,
+    /// The organisational unit it belongs to.
     pub unit: Option<String>,
 }
 
+/// A case variable.
 #[derive(Debug, Clone)]
 pub struct Variable {
+    /// Its name.
     pub name: String,
+    /// Its type.
     pub ty: VarType,
+    /// Its Persian title.
     pub title: Option<String>,
+    /// For an enum: its values.
     pub values: Vec<String>,
+    /// Whether a case must start with it.
     pub required: bool,
 }
 
 /// A step of the compiled process.
 #[derive(Debug)]
 pub struct Step {
+    /// Its id.
     pub id: String,
+    /// Its Persian title (the id when none is written).
     pub title: String,
+    /// Its English title.
     pub title_en: Option<String>,
+    /// What kind of step it is.
     pub kind: StepKind,
+    /// For a task: whose list it goes on.
     pub performer: Option<RoleIx>,
+    /// For a task: user, manual or service.
     pub mode: TaskMode,
+    /// What kind of work it is.
     pub tags: TagSet,
+    /// Its value class (lean analysis).
     pub value: Option<ValueClass>,
+    /// Variables a task shows.
     pub shows: Vec<VarIx>,
+    /// Variables a task, receive or subprocess sets.
     pub sets: Vec<VarIx>,
     /// For service tasks: variables computed by rule, in order.
     pub compute: Vec<(VarIx, Condition)>,
+    /// How long it takes, for simulation.
     pub duration: Option<Distribution>,
+    /// Its deadline and escalation ladder.
     pub deadline: Option<Deadline>,
     /// An interrupting timer: its duration, and the edge taken when it fires.
     pub timeout: Option<(Duration, EdgeIx)>,
+    /// Whether the case waits on the citizen here (case clocks that pause for the citizen stop).
     pub waits_on_citizen: bool,
     /// For `wait` steps.
     pub wait: Option<WaitFor>,
     /// For `receive` and message starts.
     pub message: Option<String>,
+    /// For a receive: the key that matches a message to this case.
     pub correlation: Option<Condition>,
     /// For `subprocess`.
     pub calls: Option<ProcessId>,
@@ -251,6 +291,7 @@ pub struct Step {
     /// Edges out, in the order written: `next` (or branches, then
     /// `otherwise`), then the timeout edge if any.
     pub outgoing: Vec<EdgeIx>,
+    /// Edges in.
     pub incoming: Vec<EdgeIx>,
     /// Where the step's id is written.
     pub place: Place,
@@ -277,29 +318,39 @@ impl Step {
 /// An edge between two steps.
 #[derive(Debug)]
 pub struct Edge {
+    /// The step it leaves.
     pub from: StepIx,
+    /// The step it enters.
     pub to: StepIx,
+    /// What kind of way out it is.
     pub kind: EdgeKind,
     /// Where the target is written.
     pub place: Place,
 }
 
+/// What kind of way out an edge is.
 #[derive(Debug)]
 pub enum EdgeKind {
     /// `next`, or one of the targets of a parallel split.
     Next,
     /// A decision branch.
     Branch {
+        /// Taken when this holds.
         condition: Condition,
+        /// Its chance, for simulation.
         probability: Option<f64>,
     },
     /// A decision's `otherwise`.
-    Otherwise { probability: Option<f64> },
+    Otherwise {
+        /// Its chance, for simulation.
+        probability: Option<f64>,
+    },
     /// Taken when the step's interrupting timer fires.
     Timeout,
 }
 
 impl EdgeKind {
+    /// The chance written on a branch or `otherwise`, for simulation.
     pub fn probability(&self) -> Option<f64> {
         match self {
             EdgeKind::Branch { probability, .. } | EdgeKind::Otherwise { probability } => *probability,
@@ -311,7 +362,9 @@ impl EdgeKind {
 /// A compiled CEL condition and its source text.
 #[derive(Clone)]
 pub struct Condition {
+    /// The CEL text as written.
     pub source: String,
+    /// The compiled program.
     pub program: Arc<cel::Program>,
     /// The case variables it reads, sorted.
     pub variables: Vec<String>,
@@ -326,6 +379,7 @@ impl fmt::Debug for Condition {
 /// What a `wait` step waits for.
 #[derive(Debug, Clone)]
 pub enum WaitFor {
+    /// A length of time from when the step is entered.
     Duration(Duration),
     /// A fixed local date-time in the calendar's time zone.
     Until(chrono::NaiveDateTime),
@@ -336,25 +390,41 @@ pub enum WaitFor {
 /// A duration distribution, for simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Distribution {
+    /// Always this long.
     Fixed(Duration),
+    /// Any length between two, equally likely.
     Uniform {
+        /// Shortest.
         min: Duration,
+        /// Longest.
         max: Duration,
     },
+    /// Between two, most likely at a third.
     Triangular {
+        /// Shortest.
         min: Duration,
+        /// Most likely.
         mode: Duration,
+        /// Longest.
         max: Duration,
     },
+    /// Normal (cut at zero).
     Normal {
+        /// Mean.
         mean: Duration,
+        /// Standard deviation.
         sd: Duration,
     },
+    /// Log-normal, by the mean and deviation of the lengths themselves.
     Lognormal {
+        /// Mean.
         mean: Duration,
+        /// Standard deviation.
         sd: Duration,
     },
+    /// Exponential (memoryless).
     Exponential {
+        /// Mean.
         mean: Duration,
     },
 }
@@ -391,11 +461,15 @@ impl Distribution {
 /// When a deadline is due.
 #[derive(Debug, Clone)]
 pub enum Due {
+    /// A fixed time after the deadline starts.
     After(Duration),
     /// By the value of a variable, with a default.
     ByData {
+        /// The variable read.
         variable: VarIx,
+        /// Its values and the time each gives.
         cases: Vec<(String, Duration)>,
+        /// The time for any other value.
         otherwise: Duration,
     },
 }
@@ -403,11 +477,14 @@ pub enum Due {
 /// A deadline and its escalation ladder.
 #[derive(Debug, Clone)]
 pub struct Deadline {
+    /// When it is due.
     pub due: Due,
     /// Counted from the completion of this step, instead of from the start of
     /// the step (or case) that has the deadline.
     pub from: Option<StepIx>,
+    /// Whether its clock stops while the case waits on the citizen.
     pub pauses_for_citizen: bool,
+    /// The ladder, rung by rung.
     pub escalation: Vec<Rung>,
 }
 
@@ -416,20 +493,28 @@ pub struct Deadline {
 pub struct Rung {
     /// Past the due instant.
     pub after: Duration,
+    /// What it does.
     pub action: EscalationAction,
+    /// Repeats this often.
     pub every: Option<Duration>,
+    /// At most this many times.
     pub times: Option<u32>,
+    /// For a reassignment: to whom.
     pub to: Option<RoleIx>,
 }
 
 /// A recurring start.
 #[derive(Debug, Clone)]
 pub enum Schedule {
+    /// A cron expression, on the calendar's time zone.
     Cron(Box<cron::Schedule>),
     /// `R[n]/start/period`.
     Repeat {
+        /// How many times; `None` for ever.
         count: Option<u32>,
+        /// The first, in local time.
         start: chrono::NaiveDateTime,
+        /// The time between two.
         period: Duration,
     },
 }

@@ -16,7 +16,9 @@ use crate::model::{EdgeKind, Process, StepKind};
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Mermaid flowchart text.
     Mermaid,
+    /// Graphviz DOT text.
     Dot,
 }
 

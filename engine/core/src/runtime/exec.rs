@@ -655,12 +655,10 @@ impl<'a> Exec<'a> {
         let mut otherwise = None;
         for &e in &self.p.step(s).outgoing {
             match &self.p.edge(e).kind {
-                EdgeKind::Branch { condition, .. } => {
-                    if eval_bool(condition, &self.st.data)? {
-                        taken.push(e);
-                        if !inclusive {
-                            return Ok(taken);
-                        }
+                EdgeKind::Branch { condition, .. } if eval_bool(condition, &self.st.data)? => {
+                    taken.push(e);
+                    if !inclusive {
+                        return Ok(taken);
                     }
                 }
                 EdgeKind::Otherwise { .. } => otherwise = otherwise.or(Some(e)),
@@ -1107,5 +1105,25 @@ impl<'a> Exec<'a> {
             self.emit(EventKind::IncidentResolved { token, by: None });
         }
         self.agenda.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `ARCHITECTURE.md` states the runtime's limits as the code has them.
+    #[test]
+    fn the_architecture_notes_state_these_limits() {
+        // Words joined by single spaces, numbers without their thousands commas.
+        let notes = include_str!("../../../../ARCHITECTURE.md")
+            .replace(',', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for said in [
+            format!("at most {} automatic moves per command", super::MAX_MOVES),
+            format!("{} repeats of an escalation rung", super::MAX_REPEATS),
+        ] {
+            assert!(notes.contains(&said), "ARCHITECTURE.md should say `{said}`");
+        }
     }
 }

@@ -119,11 +119,16 @@ impl Pauses {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Work goes on.
     #[default]
     Running,
+    /// Held by a manager; clocks stopped.
     Suspended,
+    /// Reached an end.
     Completed,
+    /// Stopped at a terminate step.
     Terminated,
+    /// Cancelled from outside.
     Cancelled,
 }
 
@@ -171,42 +176,60 @@ impl std::fmt::Display for Status {
 pub enum Park {
     /// Moving; never left so between commands.
     Moving,
+    /// At an open task.
     Task {
+        /// The task.
         task: TaskId,
     },
+    /// At a wait step's timer.
     Timer {
+        /// The timer.
         timer: TimerId,
     },
+    /// At a receive's subscription.
     Message {
+        /// The subscription.
         sub: SubId,
     },
+    /// At a join, for the other branches.
     Join,
+    /// At a subprocess step, for its child case.
     Child,
+    /// Stopped by an incident.
     Incident,
 }
 
 /// A token: a thread of control at a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
+    /// Its id.
     pub id: TokenId,
+    /// The step it is at.
     pub step: StepIx,
     /// The edge it came in by (joins need it).
     pub edge: Option<EdgeIx>,
+    /// What it waits for.
     pub park: Park,
 }
 
 /// An open task (a work item on someone's list).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
+    /// Its id.
     pub id: TaskId,
+    /// The token waiting on it.
     pub token: TokenId,
+    /// Its step.
     pub step: StepIx,
     /// The role whose list it is on (changes on reassignment).
     pub role: Option<RoleIx>,
+    /// Who claimed it.
     pub assignee: Option<String>,
+    /// When it was opened.
     pub created_at: Timestamp,
     /// When it is due; moves when its clock is paused and resumed.
     pub due_at: Option<Timestamp>,
+    /// Whether its deadline has passed.
     pub overdue: bool,
 }
 
@@ -214,8 +237,13 @@ pub struct Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "of")]
 pub enum Scope {
+    /// The whole case's deadline.
     Case,
-    Task { task: TaskId },
+    /// A task's deadline.
+    Task {
+        /// The task whose deadline it is.
+        task: TaskId,
+    },
 }
 
 /// What a timer does when it fires.
@@ -223,18 +251,35 @@ pub enum Scope {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Purpose {
     /// A `wait` step.
-    Wait { token: TokenId },
+    Wait {
+        /// The token waiting at the step.
+        token: TokenId,
+    },
     /// An interrupting timeout.
-    Timeout { token: TokenId },
+    Timeout {
+        /// The token the timeout takes away.
+        token: TokenId,
+    },
     /// A deadline falls due.
-    Due { scope: Scope },
+    Due {
+        /// Whose deadline.
+        scope: Scope,
+    },
     /// Rung `rung` of an escalation ladder, the `n`-th time (from 1).
-    Rung { scope: Scope, rung: u16, n: u32 },
+    Rung {
+        /// Whose ladder.
+        scope: Scope,
+        /// The rung's place on the ladder, from 0.
+        rung: u16,
+        /// How many times it has fired, this one included (from 1).
+        n: u32,
+    },
 }
 
 /// A pending timer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
+    /// Its id.
     pub id: TimerId,
     /// When it fires; `None` while paused.
     pub due: Option<Timestamp>,
@@ -247,7 +292,9 @@ pub struct Timer {
     /// (and its time of day) however long each day's hours are.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub remaining_days: u32,
+    /// Calendar or working time.
     pub basis: Basis,
+    /// What it does when it fires.
     pub purpose: Purpose,
     /// Whether it pauses while the case waits on the citizen.
     pub citizen_clock: bool,
@@ -258,9 +305,13 @@ pub struct Timer {
 /// An open message subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
+    /// Its id.
     pub id: SubId,
+    /// The token waiting on it.
     pub token: TokenId,
+    /// The message name it waits for.
     pub message: String,
+    /// The correlation key it waits for.
     pub key: Option<String>,
 }
 
@@ -269,7 +320,9 @@ pub struct Subscription {
 pub struct HeldChild {
     /// The parent's token waiting at the subprocess step.
     pub token: TokenId,
+    /// The child's outcome.
     pub outcome: Option<String>,
+    /// What the child gives back.
     pub data: Data,
     /// Whether the child was cancelled rather than finished.
     pub cancelled: bool,
@@ -278,13 +331,21 @@ pub struct HeldChild {
 /// The state of one case. Only [`apply`] changes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Instance {
+    /// The process id.
     pub process: String,
+    /// The version it runs on (for good).
     pub version: u32,
+    /// Where it stands.
     pub status: Status,
+    /// Its variables.
     pub data: Data,
+    /// Threads of control.
     pub tokens: Vec<Token>,
+    /// Open tasks.
     pub tasks: Vec<Task>,
+    /// Pending timers.
     pub timers: Vec<Timer>,
+    /// Open subscriptions.
     pub subscriptions: Vec<Subscription>,
     /// Incidents: tokens stopped by an error in a condition or data.
     pub incidents: BTreeMap<TokenId, String>,
@@ -294,9 +355,13 @@ pub struct Instance {
     /// suspended; they are taken when it resumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldChild>,
+    /// When the case deadline falls due.
     pub case_due: Option<Timestamp>,
+    /// When it started.
     pub started_at: Timestamp,
+    /// When it ended.
     pub ended_at: Option<Timestamp>,
+    /// How it ended.
     pub outcome: Option<String>,
     /// The next free local id (of any kind).
     pub next_id: u32,
@@ -305,12 +370,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The token `id`, if the case holds it.
     pub fn token(&self, id: TokenId) -> Option<&Token> {
         self.tokens.iter().find(|t| t.id == id)
     }
+    /// The open task `id`.
     pub fn task(&self, id: TaskId) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
     }
+    /// The pending timer `id`.
     pub fn timer(&self, id: TimerId) -> Option<&Timer> {
         self.timers.iter().find(|t| t.id == id)
     }
@@ -412,7 +480,9 @@ impl Instance {
 pub struct Event {
     /// Position in the case's history, from 0.
     pub seq: u64,
+    /// When.
     pub at: Timestamp,
+    /// What.
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -421,168 +491,272 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum EventKind {
+    /// The case started.
     Started {
+        /// The process id.
         process: String,
+        /// Its version.
         version: u32,
+        /// The data it started with.
         data: Data,
+        /// Who started it.
         by: Option<String>,
     },
+    /// A token was made.
     TokenCreated {
+        /// The token.
         token: TokenId,
+        /// Where.
         step: StepIx,
+        /// The edge it came in by.
         edge: Option<EdgeIx>,
     },
+    /// A token took an edge.
     TokenMoved {
+        /// The token.
         token: TokenId,
+        /// The step it entered.
         step: StepIx,
+        /// The edge taken.
         edge: EdgeIx,
     },
+    /// A token waits for something.
     TokenParked {
+        /// The token.
         token: TokenId,
+        /// What it waits for.
         park: Park,
     },
+    /// A token is gone.
     TokenConsumed {
+        /// The token.
         token: TokenId,
     },
+    /// A step was done.
     StepCompleted {
+        /// The step.
         step: StepIx,
         /// Whether a deadline counts from this step (its time is kept).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         anchor: bool,
     },
+    /// A decision took its way(s) out.
     Decided {
+        /// The decision.
         step: StepIx,
+        /// The edges taken.
         taken: Vec<EdgeIx>,
     },
+    /// Case data changed.
     DataSet {
+        /// The new values.
         values: Data,
         /// Who set it, when a person or system outside the case did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// A task was opened.
     TaskCreated {
+        /// The task.
         task: TaskId,
+        /// The token waiting on it.
         token: TokenId,
+        /// Its step.
         step: StepIx,
+        /// Whose list it is on.
         role: Option<RoleIx>,
+        /// When it is due.
         due: Option<Timestamp>,
     },
+    /// A task was claimed or assigned.
     TaskClaimed {
+        /// The task.
         task: TaskId,
+        /// Who holds it now.
         user: String,
     },
+    /// A task was done.
     TaskCompleted {
+        /// The task.
         task: TaskId,
+        /// Who did it.
         by: Option<String>,
     },
+    /// A task was withdrawn.
     TaskCancelled {
+        /// The task.
         task: TaskId,
     },
+    /// A task moved to another role's list (escalation).
     TaskReassigned {
+        /// The task.
         task: TaskId,
+        /// The new role.
         role: RoleIx,
     },
+    /// A task's deadline passed.
     TaskOverdue {
+        /// The task.
         task: TaskId,
     },
+    /// The case deadline passed.
     CaseOverdue,
+    /// A rung of an escalation ladder fired.
     Escalated {
+        /// Whose ladder.
         scope: Scope,
+        /// What it did.
         action: EscalationAction,
+        /// For a reassignment: to whom.
         to: Option<RoleIx>,
+        /// How many times this rung has fired (from 1).
         n: u32,
     },
+    /// The case deadline was set.
     CaseDue {
+        /// When it falls due.
         due: Timestamp,
     },
+    /// A timer was set.
     TimerScheduled {
+        /// The timer.
         timer: TimerId,
+        /// When it fires.
         due: Timestamp,
+        /// Calendar or working time.
         basis: Basis,
+        /// What it does.
         purpose: Purpose,
+        /// Whether it pauses while the case waits on the citizen.
         citizen_clock: bool,
     },
+    /// A timer fired.
     TimerFired {
+        /// The timer.
         timer: TimerId,
     },
+    /// A timer was withdrawn.
     TimerCancelled {
+        /// The timer.
         timer: TimerId,
     },
     /// Timers paused for `reason`, with the time left on each in seconds
     /// (for working time, opening seconds after the whole working days in
     /// `days`).
     TimersPaused {
+        /// Why.
         reason: Pauses,
+        /// Each timer and its seconds left.
         timers: Vec<(TimerId, i64)>,
+        /// For working time: each timer's whole working days left.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         days: Vec<(TimerId, u32)>,
     },
     /// Timers resumed from `reason`, with their new due instants (`None`
     /// while another reason still holds them).
     TimersResumed {
+        /// The reason that ended.
         reason: Pauses,
+        /// Each timer and its new due instant.
         timers: Vec<(TimerId, Option<Timestamp>)>,
     },
+    /// A receive began to wait for a message.
     SubscriptionOpened {
+        /// The subscription.
         sub: SubId,
+        /// The token waiting.
         token: TokenId,
+        /// The message name.
         message: String,
+        /// The correlation key.
         key: Option<String>,
     },
+    /// A message came.
     MessageReceived {
+        /// The subscription it matched.
         sub: SubId,
+        /// Its name.
         message: String,
         /// Who sent it, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// A subscription was withdrawn.
     SubscriptionClosed {
+        /// The subscription.
         sub: SubId,
     },
+    /// A subprocess step asks for a child case.
     ChildRequested {
+        /// The token waiting for it.
         token: TokenId,
+        /// The subprocess step.
         step: StepIx,
+        /// The process to start.
         process: String,
     },
+    /// The child case finished and the token went on.
     ChildFinished {
+        /// The token that waited.
         token: TokenId,
+        /// The child's outcome.
         outcome: Option<String>,
     },
     /// A child finished while this case was suspended: kept for the resume.
     ChildHeld {
+        /// The completion kept.
         child: HeldChild,
     },
     /// The token waiting for a child was withdrawn (the case was cancelled
     /// or terminated, or the step timed out): the child case is cancelled.
     ChildWithdrawn {
+        /// The token that waited.
         token: TokenId,
     },
+    /// A token was stopped by an error.
     Incident {
+        /// The token.
         token: TokenId,
+        /// Where.
         step: StepIx,
+        /// What went wrong.
         message: String,
     },
+    /// An incident was resolved; the step is tried again.
     IncidentResolved {
+        /// The token.
         token: TokenId,
         /// Who resolved it, when a person did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
     },
+    /// The case was suspended.
     Suspended {
+        /// By whom.
         by: Option<String>,
     },
+    /// The case was resumed.
     Resumed {
+        /// By whom.
         by: Option<String>,
     },
+    /// The case reached an end.
     Completed {
+        /// How it ended.
         outcome: Option<String>,
     },
+    /// The case stopped at a terminate step.
     Terminated {
+        /// The step.
         step: StepIx,
+        /// How it ended.
         outcome: Option<String>,
     },
+    /// The case was cancelled.
     Cancelled {
+        /// By whom.
         by: Option<String>,
+        /// Why.
         reason: Option<String>,
     },
 }
@@ -592,42 +766,64 @@ pub enum EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "command")]
 pub enum Command {
+    /// A user takes a task for themselves.
     Claim {
+        /// The task.
         task: TaskId,
+        /// The user.
         user: String,
     },
     /// A manager gives a task to someone, claimed or not.
     Assign {
+        /// The task.
         task: TaskId,
+        /// Who gets it.
         user: String,
+        /// The manager.
         by: Option<String>,
     },
+    /// A task is done, with what it sets.
     Complete {
+        /// The task.
         task: TaskId,
+        /// Who did it (must be the assignee, if any).
         by: Option<String>,
+        /// The variables it sets.
         #[serde(default)]
         outputs: Data,
     },
     /// Resolve one incident: set data (may be empty) and retry the step.
     Resolve {
+        /// The token stopped by it.
         token: TokenId,
+        /// Data to set first.
         #[serde(default)]
         values: Data,
+        /// Who.
         by: Option<String>,
     },
     /// Change case data (and retry incidents).
     SetData {
+        /// The new values.
         values: Data,
+        /// Who.
         by: Option<String>,
     },
+    /// Hold the case; its clocks stop.
     Suspend {
+        /// Who.
         by: Option<String>,
     },
+    /// Go on after a suspension.
     Resume {
+        /// Who.
         by: Option<String>,
     },
+    /// End the case from outside.
     Cancel {
+        /// Who.
         by: Option<String>,
+        /// Why.
         reason: Option<String>,
     },
 }
@@ -641,31 +837,41 @@ pub enum Command {
 pub enum Internal {
     /// Deliver a message to an open subscription (the engine finds it).
     Deliver {
+        /// The subscription it matched.
         sub: SubId,
+        /// The message's data.
         #[serde(default)]
         data: Data,
         /// Who sent it (recorded in history).
         #[serde(default)]
         by: Option<String>,
     },
+    /// A timer came due.
     FireTimer {
+        /// The timer.
         timer: TimerId,
     },
     /// A child case called by a subprocess step has finished (or, with
     /// `cancelled`, was cancelled on its own: the parent gets an incident).
     /// A suspended parent keeps it until it resumes.
     ChildFinished {
+        /// The parent's token waiting at the subprocess step.
         token: TokenId,
+        /// The child's outcome.
         outcome: Option<String>,
+        /// The child's data.
         #[serde(default)]
         data: Data,
+        /// Whether the child was cancelled rather than finished.
         #[serde(default)]
         cancelled: bool,
     },
     /// The child case a subprocess step asked for could not be started:
     /// the waiting token becomes an incident (resolve it to try again).
     ChildNotStarted {
+        /// The parent's token waiting at the subprocess step.
         token: TokenId,
+        /// Why not.
         reason: String,
     },
 }
@@ -694,24 +900,39 @@ impl From<Internal> for Input {
 /// Why a command was refused. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
+    /// The case is not running.
     #[error("the case is {0:?}")]
     NotRunning(Status),
+    /// Resume of a case that is not suspended.
     #[error("the case is not suspended")]
     NotSuspended,
+    /// No such open task.
     #[error("no open task {0}")]
     NoSuchTask(TaskId),
+    /// Someone else holds the task.
     #[error("task {task} is claimed by {assignee}")]
-    ClaimedByOther { task: TaskId, assignee: String },
+    ClaimedByOther {
+        /// The task asked for.
+        task: TaskId,
+        /// Who holds it.
+        assignee: String,
+    },
+    /// No such open subscription.
     #[error("no open subscription {0}")]
     NoSuchSubscription(SubId),
+    /// No such pending timer.
     #[error("no pending timer {0}")]
     NoSuchTimer(TimerId),
+    /// The timer is not due yet.
     #[error("timer {0} is not due yet")]
     TimerNotDue(TimerId),
+    /// The token does not wait for a child.
     #[error("token {0} is not waiting for a child case")]
     NoSuchChild(TokenId),
+    /// No open incident on the token.
     #[error("no open incident on token {0}")]
     NoSuchIncident(TokenId),
+    /// Data that does not fit the variables.
     #[error("{0}")]
     BadData(String),
     /// The case's state contradicts itself (a bug, or a row written behind

@@ -9,35 +9,53 @@ use crate::time::WorkCalendar;
 /// An open task, as a worklist shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TaskView {
+    /// The task id.
     pub task: TaskId,
+    /// Its step's id.
     pub step: String,
+    /// Its step's title.
     pub title: String,
+    /// Whose list it is on.
     pub role: Option<String>,
+    /// Who claimed it.
     pub assignee: Option<String>,
+    /// When it was opened.
     pub created_at: Timestamp,
+    /// When it is due.
     pub due_at: Option<Timestamp>,
     /// The due instant in Solar Hijri and Gregorian, in the calendar's zone.
     pub due: Option<String>,
+    /// Whether it is overdue.
     pub overdue: bool,
 }
 
 /// Where a case stands: "which stage, since when, who holds it".
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CaseView {
+    /// The process id.
     pub process: String,
+    /// Its version.
     pub version: u32,
+    /// Where it stands.
     pub status: Status,
+    /// How it ended.
     pub outcome: Option<String>,
     /// The steps where the case is now, with their titles.
     pub stage: Vec<(String, String)>,
+    /// Open tasks.
     pub tasks: Vec<TaskView>,
+    /// The case deadline, in both calendars.
     pub case_due: Option<String>,
+    /// When the next timer fires.
     pub next_timer: Option<Timestamp>,
+    /// Open incidents, as text.
     pub incidents: Vec<String>,
+    /// The case data.
     pub data: Data,
 }
 
 impl CaseView {
+    /// The view of case state `st` of process `p`, its dates shown on `cal`.
     pub fn of(p: &Process, cal: &WorkCalendar, st: &Instance) -> CaseView {
         let mut stage: Vec<(String, String)> = Vec::new();
         for t in &st.tokens {

@@ -31,6 +31,7 @@ use crate::time::{Timestamp, WorkCalendar};
 pub use output::{to_csv, to_text, to_xes};
 
 /// A simulation scenario (YAML).
+#[allow(missing_docs)] // its fields are documented as the scenario JSON Schema is (issue 15)
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Ravand simulation scenario")]
@@ -120,6 +121,7 @@ pub struct Arrivals {
 }
 
 /// People of one role.
+#[allow(missing_docs)] // its fields are documented as the scenario JSON Schema is (issue 15)
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ResourceDef {
@@ -135,6 +137,7 @@ pub enum ResourceDef {
 }
 
 /// How one variable is drawn.
+#[allow(missing_docs)] // its fields are documented as the scenario JSON Schema is (issue 15)
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DataDef {
@@ -165,14 +168,18 @@ impl Scenario {
 /// What a run found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
+    /// The process id.
     pub process: String,
     /// Which scenario ran, when it is worth saying (the default one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
     /// The scenario's case count per replication, and its horizon in days.
     pub cases: Option<u32>,
+    /// The horizon, in days from the start.
     pub horizon_days: Option<f64>,
+    /// Replications run.
     pub replications: u32,
+    /// The seed of replication 0.
     pub seed: u64,
     /// Cases that arrived, over all replications (warm-up left out).
     pub arrived: u64,
@@ -189,6 +196,7 @@ pub struct Report {
     /// (by staff, the citizen or an outside body), and days waiting in a
     /// queue for a free person.
     pub processing_days_mean: f64,
+    /// Mean days a case spent queueing for people.
     pub queue_days_mean: f64,
     /// Per finished case, days at steps marked `waits_on: citizen` (the
     /// file waits on the owner: documents, payments, visits).
@@ -220,11 +228,16 @@ pub struct Report {
     pub cycle_samples: Vec<f64>,
 }
 
+/// A sample's mean, spread and percentiles (days).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Stats {
+    /// Mean.
     pub mean: f64,
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 95th percentile.
     pub p95: f64,
     /// Half-width of the 95% confidence interval of the mean over the
     /// replications; `None` (JSON `null`) with one replication.
@@ -234,68 +247,97 @@ pub struct Stats {
 /// Cases that did not finish for one reason at one step.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Unfinished {
+    /// Where they stopped.
     pub step: String,
+    /// Why.
     pub reason: String,
+    /// How many cases.
     pub cases: u64,
 }
 
+/// One staffed role's figures: utilisation, queueing, waits.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RoleFigures {
+    /// The role id.
     pub role: String,
+    /// People in it, when staffed.
     pub people: Option<u32>,
     /// Busy share of the people's opening time (their own calendar, or the
     /// process's).
     pub utilisation: Option<f64>,
     /// Mean wait of a task in the role's queue, in hours.
     pub mean_wait_hours: f64,
+    /// Days all its tasks waited for someone, summed.
     pub total_wait_days: f64,
     /// Tasks waiting in the queue: time-averaged, and the most at once.
     pub mean_queue: f64,
+    /// The longest queue seen.
     pub max_queue: u32,
 }
 
+/// One step's figures: how often it was done and how long it took.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StepFigures {
+    /// The step id.
     pub step: String,
+    /// Its title.
     pub title: String,
     /// Times the step was done per counted case (finished or not: the
     /// times are summed over all of them), how long it took each time
     /// (days), and the product.
     pub per_case: f64,
+    /// Mean days each time it is done.
     pub mean_days: f64,
+    /// Days it takes per case, visits summed.
     pub days_per_case: f64,
 }
 
+/// One case, activity by activity (the first counted case of replication 0).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SampleCase {
+    /// Its number in the replication.
     pub case: u32,
+    /// When it arrived.
     pub arrived: Timestamp,
     /// The arrival as people read it (Solar Hijri, then Gregorian).
     pub arrived_local: String,
+    /// When it ended.
     pub ended: Option<Timestamp>,
+    /// How it ended.
     pub outcome: Option<String>,
+    /// What was done, in order.
     pub activities: Vec<SampleActivity>,
 }
 
 /// One activity of the sample case; times in days since the case arrived.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SampleActivity {
+    /// The step id.
     pub step: String,
+    /// Its title.
     pub title: String,
+    /// Who did it.
     pub role: Option<String>,
+    /// When it was queued, in days from arrival.
     pub queued_day: f64,
+    /// When work began, in days from arrival.
     pub started_day: f64,
+    /// When it was done, in days from arrival.
     pub ended_day: f64,
 }
 
 /// One line of the event log of replication 0 (for CSV and XES).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEntry {
+    /// The case number.
     pub case: u32,
+    /// The step id.
     pub activity: String,
+    /// When.
     pub at: Timestamp,
     /// `start` or `complete`.
     pub lifecycle: &'static str,
+    /// The role that did it.
     pub resource: Option<String>,
 }
 
@@ -305,6 +347,7 @@ pub enum SimError {
     /// The scenario does not fit the process; each problem at its line.
     #[error("{}", .0.iter().map(|d| format!("{}:{}: {}", d.line, d.column, d.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Diagnostic>),
+    /// The scenario cannot run on this process.
     #[error("scenario: {0}")]
     Scenario(String),
 }

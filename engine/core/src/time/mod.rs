@@ -40,12 +40,15 @@ use crate::definition::CalendarDef;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The instant of a UTC date-time.
     pub fn from_utc(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
         Timestamp(t.timestamp())
     }
+    /// As a UTC date-time.
     pub fn to_utc(self) -> chrono::DateTime<chrono::Utc> {
         chrono::DateTime::from_timestamp(self.0, 0).unwrap_or_default()
     }
+    /// `s` seconds later (earlier when negative).
     pub fn plus_seconds(self, s: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(s))
     }
@@ -60,6 +63,7 @@ impl fmt::Display for Timestamp {
 /// Where "now" comes from. The runtime never reads a clock itself: callers
 /// pass `now`, taken from a `Clock`.
 pub trait Clock: Send + Sync {
+    /// The instant now, by this clock.
     fn now(&self) -> Timestamp;
 }
 
@@ -80,14 +84,17 @@ pub struct VirtualClock {
 }
 
 impl VirtualClock {
+    /// A clock standing at `at`.
     pub fn new(at: Timestamp) -> VirtualClock {
         VirtualClock {
             now: AtomicI64::new(at.0),
         }
     }
+    /// Moves the clock to `at`.
     pub fn set(&self, at: Timestamp) {
         self.now.store(at.0, Ordering::SeqCst);
     }
+    /// Moves the clock on by `seconds`; the new instant.
     pub fn advance(&self, seconds: i64) -> Timestamp {
         Timestamp(self.now.fetch_add(seconds, Ordering::SeqCst) + seconds)
     }
@@ -103,7 +110,9 @@ impl Clock for VirtualClock {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("calendar `{calendar}`: {message}")]
 pub struct CalendarError {
+    /// The calendar's name.
     pub calendar: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -117,6 +126,7 @@ const MAX_DAYS_WALKED: usize = 100 * 366;
 /// A working calendar, ready for arithmetic.
 #[derive(Debug, Clone)]
 pub struct WorkCalendar {
+    /// Its name.
     pub name: String,
     tz: Tz,
     /// Opening hours per weekday, Monday first, in minutes of the day.
@@ -281,6 +291,7 @@ impl WorkCalendar {
         self.covered
     }
 
+    /// The calendar's time zone.
     pub fn time_zone(&self) -> Tz {
         self.tz
     }
@@ -378,6 +389,7 @@ impl WorkCalendar {
         &self.week[d.weekday().num_days_from_monday() as usize]
     }
 
+    /// Whether offices are open at all on `d` (not a weekend day, not a holiday).
     pub fn is_working_day(&self, d: NaiveDate) -> bool {
         !self.open_ranges(d).is_empty()
     }

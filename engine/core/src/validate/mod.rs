@@ -21,13 +21,16 @@ use statespace::{Issue, Loops};
 /// The outcome of validating one file.
 #[derive(Debug)]
 pub struct Report {
+    /// The file checked.
     pub source: SourceFile,
     /// The compiled process, when the file had no errors.
     pub process: Option<Process>,
+    /// Every problem found, sorted.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Report {
+    /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }

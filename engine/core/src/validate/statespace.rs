@@ -39,20 +39,41 @@ pub enum Loops {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Issue {
     /// Tokens stuck at joins that wait for branches that cannot come.
-    Deadlock { joins: Vec<StepIx>, waiting: Vec<StepIx> },
+    Deadlock {
+        /// The joins that wait.
+        joins: Vec<StepIx>,
+        /// Where the tokens stand.
+        waiting: Vec<StepIx>,
+    },
     /// Concurrent tokens reach a step that does not synchronise them.
-    LackOfSync { step: StepIx, from: Vec<StepIx> },
+    LackOfSync {
+        /// The step reached twice at once.
+        step: StepIx,
+        /// Where the tokens came from.
+        from: Vec<StepIx>,
+    },
     /// A path ends while other tokens are still active.
-    ImproperCompletion { end: StepIx, open: Vec<StepIx> },
+    ImproperCompletion {
+        /// The end reached.
+        end: StepIx,
+        /// Steps still under way.
+        open: Vec<StepIx>,
+    },
     /// States from which the case can never finish, though work goes on.
-    Livelock { steps: Vec<StepIx> },
+    Livelock {
+        /// The steps of the loop.
+        steps: Vec<StepIx>,
+    },
 }
 
 /// One move between states: which step fired.
 #[derive(Debug, Clone, Copy)]
 pub struct Move {
+    /// The state before.
     pub from: u32,
+    /// The state after.
     pub to: u32,
+    /// The step that fired.
     pub step: StepIx,
     /// Counted steps passed in this move: the step fired, if it counts, and
     /// the chain steps its tokens went through (see [`explore`]).
@@ -62,10 +83,13 @@ pub struct Move {
 /// The explored state graph.
 #[derive(Debug, Default)]
 pub struct StateGraph {
+    /// Each state reached, with how many ways reach it.
     pub states: Vec<(Marking, u64)>,
+    /// Every move between states.
     pub moves: Vec<Move>,
     /// Index of the empty marking(s): the case finished properly.
     pub finals: Vec<u32>,
+    /// The defects found.
     pub issues: Vec<Issue>,
     /// True when the exploration stopped at the state limit.
     pub truncated: bool,
