@@ -238,43 +238,36 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
+/// Every JSON text in the one column `sql` selects reads as a `T` and
+/// writes back as the same JSON. How many rows.
+async fn same_json<T: serde::de::DeserializeOwned + serde::Serialize>(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+) -> usize {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut *conn)
+        .await
+        .expect("rows");
+    for row in &rows {
+        let stored: Value = serde_json::from_str(&row.get::<String, _>(0)).expect("json");
+        let today: T = serde_json::from_value(stored.clone())
+            .unwrap_or_else(|e| panic!("today's {} reads `{stored}`: {e}", std::any::type_name::<T>()));
+        assert_eq!(
+            serde_json::to_value(&today).expect("json"),
+            stored,
+            "it writes back as it was"
+        );
+    }
+    rows.len()
+}
+
 /// Every stored state and event reads into today's types and writes back to
 /// the same JSON.
 async fn round_trips(url: &str) -> usize {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.expect("connects");
-    let mut n = 0;
-    for row in sqlx::query("SELECT state FROM cases")
-        .fetch_all(&mut conn)
-        .await
-        .expect("cases")
-    {
-        let text: String = row.get(0);
-        let stored: Value = serde_json::from_str(&text).expect("json");
-        let st: Instance = serde_json::from_value(stored.clone()).expect("today's Instance reads it");
-        assert_eq!(
-            serde_json::to_value(&st).expect("json"),
-            stored,
-            "a state writes back as it was"
-        );
-        n += 1;
-    }
-    for row in sqlx::query("SELECT body FROM events")
-        .fetch_all(&mut conn)
-        .await
-        .expect("events")
-    {
-        let text: String = row.get(0);
-        let stored: Value = serde_json::from_str(&text).expect("json");
-        let ev: Event = serde_json::from_value(stored.clone()).expect("today's Event reads it");
-        assert_eq!(
-            serde_json::to_value(&ev).expect("json"),
-            stored,
-            "an event writes back as it was"
-        );
-        n += 1;
-    }
-    n
+    same_json::<Instance>(&mut conn, "SELECT state FROM cases").await
+        + same_json::<Event>(&mut conn, "SELECT body FROM events").await
 }
 
 /// The whole check, on a database holding the fixture.

@@ -26,3 +26,9 @@ pub mod runtime;
 pub mod sim;
 pub mod time;
 pub mod validate;
+
+pub use model::Process;
+pub use runtime::{Command, Data, Event, Instance, Status};
+pub use sim::{simulate, Scenario};
+pub use time::{Clock, Timestamp, WorkCalendar};
+pub use validate::{validate_source, Report};

@@ -1,0 +1,360 @@
+//! What each kind of step does when a token enters it: tasks, decisions,
+//! splits and joins, waits, receives, subprocess calls and ends.
+
+use serde_json::Value;
+
+use super::super::data::{eval, eval_bool};
+use super::super::*;
+use super::Exec;
+use crate::model::{EdgeIx, EdgeKind, Process, StepIx, StepKind, TaskMode, WaitFor};
+
+impl<'a> Exec<'a> {
+    /// A child case came back: take its results and go on, or, when it was
+    /// cancelled on its own, stop in an incident (resolving it calls again).
+    pub(super) fn child_finished(&mut self, child: HeldChild, step: StepIx) {
+        let HeldChild {
+            token,
+            outcome,
+            data,
+            cancelled,
+        } = child;
+        self.emit(EventKind::ChildFinished { token, outcome });
+        if cancelled {
+            return self.incident(
+                token,
+                step,
+                "the called case was cancelled; resolve the incident to call it again".into(),
+            );
+        }
+        if !data.is_empty() {
+            self.emit(EventKind::DataSet { values: data, by: None });
+        }
+        self.cancel_timers(|pu| pu == Purpose::Timeout { token });
+        self.go_on(token, step);
+    }
+
+    /// A token enters its step: what each kind of step does.
+    pub(super) fn enter(&mut self, token: TokenId) {
+        let Some(t) = self.st.token(token) else { return };
+        let s = t.step;
+        let step = self.p.step(s);
+        match step.kind {
+            StepKind::Start => self.go_on(token, s),
+            // A service task that only computes runs at once; one that
+            // `sets` data from outside waits for its worker (external task).
+            StepKind::Task if step.mode == TaskMode::Service && step.sets.is_empty() => self.compute(token, s),
+            StepKind::Task => self.open_task(token, s),
+            StepKind::Decision | StepKind::Inclusive => {
+                let taken = match self.ways_taken(s) {
+                    Ok(taken) => taken,
+                    Err(m) => return self.incident(token, s, m),
+                };
+                self.emit(EventKind::Decided {
+                    step: s,
+                    taken: taken.clone(),
+                });
+                match (step.kind, taken.as_slice()) {
+                    (StepKind::Decision, [e]) => self.leave(token, *e),
+                    _ => self.split(token, s, &taken),
+                }
+            }
+            StepKind::Parallel => {
+                let outs = step.outgoing.clone();
+                self.split(token, s, &outs);
+            }
+            StepKind::Join => self.join(token, s),
+            StepKind::InclusiveJoin => self.park(token, Park::Join),
+            StepKind::Wait => match self.wait_due(s) {
+                Ok((due, basis)) => {
+                    let timer = self.schedule(due, basis, Purpose::Wait { token }, false);
+                    self.park(token, Park::Timer { timer });
+                }
+                Err(m) => self.incident(token, s, m),
+            },
+            StepKind::Receive => self.subscribe(token, s),
+            StepKind::Subprocess => {
+                let process = step.calls.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+                self.emit(EventKind::ChildRequested {
+                    token,
+                    step: s,
+                    process,
+                });
+                self.park(token, Park::Child);
+                self.schedule_timeout(token, s);
+            }
+            StepKind::End => {
+                self.emit(EventKind::TokenConsumed { token });
+                if self.st.tokens.is_empty() {
+                    self.clear_all();
+                    self.emit(EventKind::Completed {
+                        outcome: step.outcome.clone(),
+                    });
+                }
+            }
+            StepKind::Terminate => {
+                self.clear_all();
+                self.emit(EventKind::Terminated {
+                    step: s,
+                    outcome: step.outcome.clone(),
+                });
+            }
+        }
+    }
+
+    /// An automatic task computes its variables, in order (each sees the
+    /// ones before it), and goes on.
+    pub(super) fn compute(&mut self, token: TokenId, s: StepIx) {
+        let mut values = Data::new();
+        for (var, expr) in &self.p.step(s).compute {
+            let mut data = self.st.data.clone();
+            data.extend(values.clone());
+            let v = self.p.var(*var);
+            match eval(expr, &data).and_then(|x| super::data::check_value(v, &x).map(|_| x)) {
+                Ok(x) => {
+                    values.insert(v.name.clone(), x);
+                }
+                Err(m) => return self.incident(token, s, m),
+            }
+        }
+        if !values.is_empty() {
+            self.emit(EventKind::DataSet { values, by: None });
+        }
+        self.go_on(token, s);
+    }
+
+    /// The ways out a decision (exactly one) or an inclusive decision (any
+    /// number, `otherwise` when none) takes: drawn by the chooser where the
+    /// simulator gives one and the step has probabilities, else decided by
+    /// the conditions on the case data.
+    pub(super) fn ways_taken(&mut self, s: StepIx) -> Result<Vec<EdgeIx>, String> {
+        let inclusive = self.p.step(s).kind == StepKind::Inclusive;
+        let drawn = match self.chooser.as_deref_mut() {
+            Some(c) if !inclusive => probabilities(self.p, s).map(|ps| {
+                let ways = ways_out(self.p, s);
+                let i = c.pick(&ps).min(ways.len().saturating_sub(1));
+                ways.get(i).copied().into_iter().collect::<Vec<_>>()
+            }),
+            Some(c) => branch_probabilities(self.p, s).map(|branches| {
+                branches
+                    .into_iter()
+                    .filter(|(_, p)| c.take(*p))
+                    .map(|(e, _)| e)
+                    .collect()
+            }),
+            None => None,
+        };
+        let mut taken = match drawn {
+            Some(t) => t,
+            None => self.by_conditions(s, inclusive)?,
+        };
+        if taken.is_empty() {
+            if !inclusive {
+                return Err("no way out of the decision".into());
+            }
+            taken.extend(
+                ways_out(self.p, s)
+                    .into_iter()
+                    .filter(|e| matches!(self.p.edge(*e).kind, EdgeKind::Otherwise { .. })),
+            );
+        }
+        Ok(taken)
+    }
+
+    /// The branches whose conditions hold: the first (else `otherwise`) for a
+    /// decision, every one for an inclusive decision.
+    pub(super) fn by_conditions(&self, s: StepIx, inclusive: bool) -> Result<Vec<EdgeIx>, String> {
+        let mut taken = Vec::new();
+        let mut otherwise = None;
+        for &e in &self.p.step(s).outgoing {
+            match &self.p.edge(e).kind {
+                EdgeKind::Branch { condition, .. } if eval_bool(condition, &self.st.data)? => {
+                    taken.push(e);
+                    if !inclusive {
+                        return Ok(taken);
+                    }
+                }
+                EdgeKind::Otherwise { .. } => otherwise = otherwise.or(Some(e)),
+                _ => {}
+            }
+        }
+        if taken.is_empty() && !inclusive {
+            taken.extend(otherwise);
+        }
+        Ok(taken)
+    }
+
+    /// A token waits at a join until one has come in by every edge.
+    pub(super) fn join(&mut self, token: TokenId, s: StepIx) {
+        self.park(token, Park::Join);
+        let waiting: Vec<&Token> = self
+            .st
+            .tokens
+            .iter()
+            .filter(|t| t.step == s && t.park == Park::Join)
+            .collect();
+        let mut consumed = Vec::new();
+        for &e in &self.p.step(s).incoming {
+            match waiting.iter().find(|t| t.edge == Some(e)) {
+                Some(t) => consumed.push(t.id),
+                None => return,
+            }
+        }
+        self.merge(s, &consumed);
+    }
+
+    /// When a `wait` step's timer falls due, and in which basis.
+    pub(super) fn wait_due(&self, s: StepIx) -> Result<(Timestamp, crate::model::Basis), String> {
+        match &self.p.step(s).wait {
+            Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
+            Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
+            Some(WaitFor::UntilData(v)) => {
+                let name = &self.p.var(*v).name;
+                match self.st.data.get(name) {
+                    Some(Value::String(text)) => self.cal.parse_local(text).map(|t| (t, crate::model::Basis::Calendar)),
+                    _ => Err(format!("`{name}` has no date to wait for")),
+                }
+            }
+            None => Err("the wait says nothing to wait for".into()),
+        }
+    }
+
+    /// A receive opens a subscription, keyed by its correlation, and waits.
+    pub(super) fn subscribe(&mut self, token: TokenId, s: StepIx) {
+        let step = self.p.step(s);
+        let key = match &step.correlation {
+            None => None,
+            Some(c) => match eval(c, &self.st.data) {
+                Ok(Value::String(k)) => Some(k),
+                Ok(v) => Some(v.to_string()),
+                Err(m) => return self.incident(token, s, m),
+            },
+        };
+        let sub = SubId(self.st.next_id);
+        let message = step.message.clone().unwrap_or_default();
+        self.emit(EventKind::SubscriptionOpened {
+            sub,
+            token,
+            message,
+            key,
+        });
+        self.park(token, Park::Message { sub });
+        self.schedule_timeout(token, s);
+    }
+
+    pub(super) fn split(&mut self, token: TokenId, s: StepIx, edges: &[EdgeIx]) {
+        self.step_done(s);
+        self.emit(EventKind::TokenConsumed { token });
+        for &e in edges {
+            let t = TokenId(self.st.next_id);
+            self.emit(EventKind::TokenCreated {
+                token: t,
+                step: s,
+                edge: None,
+            });
+            self.leave(t, e);
+        }
+    }
+
+    pub(super) fn merge(&mut self, s: StepIx, consumed: &[TokenId]) {
+        for &t in consumed {
+            self.emit(EventKind::TokenConsumed { token: t });
+        }
+        let t = TokenId(self.st.next_id);
+        self.emit(EventKind::TokenCreated {
+            token: t,
+            step: s,
+            edge: None,
+        });
+        self.go_on(t, s);
+    }
+
+    /// Fires every inclusive join that may fire (BPMN 2.0 rule); true when
+    /// one fired.
+    pub(super) fn fire_inclusive_joins(&mut self) -> bool {
+        let mut joins: Vec<StepIx> = self
+            .st
+            .tokens
+            .iter()
+            .filter(|t| t.park == Park::Join && self.p.step(t.step).kind == StepKind::InclusiveJoin)
+            .map(|t| t.step)
+            .collect();
+        joins.sort();
+        joins.dedup();
+        for j in joins {
+            let up = self.p.upstream_of(j);
+            let here: Vec<&Token> = self
+                .st
+                .tokens
+                .iter()
+                .filter(|t| t.step == j && t.park == Park::Join)
+                .collect();
+            let marked = |f: EdgeIx| here.iter().any(|t| t.edge == Some(f));
+            let blocked = self
+                .st
+                .tokens
+                .iter()
+                .filter(|t| !(t.step == j && t.park == Park::Join))
+                .any(|t| {
+                    let at = t.step.ix();
+                    up.iter().any(|(f, can)| !marked(*f) && can[at]) && !up.iter().any(|(g, can)| marked(*g) && can[at])
+                });
+            if !blocked {
+                let consumed: Vec<TokenId> = here.iter().map(|t| t.id).collect();
+                self.merge(j, &consumed);
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(super) fn open_task(&mut self, token: TokenId, s: StepIx) {
+        let step = self.p.step(s);
+        let task = TaskId(self.st.next_id);
+        let due = step.deadline.as_ref().map(|d| self.due_instant(d, self.now));
+        self.emit(EventKind::TaskCreated {
+            task,
+            token,
+            step: s,
+            role: step.performer,
+            due,
+        });
+        self.park(token, Park::Task { task });
+        if let (Some(d), Some(due)) = (&step.deadline, due) {
+            self.schedule_deadline(Scope::Task { task }, d, due);
+        }
+        self.schedule_timeout(token, s);
+    }
+}
+
+/// What a subprocess step takes back from its child: only what it `sets`.
+pub(super) fn child_results(p: &Process, step: StepIx, data: Data) -> Data {
+    let sets = &p.step(step).sets;
+    data.into_iter()
+        .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
+        .collect()
+}
+
+/// The ways out of a step that are not timeouts, in order.
+pub(super) fn ways_out(p: &Process, s: StepIx) -> Vec<EdgeIx> {
+    p.step(s)
+        .outgoing
+        .iter()
+        .copied()
+        .filter(|e| !matches!(p.edge(*e).kind, EdgeKind::Timeout))
+        .collect()
+}
+
+/// The probability of each way out, when every way has one.
+pub(super) fn probabilities(p: &Process, s: StepIx) -> Option<Vec<f64>> {
+    ways_out(p, s).iter().map(|e| p.edge(*e).kind.probability()).collect()
+}
+
+/// The branches of an inclusive decision with their probabilities, when
+/// every branch has one.
+pub(super) fn branch_probabilities(p: &Process, s: StepIx) -> Option<Vec<(EdgeIx, f64)>> {
+    ways_out(p, s)
+        .into_iter()
+        .filter(|e| matches!(p.edge(*e).kind, EdgeKind::Branch { .. }))
+        .map(|e| p.edge(e).kind.probability().map(|x| (e, x)))
+        .collect()
+}
