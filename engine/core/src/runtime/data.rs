@@ -47,7 +47,7 @@ pub fn check_data(p: &Process, values: &Data, allowed: Option<&[crate::model::Va
             return Err(format!("`{k}` is not case data of process `{}`", p.id));
         };
         if let Some(allowed) = allowed {
-            if !allowed.iter().any(|ix| p.variables[ix.0 as usize].name == *k) {
+            if !allowed.iter().any(|ix| p.var(*ix).name == *k) {
                 return Err(format!("this step does not set `{k}`"));
             }
         }

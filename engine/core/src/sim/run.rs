@@ -309,7 +309,7 @@ impl<'a> Rep<'_, 'a> {
                 }
                 Ev::Done { case, task, started } => {
                     self.free_worker(case, task, now);
-                    match self.cases[case as usize].st.task(task) {
+                    match self.cases[ix(case)].st.task(task) {
                         Some(t) => {
                             let (step, queued) = (t.step, t.created_at);
                             self.complete(case, step, queued, started, now, |outputs| {
@@ -325,7 +325,7 @@ impl<'a> Rep<'_, 'a> {
                     }
                 }
                 Ev::Message { case, sub, started } => {
-                    let st = &self.cases[case as usize].st;
+                    let st = &self.cases[ix(case)].st;
                     match st.subscriptions.iter().find(|s| s.id == sub) {
                         // A subscription's token is always there (invariant).
                         Some(s) => match st.token(s.token).map(|t| t.step) {
@@ -339,7 +339,7 @@ impl<'a> Rep<'_, 'a> {
                 }
                 Ev::Child { case, token, started } => {
                     // A child of a token withdrawn meanwhile comes back to nothing.
-                    match self.cases[case as usize].st.token(token).map(|t| t.step) {
+                    match self.cases[ix(case)].st.token(token).map(|t| t.step) {
                         Some(step) => self.complete(case, step, started, started, now, |data| {
                             Internal::ChildFinished {
                                 token,
@@ -353,7 +353,7 @@ impl<'a> Rep<'_, 'a> {
                     }
                 }
                 Ev::Timer { case, timer } => {
-                    let c = &mut self.cases[case as usize];
+                    let c = &mut self.cases[ix(case)];
                     let fires = c.st.timer(timer).and_then(|t| t.due) == Some(now)
                         && runtime::handle_with(
                             self.p,
@@ -443,7 +443,7 @@ impl<'a> Rep<'_, 'a> {
         command: impl FnOnce(Data) -> Input,
     ) -> Option<u32> {
         let data = draw_outputs(self.plan, step, &mut self.rng);
-        let c = &mut self.cases[case as usize];
+        let c = &mut self.cases[ix(case)];
         runtime::handle_with(
             self.p,
             self.cal,
@@ -471,7 +471,7 @@ impl<'a> Rep<'_, 'a> {
             let row = SampleActivity {
                 step: s.id.clone(),
                 title: s.title.clone(),
-                role: s.performer.map(|r| self.p.roles[r.0 as usize].id.clone()),
+                role: s.performer.map(|r| self.p.role(r).id.clone()),
                 queued_day: day(queued),
                 started_day: day(started),
                 ended_day: day(now),
@@ -496,7 +496,7 @@ impl<'a> Rep<'_, 'a> {
         self.plan
             .priority
             .as_ref()
-            .is_some_and(|v| self.cases[case as usize].st.data.get(v) == Some(&serde_json::Value::Bool(true)))
+            .is_some_and(|v| self.cases[ix(case)].st.data.get(v) == Some(&serde_json::Value::Bool(true)))
     }
 
     /// A task joins its role's queue.
@@ -538,7 +538,7 @@ impl<'a> Rep<'_, 'a> {
                 continue;
             }
             pool.queue_changes(now, false);
-            let Some(step) = self.cases[case as usize].st.task(task).map(|t| t.step) else {
+            let Some(step) = self.cases[ix(case)].st.task(task).map(|t| t.step) else {
                 self.slots.remove(&(case, task));
                 continue;
             };
@@ -550,7 +550,7 @@ impl<'a> Rep<'_, 'a> {
             // The wait lasts until work begins (a person with their own
             // hours may take a task at night and begin in the morning).
             let wait = (start.0 - queued.0).max(0) as f64;
-            self.cases[case as usize].queue_s += wait;
+            self.cases[ix(case)].queue_s += wait;
             if let Some(pool) = self.pools[role.ix()].as_mut() {
                 let cal = own.unwrap_or(self.cal);
                 pool.totals.wait_s += wait;
@@ -635,7 +635,7 @@ impl<'a> Rep<'_, 'a> {
                 EventKind::TaskCancelled { task } => self.withdraw(case, *task, now),
                 EventKind::SubscriptionOpened { sub, token, .. } => {
                     // The event just opened it for this token.
-                    let Some(step) = self.cases[case as usize].st.token(*token).map(|t| t.step) else {
+                    let Some(step) = self.cases[ix(case)].st.token(*token).map(|t| t.step) else {
                         continue;
                     };
                     if self.plan.durations[step.ix()].is_some() {
@@ -670,7 +670,7 @@ impl<'a> Rep<'_, 'a> {
                     }
                 }
                 EventKind::StepCompleted { step, .. } if self.p.step(*step).counts() => {
-                    self.cases[case as usize].steps += 1;
+                    self.cases[ix(case)].steps += 1;
                     if self.log && self.rep == 0 {
                         let s = self.p.step(*step);
                         self.t.log.push(LogEntry {
@@ -678,12 +678,12 @@ impl<'a> Rep<'_, 'a> {
                             activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
                             at: now,
                             lifecycle: "complete",
-                            resource: s.performer.map(|r| self.p.roles[r.0 as usize].id.clone()),
+                            resource: s.performer.map(|r| self.p.role(r).id.clone()),
                         });
                     }
                 }
-                EventKind::Escalated { .. } => self.cases[case as usize].escalations += 1,
-                EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => self.cases[case as usize].breached = true,
+                EventKind::Escalated { .. } => self.cases[ix(case)].escalations += 1,
+                EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => self.cases[ix(case)].breached = true,
                 _ => {}
             }
         }
@@ -854,10 +854,7 @@ fn draw_start_data(plan: &Plan<'_>, rng: &mut rand::rngs::StdRng) -> Data {
     for v in &p.variables {
         if v.required
             || plan.data.contains_key(&v.name)
-                && !p
-                    .steps
-                    .iter()
-                    .any(|s| s.sets.iter().any(|x| p.variables[x.0 as usize].name == v.name))
+                && !p.steps.iter().any(|s| s.sets.iter().any(|x| p.var(*x).name == v.name))
         {
             if let Some(x) = draw(v, plan.data.get(&v.name), rng) {
                 d.insert(v.name.clone(), x);
@@ -879,8 +876,13 @@ fn draw_outputs(plan: &Plan<'_>, step: StepIx, rng: &mut rand::rngs::StdRng) -> 
         .sets
         .iter()
         .filter_map(|ix| {
-            let v = &p.variables[ix.0 as usize];
+            let v = p.var(*ix);
             draw(v, plan.data.get(&v.name), rng).map(|x| (v.name.clone(), x))
         })
         .collect()
+}
+
+/// A case's number in a replication, as an index into its cases.
+fn ix(case: u32) -> usize {
+    case as usize
 }

@@ -330,7 +330,7 @@ impl<'a> Exec<'a> {
 pub(super) fn child_results(p: &Process, step: StepIx, data: Data) -> Data {
     let sets = &p.step(step).sets;
     data.into_iter()
-        .filter(|(k, _)| sets.iter().any(|ix| p.variables[ix.0 as usize].name == *k))
+        .filter(|(k, _)| sets.iter().any(|ix| p.var(*ix).name == *k))
         .collect()
 }
 

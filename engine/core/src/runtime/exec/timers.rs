@@ -29,7 +29,7 @@ impl<'a> Exec<'a> {
                 cases,
                 otherwise,
             } => {
-                let name = &self.p.variables[variable.0 as usize].name;
+                let name = &self.p.var(*variable).name;
                 let v = self.st.data.get(name).and_then(Value::as_str);
                 cases
                     .iter()
