@@ -67,7 +67,7 @@ fn every_work_step_has_a_persian_title_and_a_performer() {
             );
             assert!(s.title_en.is_some(), "{}: `{}` has no English title", p.id, s.id);
             if s.kind == ravand_engine::model::StepKind::Task {
-                assert!(s.performer.is_some(), "{}: task `{}` has no performer", p.id, s.id);
+                assert!(s.performer().is_some(), "{}: task `{}` has no performer", p.id, s.id);
             }
         }
     }

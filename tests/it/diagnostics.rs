@@ -89,3 +89,19 @@ fn calendars_are_checked() {
     let (cal, diags) = ravand_engine::validate::validate_calendar(&read("tehran-municipal"), &Limits::default());
     assert!(cal.is_some() && diags.is_empty(), "{diags:?}");
 }
+
+/// Two working-time lengths are ordered at a working day's hours: 20
+/// working hours are more than one working day. (They were once compared
+/// with a working day counted as 24 hours, and the range passed.)
+#[test]
+fn a_uniform_range_in_working_time_is_ordered_at_working_hours() {
+    let step = |min: &str| {
+        crate::helpers::process(&format!(
+            "  - {{id: a, title: الف, mode: service, duration: {{uniform: {{min: {min}, max: 1 working days}}}}}}\n"
+        ))
+    };
+    let wrong = check("u.yaml", &step("20 working hours"));
+    assert!(codes(&wrong).contains(&"bad-duration"), "{:?}", codes(&wrong));
+    let right = check("u.yaml", &step("5 working hours"));
+    assert!(!codes(&right).contains(&"bad-duration"), "{:?}", codes(&right));
+}

@@ -71,9 +71,9 @@ fn outputs(p: &ravand_engine::model::Process, step: &ravand_engine::model::Step,
 
 /// Works `case` alone (not its children, not other cases): completes its
 /// tasks and answers its messages until it waits for something else — a
-/// permit case then waits on its Article 5 child. (Written against what
-/// both the old and the new code offer, so that the commit that wrote the
-/// fixtures ran this very function.)
+/// permit case then waits on its Article 5 child. (The fixtures were
+/// written by this function as it was on that commit, which read a step's
+/// fields where today's code has accessors.)
 async fn until_waiting(h: &Harness, case: CaseId, plan: &Value) {
     let p = h
         .engine
@@ -96,7 +96,7 @@ async fn until_waiting(h: &Harness, case: CaseId, plan: &Value) {
         let step = p
             .steps
             .iter()
-            .find(|s| s.message.as_deref() == Some(sub.message.as_str()))
+            .find(|s| s.message() == Some(sub.message.as_str()))
             .expect("its receive step");
         let got = h
             .engine

@@ -195,5 +195,5 @@ impl Work<'_> {
 /// start at or after `from`.
 pub(super) fn next_occurrence(d: &Deployment, from: Timestamp, n: u32) -> Option<Timestamp> {
     let start = d.process.step(d.process.start);
-    d.calendar.next_occurrence(start.schedule.as_ref()?, from, n)
+    d.calendar.next_occurrence(start.schedule()?, from, n)
 }

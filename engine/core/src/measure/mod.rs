@@ -101,8 +101,8 @@ pub fn measure(p: &Process) -> Measures {
         if st.is_gateway() {
             gateways += 1;
         }
-        if let (StepKind::End | StepKind::Terminate, Some(o)) = (st.kind, &st.outcome) {
-            outcomes.push(o.clone());
+        if let (StepKind::End | StepKind::Terminate, Some(o)) = (st.kind, st.outcome()) {
+            outcomes.push(o.to_owned());
         }
         if !st.counts() {
             continue;
@@ -110,14 +110,14 @@ pub fn measure(p: &Process) -> Measures {
         steps += 1;
         *by_kind.entry(st.kind.name()).or_insert(0) += 1;
         if st.kind == StepKind::Task {
-            let mode = match st.mode {
+            let mode = match st.mode() {
                 TaskMode::User => "user",
                 TaskMode::Service => "service",
                 TaskMode::Manual => "manual",
             };
             *by_mode.entry(mode).or_insert(0) += 1;
             let role = st
-                .performer
+                .performer()
                 .map_or_else(|| "(none)".to_owned(), |r| p.role(r).id.clone());
             *by_role.entry(role).or_insert(0) += 1;
         }
@@ -134,12 +134,12 @@ pub fn measure(p: &Process) -> Measures {
 
     let mut handoffs = 0;
     for s in p.step_ixs() {
-        let Some(r) = p.step(s).performer else { continue };
+        let Some(r) = p.step(s).performer() else { continue };
         if !p.step(s).counts() {
             continue;
         }
         for t in next_counted(p, s) {
-            if p.step(t).performer.is_some_and(|r2| r2 != r) {
+            if p.step(t).performer().is_some_and(|r2| r2 != r) {
                 handoffs += 1;
             }
         }
@@ -223,7 +223,11 @@ pub fn path_figures_with(p: &Process, max_states: usize, agglomerate: bool) -> P
         if !reached[from] || !g.states[to].0.is_empty() {
             continue;
         }
-        let outcome = p.step(mv.step).outcome.clone().unwrap_or_else(|| "(none)".to_owned());
+        let outcome = p
+            .step(mv.step)
+            .outcome()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "(none)".to_owned());
         let (a, b) = (lo[from] + mv.weight, hi[from] + mv.weight);
         let e = by_outcome.entry(outcome).or_insert(Span {
             fewest_steps: a,
@@ -440,7 +444,7 @@ pub fn compare_text(old: &str, new: &str, rows: &[Change]) -> String {
 /// waits for a fixed date count 0.
 fn mean_days(p: &Process, s: crate::model::StepIx) -> f64 {
     let st = p.step(s);
-    if let Some(crate::model::WaitFor::Duration(d)) = &st.wait {
+    if let Some(crate::model::WaitFor::Duration(d)) = st.wait() {
         return d.approx_days();
     }
     st.duration.as_ref().map_or(0.0, |d| d.mean_approx_days())

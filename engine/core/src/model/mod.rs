@@ -254,20 +254,12 @@ pub struct Step {
     pub title_en: Option<String>,
     /// What kind of step it is.
     pub kind: StepKind,
-    /// For a task: whose list it goes on.
-    pub performer: Option<RoleIx>,
-    /// For a task: user, manual or service.
-    pub mode: TaskMode,
     /// What kind of work it is.
     pub tags: TagSet,
     /// Its value class (lean analysis).
     pub value: Option<ValueClass>,
-    /// Variables a task shows.
-    pub shows: Vec<VarIx>,
     /// Variables a task, receive or subprocess sets.
     pub sets: Vec<VarIx>,
-    /// For service tasks: variables computed by rule, in order.
-    pub compute: Vec<(VarIx, Condition)>,
     /// How long it takes, for simulation.
     pub duration: Option<Distribution>,
     /// Its deadline and escalation ladder.
@@ -276,18 +268,9 @@ pub struct Step {
     pub timeout: Option<(Duration, EdgeIx)>,
     /// Whether the case waits on the citizen here (case clocks that pause for the citizen stop).
     pub waits_on_citizen: bool,
-    /// For `wait` steps.
-    pub wait: Option<WaitFor>,
-    /// For `receive` and message starts.
-    pub message: Option<String>,
-    /// For a receive: the key that matches a message to this case.
-    pub correlation: Option<Condition>,
-    /// For `subprocess`.
-    pub calls: Option<ProcessId>,
-    /// For `end` and `terminate`.
-    pub outcome: Option<String>,
-    /// For `start`.
-    pub schedule: Option<Schedule>,
+    /// What only its kind has (a receive's message, a subprocess's
+    /// process, a wait's instant, a task's performer, …).
+    pub spec: Spec,
     /// Edges out, in the order written: `next` (or branches, then
     /// `otherwise`), then the timeout edge if any.
     pub outgoing: Vec<EdgeIx>,
@@ -297,7 +280,121 @@ pub struct Step {
     pub place: Place,
 }
 
+/// The fields only some kinds of step have. A receive always has its
+/// message, a subprocess the process it calls, a wait what it waits for: by
+/// construction, not by a check at each use.
+#[derive(Debug)]
+pub enum Spec {
+    /// A start: a recurring schedule, or the message that starts a case.
+    Start {
+        /// When cases start on their own.
+        schedule: Option<Schedule>,
+        /// The message that starts a case.
+        message: Option<String>,
+    },
+    /// A task: a person's, or an automatic one.
+    Task {
+        /// Whose list it goes on.
+        performer: Option<RoleIx>,
+        /// User, manual or service.
+        mode: TaskMode,
+        /// Variables it shows.
+        shows: Vec<VarIx>,
+        /// For a service task: variables computed by rule, in order.
+        compute: Vec<(VarIx, Condition)>,
+    },
+    /// A wait, and what it waits for.
+    Wait(WaitFor),
+    /// A receive.
+    Receive {
+        /// The message it waits for.
+        message: String,
+        /// The key that matches a message to this case.
+        correlation: Option<Condition>,
+    },
+    /// A subprocess call, and the process it calls.
+    Subprocess(ProcessId),
+    /// An end or a terminate, and how the case ends there.
+    End(Option<String>),
+    /// A decision, split or join: its edges are all it has. (Also what a step
+    /// whose own fields did not compile holds; such a process is never
+    /// built, see [`compile`].)
+    Gateway,
+}
+
 impl Step {
+    /// For a task: whose list it goes on.
+    pub fn performer(&self) -> Option<RoleIx> {
+        match &self.spec {
+            Spec::Task { performer, .. } => *performer,
+            _ => None,
+        }
+    }
+    /// For a task: user, manual or service (the default for other steps).
+    pub fn mode(&self) -> TaskMode {
+        match &self.spec {
+            Spec::Task { mode, .. } => *mode,
+            _ => TaskMode::default(),
+        }
+    }
+    /// Variables a task shows.
+    pub fn shows(&self) -> &[VarIx] {
+        match &self.spec {
+            Spec::Task { shows, .. } => shows,
+            _ => &[],
+        }
+    }
+    /// Variables a service task computes, in order.
+    pub fn compute(&self) -> &[(VarIx, Condition)] {
+        match &self.spec {
+            Spec::Task { compute, .. } => compute,
+            _ => &[],
+        }
+    }
+    /// What a wait waits for.
+    pub fn wait(&self) -> Option<&WaitFor> {
+        match &self.spec {
+            Spec::Wait(w) => Some(w),
+            _ => None,
+        }
+    }
+    /// The message a receive waits for, or that starts a case.
+    pub fn message(&self) -> Option<&str> {
+        match &self.spec {
+            Spec::Receive { message, .. } => Some(message),
+            Spec::Start { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+    /// A receive's correlation key.
+    pub fn correlation(&self) -> Option<&Condition> {
+        match &self.spec {
+            Spec::Receive { correlation, .. } => correlation.as_ref(),
+            _ => None,
+        }
+    }
+    /// The process a subprocess calls.
+    pub fn calls(&self) -> Option<&ProcessId> {
+        match &self.spec {
+            Spec::Subprocess(p) => Some(p),
+            _ => None,
+        }
+    }
+    /// How the case ends at an end or terminate.
+    pub fn outcome(&self) -> Option<&str> {
+        match &self.spec {
+            Spec::End(o) => o.as_deref(),
+            _ => None,
+        }
+    }
+    /// A start's recurring schedule.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        match &self.spec {
+            Spec::Start { schedule, .. } => schedule.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Whether a case "goes through" this step: tasks, waits, receives and
     /// subprocess calls count; starts, gateways and ends do not.
     pub fn counts(&self) -> bool {

@@ -90,7 +90,7 @@ pub fn render(p: &Process, format: Format) -> String {
 
 fn label(p: &Process, i: usize) -> String {
     let st = &p.steps[i];
-    match (st.kind, st.outcome.as_deref()) {
+    match (st.kind, st.outcome()) {
         (StepKind::End | StepKind::Terminate, Some(o)) => format!("{} [{o}]", isolate(&st.title)),
         _ => isolate(&st.title),
     }

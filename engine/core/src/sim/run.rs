@@ -471,7 +471,7 @@ impl<'a> Rep<'_, 'a> {
             let row = SampleActivity {
                 step: s.id.clone(),
                 title: s.title.clone(),
-                role: s.performer.map(|r| self.p.role(r).id.clone()),
+                role: s.performer().map(|r| self.p.role(r).id.clone()),
                 queued_day: day(queued),
                 started_day: day(started),
                 ended_day: day(now),
@@ -678,7 +678,7 @@ impl<'a> Rep<'_, 'a> {
                             activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
                             at: now,
                             lifecycle: "complete",
-                            resource: s.performer.map(|r| self.p.role(r).id.clone()),
+                            resource: s.performer().map(|r| self.p.role(r).id.clone()),
                         });
                     }
                 }

@@ -289,7 +289,7 @@ fn unset_variables(p: &Process) -> Vec<Diagnostic> {
         let st = p.step(s);
         st.sets
             .iter()
-            .chain(st.compute.iter().map(|c| &c.0))
+            .chain(st.compute().iter().map(|c| &c.0))
             .any(|v| p.variables[v.0 as usize].name == name)
     };
     let mut out = Vec::new();
@@ -301,13 +301,13 @@ fn unset_variables(p: &Process) -> Vec<Diagnostic> {
                 reads.extend(condition.variables.iter().cloned());
             }
         }
-        if let Some(c) = &st.correlation {
+        if let Some(c) = st.correlation() {
             reads.extend(c.variables.iter().cloned());
         }
         // A computation may use what an earlier one of the same step computed.
-        for (i, (_, c)) in st.compute.iter().enumerate() {
+        for (i, (_, c)) in st.compute().iter().enumerate() {
             let earlier = |n: &String| {
-                st.compute[..i]
+                st.compute()[..i]
                     .iter()
                     .any(|(v, _)| p.variables[v.0 as usize].name == *n)
             };
@@ -316,7 +316,7 @@ fn unset_variables(p: &Process) -> Vec<Diagnostic> {
         if let Some(Due::ByData { variable, .. }) = st.deadline.as_ref().map(|d| &d.due) {
             reads.push(p.variables[variable.0 as usize].name.clone());
         }
-        if let Some(WaitFor::UntilData(v)) = &st.wait {
+        if let Some(WaitFor::UntilData(v)) = st.wait() {
             reads.push(p.variables[v.0 as usize].name.clone());
         }
         reads.sort();
@@ -594,7 +594,7 @@ fn outside_covered_years(p: &crate::model::Process, path: &Path, limits: &Limits
     };
     let mut out = Vec::new();
     for step in &p.steps {
-        if let Some(crate::model::WaitFor::Until(local)) = &step.wait {
+        if let Some(crate::model::WaitFor::Until(local)) = step.wait() {
             let t = cal.instant(*local);
             if !cal.covers(t) {
                 out.push(

@@ -9,7 +9,8 @@ use crate::definition::duration::Duration;
 use crate::definition::{NextDef, SStr, StepDef, StepKind, WaitsOn};
 use crate::diagnostic::{suggest, Place};
 use crate::model::{
-    Condition, Edge, EdgeIx, EdgeKind, ProcessId, RoleIx, Step, StepIx, Tag, TagSet, TaskMode, VarIx, VarType, WaitFor,
+    Condition, Edge, EdgeIx, EdgeKind, ProcessId, RoleIx, Spec, Step, StepIx, Tag, TagSet, TaskMode, VarIx, VarType,
+    WaitFor,
 };
 
 /// What a step's references are resolved against.
@@ -79,28 +80,40 @@ impl Compiler {
         let calls = self.calls(s, names);
         self.outcome_check(s);
         let schedule = s.schedule.as_ref().and_then(|sch| self.schedule(sch, place.clone()));
+        let message = s.message.as_ref().map(|m| m.value.clone());
+        // A kind whose required field is missing was reported above; its
+        // step holds `Gateway` and the process is not built.
+        let spec = match s.kind {
+            StepKind::Start => Spec::Start { schedule, message },
+            StepKind::Task => Spec::Task {
+                performer: task.performer,
+                mode: task.mode,
+                shows: task.shows,
+                compute: task.compute,
+            },
+            StepKind::Wait => wait.map_or(Spec::Gateway, Spec::Wait),
+            StepKind::Receive => message.map_or(Spec::Gateway, |message| Spec::Receive { message, correlation }),
+            StepKind::Subprocess => calls.map_or(Spec::Gateway, Spec::Subprocess),
+            StepKind::End | StepKind::Terminate => Spec::End(s.outcome.as_ref().map(|o| o.value.clone())),
+            StepKind::Decision
+            | StepKind::Inclusive
+            | StepKind::InclusiveJoin
+            | StepKind::Parallel
+            | StepKind::Join => Spec::Gateway,
+        };
         Step {
             id: s.id.value.clone(),
             title: s.title.clone().unwrap_or_else(|| s.id.value.clone()),
             title_en: s.title_en.clone(),
             kind: s.kind,
-            performer: task.performer,
-            mode: task.mode,
             tags: task.tags,
             value: s.value,
-            shows: task.shows,
             sets: task.sets,
-            compute: task.compute,
             duration,
             deadline,
             timeout,
             waits_on_citizen: s.waits_on == Some(WaitsOn::Citizen),
-            wait,
-            message: s.message.as_ref().map(|m| m.value.clone()),
-            correlation,
-            calls,
-            outcome: s.outcome.as_ref().map(|o| o.value.clone()),
-            schedule,
+            spec,
             outgoing: out.outgoing,
             incoming: Vec::new(),
             place,

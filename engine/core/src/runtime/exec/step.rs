@@ -42,7 +42,7 @@ impl<'a> Exec<'a> {
             StepKind::Start => self.go_on(token, s),
             // A service task that only computes runs at once; one that
             // `sets` data from outside waits for its worker (external task).
-            StepKind::Task if step.mode == TaskMode::Service && step.sets.is_empty() => self.compute(token, s),
+            StepKind::Task if step.mode() == TaskMode::Service && step.sets.is_empty() => self.compute(token, s),
             StepKind::Task => self.open_task(token, s),
             StepKind::Decision | StepKind::Inclusive => {
                 let taken = match self.ways_taken(s) {
@@ -73,7 +73,7 @@ impl<'a> Exec<'a> {
             },
             StepKind::Receive => self.subscribe(token, s),
             StepKind::Subprocess => {
-                let process = step.calls.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+                let process = step.calls().as_ref().map(|c| c.0.clone()).unwrap_or_default();
                 self.emit(EventKind::ChildRequested {
                     token,
                     step: s,
@@ -87,7 +87,7 @@ impl<'a> Exec<'a> {
                 if self.st.tokens.is_empty() {
                     self.clear_all();
                     self.emit(EventKind::Completed {
-                        outcome: step.outcome.clone(),
+                        outcome: step.outcome().map(str::to_owned),
                     });
                 }
             }
@@ -95,7 +95,7 @@ impl<'a> Exec<'a> {
                 self.clear_all();
                 self.emit(EventKind::Terminated {
                     step: s,
-                    outcome: step.outcome.clone(),
+                    outcome: step.outcome().map(str::to_owned),
                 });
             }
         }
@@ -105,7 +105,7 @@ impl<'a> Exec<'a> {
     /// ones before it), and goes on.
     pub(super) fn compute(&mut self, token: TokenId, s: StepIx) {
         let mut values = Data::new();
-        for (var, expr) in &self.p.step(s).compute {
+        for (var, expr) in self.p.step(s).compute() {
             let mut data = self.st.data.clone();
             data.extend(values.clone());
             let v = self.p.var(*var);
@@ -204,7 +204,7 @@ impl<'a> Exec<'a> {
 
     /// When a `wait` step's timer falls due, and in which basis.
     pub(super) fn wait_due(&self, s: StepIx) -> Result<(Timestamp, crate::model::Basis), String> {
-        match &self.p.step(s).wait {
+        match self.p.step(s).wait() {
             Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
             Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
             Some(WaitFor::UntilData(v)) => {
@@ -221,7 +221,7 @@ impl<'a> Exec<'a> {
     /// A receive opens a subscription, keyed by its correlation, and waits.
     pub(super) fn subscribe(&mut self, token: TokenId, s: StepIx) {
         let step = self.p.step(s);
-        let key = match &step.correlation {
+        let key = match step.correlation() {
             None => None,
             Some(c) => match eval(c, &self.st.data) {
                 Ok(Value::String(k)) => Some(k),
@@ -230,7 +230,7 @@ impl<'a> Exec<'a> {
             },
         };
         let sub = SubId(self.st.next_id);
-        let message = step.message.clone().unwrap_or_default();
+        let message = step.message().unwrap_or_default().to_owned();
         self.emit(EventKind::SubscriptionOpened {
             sub,
             token,
@@ -315,7 +315,7 @@ impl<'a> Exec<'a> {
             task,
             token,
             step: s,
-            role: step.performer,
+            role: step.performer(),
             due,
         });
         self.park(token, Park::Task { task });
