@@ -348,6 +348,23 @@ fn simulate_reports_a_bad_scenario_at_its_line_and_the_good_one_in_full() {
     assert_eq!(v["arrived"], 1500, "500 cases in each of 3 replications");
     assert!(v["sample_case"]["activities"].as_array().is_some_and(|a| !a.is_empty()));
     assert!(v["roles"][0]["mean_queue"].is_number());
+    // How fast it ran stands beside the report, never in it.
+    assert!(
+        v["timing"]["cases_per_s"].as_f64().is_some_and(|r| r > 0.0),
+        "{}",
+        v["timing"]
+    );
+    assert!(v["timing"]["elapsed_s"].is_number());
+    assert!(v.get("elapsed_s").is_none() && v.get("cases_per_s").is_none());
+    assert_eq!(
+        v["cases_started"], 3000,
+        "500 cases and 500 warm-up in each of 3 replications"
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.trim_start().split(' ').nth(1) == Some("cases/s,") && last.ends_with("activities/s"),
+        "{last}"
+    );
 }
 
 /// The README's `ravand token new` and `ravand backup` commands, as written.
