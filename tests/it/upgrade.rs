@@ -162,22 +162,17 @@ async fn populate(url: &str) -> Value {
         )
         .await
         .expect("suspends");
-    // A permit waiting on its Article 5 child case.
-    let permit = h
-        .engine
-        .start("building-permit", Data::new(), None)
-        .await
-        .expect("starts")
-        .case;
-    until_waiting(&h, permit, &plan).await;
-    // A permit whose child was cancelled on its own: an incident.
-    let permit = h
-        .engine
-        .start("building-permit", Data::new(), None)
-        .await
-        .expect("starts")
-        .case;
-    until_waiting(&h, permit, &plan).await;
+    // Two permits waiting on their Article 5 child cases; the second's
+    // child is then cancelled on its own: an incident.
+    for _ in 0..2 {
+        let permit = h
+            .engine
+            .start("building-permit", Data::new(), None)
+            .await
+            .expect("starts")
+            .case;
+        until_waiting(&h, permit, &plan).await;
+    }
     let child = h
         .engine
         .cases()
