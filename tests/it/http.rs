@@ -482,3 +482,121 @@ async fn claim_complete_and_cancel_take_an_empty_body_as_suspend_does() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(is_error(&v, "bad-request"), "{v}");
 }
+
+/// The pages over HTTP: `{items, next}` walked by `after`, filters as query
+/// parameters, a clerk limited to its roles, and every bad query a 400 with
+/// a JSON body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_cases_and_events_come_in_pages() {
+    let s = Server::start().await;
+    let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
+    let (st, _) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "complaint-137.yaml", "source": source})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let mut started = Vec::new();
+    for (i, category) in ["roads", "waste", "roads", "lighting", "roads"].iter().enumerate() {
+        let (st, v) = s
+            .send(
+                "POST",
+                "/cases",
+                Some("operator-demo"),
+                Some(json!({"process": "complaint-137", "data": {"category": category, "district": i % 2 + 1}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        started.push(v["case"].as_u64().expect("case id"));
+    }
+    // Tasks, two at a time, to the end.
+    let mut seen = Vec::new();
+    let mut path = "/tasks?limit=2".to_owned();
+    loop {
+        let (st, v) = s.send("GET", &path, Some("auditor-demo"), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let items = v["items"].as_array().expect("items");
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|i| (i["case"].as_u64(), i["task"]["task"].as_u64())));
+        match v["next"].as_str() {
+            Some(n) => path = format!("/tasks?limit=2&after={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "one open task per case: {seen:?}");
+    let (_, v) = s.send("GET", "/worklist", Some("auditor-demo"), None).await;
+    assert_eq!(
+        v.as_array().map(Vec::len),
+        Some(5),
+        "the old worklist still answers: {v}"
+    );
+    // The operator's role holds the first task; the classifier's holds none yet.
+    let (_, v) = s.send("GET", "/tasks", Some("operator-demo"), None).await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(5), "{v}");
+    let (_, v) = s.send("GET", "/tasks", Some("classifier-demo"), None).await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(v["next"].is_null());
+    // Cases by searchable data, newest first.
+    let (st, v) = s
+        .send(
+            "GET",
+            "/cases?data=category:roads&data=district:1",
+            Some("auditor-demo"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let ids: Vec<u64> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["case"].as_u64())
+        .collect();
+    assert_eq!(ids, vec![started[4], started[2], started[0]], "{v}");
+    let (_, v) = s
+        .send("GET", "/cases?data=district:2", Some("auditor-demo"), None)
+        .await;
+    let ids: Vec<u64> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["case"].as_u64())
+        .collect();
+    assert_eq!(ids, vec![started[3], started[1]], "{v}");
+    let (_, v) = s
+        .send("GET", "/cases?status=running&limit=500", Some("auditor-demo"), None)
+        .await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(5), "{v}");
+    // The feed: pages in order, and an empty page at the end keeps the cursor.
+    let (st, v) = s.send("GET", "/events?limit=3", Some("auditor-demo"), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["items"][0]["event"]["type"], "started", "{v}");
+    // Refusals.
+    for (path, who) in [
+        ("/tasks?after=abc", "auditor-demo"),
+        ("/tasks?limit=501", "auditor-demo"),
+        ("/tasks?limit=0", "auditor-demo"),
+        ("/tasks?role=a&role=b", "auditor-demo"),
+        ("/tasks?overdue=maybe", "auditor-demo"),
+        ("/tasks?colour=red", "auditor-demo"),
+        ("/cases?data=category", "auditor-demo"),
+        ("/cases?data=partner:true", "auditor-demo"),
+        ("/cases?status=asleep", "auditor-demo"),
+        ("/cases?version=1", "auditor-demo"),
+        ("/cases?process=a&process=b", "auditor-demo"),
+        ("/cases?colour=red", "auditor-demo"),
+        ("/events?after=%FF", "auditor-demo"),
+    ] {
+        let (st, v) = s.send("GET", path, Some(who), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{path}: {v}");
+    }
+    let (st, v) = s.send("GET", "/tasks", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    let (st, _) = s.send("GET", "/events", Some("analyst-demo"), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}

@@ -16,6 +16,7 @@ mod measure;
 mod nodes;
 mod pgrestart;
 mod properties;
+mod reads;
 mod runtime_props;
 mod scenarios;
 mod schema;

@@ -271,6 +271,31 @@ async fn carries_on(url: &str, shown_then: &Value) {
     assert!(rows > 100, "the fixture holds states and events: {rows}");
     let h = harness(url).await;
     assert_eq!(&shown(&h.engine).await, shown_then, "every case shows what it showed");
+    // The read rows were built from the stored cases: the task pages list
+    // what the cases' views do, and the feed holds every history.
+    let system = ravand_engine::engine::Actor::system(None);
+    let expected = crate::reads::expected_tasks(&h.engine).await;
+    assert!(expected.len() >= 5, "{expected:?}");
+    let f = ravand_engine::engine::TaskFilter::default();
+    let listed = crate::reads::walk(|after| {
+        let (e, system, f) = (&h.engine, &system, &f);
+        async move { e.tasks_as(system, f, after.as_deref(), Some(3)).await }
+    })
+    .await;
+    assert_eq!(crate::reads::pairs(listed), expected);
+    let feed = crate::reads::walk(|after| {
+        let (e, system) = (&h.engine, &system);
+        async move { e.events_as(system, after.as_deref(), Some(100)).await }
+    })
+    .await;
+    let mut total = 0;
+    for (id, _, _) in h.engine.cases().await.expect("cases") {
+        let history = h.engine.history(id).await.expect("history");
+        let fed: Vec<_> = feed.iter().filter(|i| i.case == id).map(|i| i.event.clone()).collect();
+        assert_eq!(fed, history, "case {id} in the feed");
+        total += history.len();
+    }
+    assert_eq!(feed.len(), total);
     let cases = h.engine.cases().await.expect("cases");
     assert!(cases.len() >= 10, "{}", cases.len());
     for (id, _, _) in &cases {

@@ -87,8 +87,9 @@ impl Engine {
                     continue;
                 };
                 let rows = incident_rows(&d.process, &row.state);
+                let read = work::read_rows(row.id, &d.process, &d.calendar, &row.state);
                 self.store
-                    .save_case(&mut w.tx, row.id, &row.state, &[], now, Some(&rows))
+                    .save_case(&mut w.tx, row.id, &row.state, &[], now, Some(&rows), &read)
                     .await?;
             }
             self.store.set_meta(&mut w.tx, "incidents-backfilled", "1").await?;
@@ -96,6 +97,48 @@ impl Engine {
         }
         .await;
         w.finish(r).await
+    }
+
+    /// Builds the read rows (tasks, searchable keys) of cases stored before
+    /// they existed, a batch of cases per transaction, each case under its
+    /// row lock (once: a marker in `meta` says it was done). A case whose
+    /// definition this node cannot load keeps no read rows, and is logged.
+    pub(super) async fn backfill_read_rows(&self) -> Result<(), EngineError> {
+        const MARK: &str = "read-rows-backfilled";
+        const BATCH: i64 = 500;
+        let done = {
+            let mut w = self.work().await?;
+            let r = self.store.meta(&mut w.tx, MARK).await.map_err(EngineError::from);
+            w.finish(r).await?
+        };
+        if done.is_some() {
+            return Ok(());
+        }
+        let mut after = 0;
+        loop {
+            let mut w = self.work().await?;
+            let r = async {
+                let rows = self.store.lock_cases_after(&mut w.tx, after, BATCH).await?;
+                for row in &rows {
+                    let Some(d) = self.catalog().get(&row.process, row.version) else {
+                        tracing::error!(case = row.id, process = %row.process, version = row.version, "no read rows: the case's definition cannot be loaded here");
+                        continue;
+                    };
+                    let read = work::read_rows(row.id, &d.process, &d.calendar, &row.state);
+                    self.store.write_read_rows(&mut w.tx, row.id, &read).await?;
+                }
+                let last = rows.last().map(|r| r.id);
+                if last.is_none() {
+                    self.store.set_meta(&mut w.tx, MARK, "1").await?;
+                }
+                Ok::<_, EngineError>(last)
+            }
+            .await;
+            match w.finish(r).await? {
+                Some(last) => after = last,
+                None => return Ok(()),
+            }
+        }
     }
 
     pub(super) fn compile_calendar(&self, name: &str, text: &str) -> Result<String, EngineError> {

@@ -18,6 +18,7 @@
 
 mod access;
 mod catalog;
+mod query;
 mod tick;
 mod work;
 
@@ -31,6 +32,7 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
+pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};
 
@@ -41,7 +43,7 @@ use crate::runtime::{
     self, CaseView, Command, CommandError, Data, Event, EventKind, Input, Instance, Internal, Status, TaskId, TokenId,
 };
 pub use crate::store::{AuditRow, IncidentFilter, IncidentRow, StoreError};
-use crate::store::{Backend, DefinitionRow, Store, Tx};
+use crate::store::{Backend, DefinitionRow, ReadRows, Store, TaskRow, Tx};
 use crate::time::{Clock, Timestamp, WorkCalendar};
 
 /// A deployed definition: (process id, version, content hash).
@@ -109,6 +111,10 @@ pub enum EngineError {
     /// Input refused before it reached a case (e.g. engine-owned data).
     #[error("{0}")]
     BadInput(String),
+    /// A list was asked for in a way it cannot answer (a cursor it did not
+    /// give out, a page too long, a filter on what is not searchable).
+    #[error("{0}")]
+    BadQuery(String),
     /// The case refused the command.
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -182,6 +188,7 @@ impl Engine {
         };
         e.reload().await?;
         e.backfill_incidents().await?;
+        e.backfill_read_rows().await?;
         Ok(e)
     }
 
@@ -480,37 +487,15 @@ impl Engine {
         self.open_tasks_as(&Actor::system(None)).await
     }
 
-    /// Open tasks that `actor` may work (an auditor: every one).
+    /// Open tasks that `actor` may work (an auditor: every one), by case
+    /// and task, from the task rows.
     pub async fn open_tasks_as(&self, actor: &Actor) -> Result<Vec<(CaseId, runtime::TaskView)>, EngineError> {
-        let mut out = Vec::new();
-        let mut missing = false;
-        for row in self.store.open_cases().await? {
-            if !actor.may_read(&row.process) {
-                continue;
-            }
-            let cached = self.catalog().get(&row.process, row.version);
-            let d = match cached {
-                Some(d) => d,
-                None if !missing => {
-                    missing = true;
-                    self.reload().await?;
-                    let found = self.catalog().get(&row.process, row.version);
-                    match found {
-                        Some(d) => d,
-                        None => continue,
-                    }
-                }
-                None => continue,
-            };
-            let view = CaseView::of(&d.process, &d.calendar, &row.state);
-            out.extend(
-                view.tasks
-                    .into_iter()
-                    .filter(|t| actor.grants == Grants::ReadAll || actor.may_work(&row.process, t.role.as_deref()))
-                    .map(|t| (CaseId(row.id as u64), t)),
-            );
-        }
-        Ok(out)
+        Ok(self
+            .worklist_as(actor)
+            .await?
+            .into_iter()
+            .map(|t| (t.case, t.task))
+            .collect())
     }
 
     /// Open incidents across cases that `actor` may read.

@@ -52,6 +52,60 @@ pub(super) fn incident_rows(p: &Process, st: &Instance) -> Vec<(TokenId, String,
         .collect()
 }
 
+/// A case's read rows, derived from its state: its open tasks and its
+/// searchable keys (the steps it is at, its `searchable` data).
+pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance) -> ReadRows {
+    let tasks = st
+        .tasks
+        .iter()
+        .map(|k| {
+            let s = p.step(k.step);
+            let role = k.role.map(|r| p.role(r));
+            TaskRow {
+                case: id,
+                task: k.id,
+                process: st.process.clone(),
+                version: st.version,
+                step: s.id.clone(),
+                title: s.title.clone(),
+                role: role.map(|r| r.id.clone()),
+                unit: role.and_then(|r| r.unit.clone()),
+                assignee: k.assignee.clone(),
+                created_at: k.created_at,
+                due: k.due_at,
+                due_text: k.due_at.map(|d| cal.show(d)),
+                overdue: k.overdue,
+            }
+        })
+        .collect();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    if !st.status.is_finished() {
+        for t in &st.tokens {
+            let id = &p.step(t.step).id;
+            if !keys.iter().any(|(_, v)| v == id) {
+                keys.push(("stage".to_owned(), id.clone()));
+            }
+        }
+    }
+    for v in p.variables.iter().filter(|v| v.searchable) {
+        if let Some(text) = st.data.get(&v.name).and_then(key_text) {
+            keys.push((format!("data.{}", v.name), text));
+        }
+    }
+    ReadRows { tasks, keys }
+}
+
+/// A data value as a searchable key: a string as written, a number or a
+/// boolean as JSON spells it; nothing for null, lists and objects.
+pub(crate) fn key_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 /// A case loaded into a unit of work.
 pub(super) struct Loaded {
     pub(super) row: crate::store::CaseRow,
@@ -407,8 +461,9 @@ impl Work<'_> {
                     );
                 }
             }
+            let read = read_rows(*id, &c.deployment.process, cal, &c.row.state);
             store
-                .save_case(&mut self.tx, *id, &c.row.state, &c.new, now, rows.as_deref())
+                .save_case(&mut self.tx, *id, &c.row.state, &c.new, now, rows.as_deref(), &read)
                 .await?;
         }
         Ok(())

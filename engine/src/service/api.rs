@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{count, Access, ApiError, ErrorBody, Service};
-use crate::engine::CaseId;
+use crate::engine::{CaseFilter, CaseId, TaskFilter};
 use crate::runtime::{Command, Data, TaskId, TokenId};
 use crate::store::IncidentFilter;
 use crate::time::Timestamp;
@@ -32,7 +32,9 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/definitions", post(deploy).get(definitions))
-        .route("/cases", post(start))
+        .route("/cases", post(start).get(list_cases))
+        .route("/tasks", get(list_tasks))
+        .route("/events", get(events))
         .route("/cases/{id}", get(status))
         .route("/cases/{id}/history", get(history))
         .route("/cases/{id}/tasks/{task}/claim", post(claim))
@@ -154,6 +156,9 @@ async fn counted(
         message,
         worklist,
         overdue,
+        list_tasks,
+        list_cases,
+        events,
         public,
         incidents,
         resolve,
@@ -517,6 +522,176 @@ async fn overdue(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoRe
         .map(|(case, t)| serde_json::json!({ "case": case.0, "task": t }))
         .collect();
     Ok(Json(list))
+}
+
+/// Which open tasks to list, a page at a time.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TasksQuery {
+    /// Only tasks of this process.
+    pub process: Option<String>,
+    /// Only tasks on this role's list.
+    pub role: Option<String>,
+    /// Only tasks claimed by this user.
+    pub assignee: Option<String>,
+    /// Only tasks of this organisational unit (the role's `unit`).
+    pub unit: Option<String>,
+    /// Only overdue tasks (`true`), or only those not overdue (`false`).
+    pub overdue: Option<bool>,
+    /// Only tasks due before this instant (seconds since the epoch).
+    pub due_before: Option<i64>,
+    /// Only tasks due at or after this instant (seconds since the epoch).
+    pub due_after: Option<i64>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// How many (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// Open tasks, by due instant (tasks without one last): a clerk sees those
+/// of its roles, an auditor every one. A page `{items, next}`.
+#[utoipa::path(get, path = "/tasks", params(TasksQuery), responses((status = 200, description = "a page of open tasks"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_tasks(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Query(q): Query<TasksQuery>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    let f = TaskFilter {
+        process: q.process,
+        role: q.role,
+        assignee: q.assignee,
+        unit: q.unit,
+        overdue: q.overdue,
+        due_before: q.due_before.map(Timestamp),
+        due_after: q.due_after.map(Timestamp),
+    };
+    Ok(Json(
+        s.engine.tasks_as(&c.actor, &f, q.after.as_deref(), q.limit).await?,
+    ))
+}
+
+/// Which cases to list, a page at a time (newest first).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CasesQuery {
+    /// Only cases of this process.
+    pub process: Option<String>,
+    /// Only cases of this version (with `process`).
+    pub version: Option<u32>,
+    /// Only cases with this status (`running`, `suspended`, `completed`, `cancelled`).
+    pub status: Option<String>,
+    /// Only cases at this step (its id).
+    pub stage: Option<String>,
+    /// Only cases started at or after this instant (seconds since the epoch).
+    pub started_after: Option<i64>,
+    /// Only cases started before this instant (seconds since the epoch).
+    pub started_before: Option<i64>,
+    /// Only the case with this tracking code.
+    pub tracking_code: Option<String>,
+    /// `NAME:VALUE` of a variable declared `searchable`; repeat for more.
+    pub data: Option<Vec<String>>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    /// How many (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+impl CasesQuery {
+    /// Reads the query string: every key once, but `data`, which repeats.
+    fn parse(raw: Option<&str>) -> Res<CasesQuery> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", m);
+        let mut q = CasesQuery::default();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let (k, v) = (k.into_owned(), v.into_owned());
+            if k != "data" && !seen.insert(k.clone()) {
+                return Err(bad(format!("`{k}` is given twice")));
+            }
+            let int = |v: &str| {
+                v.parse::<i64>()
+                    .map_err(|_| bad(format!("`{k}` must be an integer, not `{v}`")))
+            };
+            match k.as_str() {
+                "process" => q.process = Some(v),
+                "version" => {
+                    q.version = Some(
+                        v.parse()
+                            .map_err(|_| bad(format!("`version` must be a version number, not `{v}`")))?,
+                    )
+                }
+                "status" => q.status = Some(v),
+                "stage" => q.stage = Some(v),
+                "started_after" => q.started_after = Some(int(&v)?),
+                "started_before" => q.started_before = Some(int(&v)?),
+                "tracking_code" => q.tracking_code = Some(v),
+                "data" => q.data.get_or_insert_with(Vec::new).push(v),
+                "after" => q.after = Some(v),
+                "limit" => q.limit = Some(int(&v)?),
+                _ => return Err(bad(format!("unknown query parameter `{k}`"))),
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// Cases, newest first, found by process, version, status, stage, start
+/// date, tracking code and searchable data. A page `{items, next}`.
+#[utoipa::path(get, path = "/cases", params(CasesQuery), responses((status = 200, description = "a page of cases"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_cases(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    let q = CasesQuery::parse(raw.as_deref())?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", m);
+    let status = q
+        .status
+        .as_deref()
+        .map(|n| crate::runtime::Status::from_name(n).ok_or_else(|| bad(format!("`{n}` is not a case status"))))
+        .transpose()?;
+    let mut data = Vec::new();
+    for d in q.data.unwrap_or_default() {
+        let (k, v) = d
+            .split_once(':')
+            .ok_or_else(|| bad(format!("`data` is NAME:VALUE, not `{d}`")))?;
+        data.push((k.to_owned(), v.to_owned()));
+    }
+    let f = CaseFilter {
+        process: q.process,
+        version: q.version,
+        status,
+        stage: q.stage,
+        started_after: q.started_after.map(Timestamp),
+        started_before: q.started_before.map(Timestamp),
+        tracking_code: q.tracking_code,
+        data,
+    };
+    Ok(Json(
+        s.engine.cases_as(&c.actor, &f, q.after.as_deref(), q.limit).await?,
+    ))
+}
+
+/// Where to read the event feed from.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// The `next` of the previous page (or an item's `position`); from the
+    /// first event when left out.
+    pub after: Option<String>,
+    /// How many (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// Every history event across cases, in commit order: a consumer keeps
+/// `next` and asks again with it, and misses nothing and sees nothing twice.
+#[utoipa::path(get, path = "/events", params(EventsQuery), responses((status = 200, description = "a page of events"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn events(State(s): State<Arc<Service>>, h: HeaderMap, Query(q): Query<EventsQuery>) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
+    Ok(Json(s.engine.events_as(&c.actor, q.after.as_deref(), q.limit).await?))
 }
 
 /// What a citizen sees with a tracking code: the stage and its dates only.

@@ -364,6 +364,7 @@ impl From<EngineError> for ApiError {
             EngineError::NoSuchProcess(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-process", msg),
             EngineError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             EngineError::BadInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
+            EngineError::BadQuery(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-query", msg),
             EngineError::Unloadable(..) => {
                 tracing::error!(error = %msg, "refused: a definition cannot be loaded");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unloadable", msg)

@@ -112,6 +112,10 @@ pub struct VariableDef {
     /// Whether a case must be started with this variable set.
     #[serde(default)]
     pub required: bool,
+    /// Whether cases can be found by this variable's value (`GET
+    /// /cases?data=NAME:VALUE`), e.g. a district or a category.
+    #[serde(default)]
+    pub searchable: bool,
 }
 
 /// The kinds of step.

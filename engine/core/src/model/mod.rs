@@ -241,6 +241,8 @@ pub struct Variable {
     pub values: Vec<String>,
     /// Whether a case must start with it.
     pub required: bool,
+    /// Whether cases are found by its value (a searchable key).
+    pub searchable: bool,
 }
 
 /// A step of the compiled process.

@@ -111,6 +111,7 @@ impl Compiler {
                 title: v.title.clone(),
                 values: v.values.clone(),
                 required: v.required,
+                searchable: v.searchable,
             });
         }
         (variables, ix)

@@ -1,0 +1,48 @@
+-- Read models: open tasks and searchable case keys as their own indexed
+-- rows, written in the transaction that writes the case (the engine fills
+-- them for cases stored before this migration, once, marked in `meta`);
+-- a position for every event, in commit order, for the events feed.
+CREATE TABLE tasks (
+    case_id    BIGINT NOT NULL,
+    task_id    BIGINT NOT NULL,
+    process    TEXT NOT NULL,
+    version    BIGINT NOT NULL,
+    step       TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    role       TEXT,
+    unit       TEXT,
+    assignee   TEXT,
+    created_at BIGINT NOT NULL,
+    due        BIGINT,
+    -- `due`, or the largest integer when there is none: sorts last.
+    due_key    BIGINT NOT NULL,
+    due_text   TEXT,
+    overdue    BIGINT NOT NULL,
+    PRIMARY KEY (case_id, task_id)
+);
+CREATE INDEX tasks_due ON tasks (due_key, case_id, task_id);
+CREATE INDEX tasks_role ON tasks (process, role, due_key, case_id, task_id);
+CREATE INDEX tasks_assignee ON tasks (assignee, due_key, case_id, task_id);
+CREATE INDEX tasks_unit ON tasks (unit, due_key, case_id, task_id);
+CREATE INDEX tasks_overdue ON tasks (due_key, case_id, task_id) WHERE overdue = 1;
+
+-- A case's searchable keys: `stage` (a step it is at) and `data.NAME` (a
+-- variable its process declares `searchable`).
+CREATE TABLE case_keys (
+    case_id BIGINT NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL
+);
+CREATE INDEX case_keys_value ON case_keys (key, value, case_id);
+CREATE INDEX case_keys_case ON case_keys (case_id);
+
+CREATE INDEX cases_process ON cases (process, version, status, id);
+CREATE INDEX cases_started ON cases (started_at, id);
+CREATE INDEX cases_status_id ON cases (status, id);
+
+-- SQLite has one writer: positions drawn inside the write lock are in
+-- commit order. Events written before are numbered in the order written.
+ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN pos BIGINT;
+UPDATE events SET pos = rowid;
+CREATE UNIQUE INDEX events_pos ON events (tx, pos);
