@@ -46,8 +46,11 @@ enum Command {
         #[arg(long, conflicts_with = "scenario")]
         calendar: bool,
         /// The schema of simulation scenario files instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "openapi")]
         scenario: bool,
+        /// The HTTP API's OpenAPI document instead (what `/openapi.json` serves).
+        #[arg(long, conflicts_with = "calendar")]
+        openapi: bool,
     },
     /// Draw a process.
     Render {
@@ -218,8 +221,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files, json } => validate_cmd(&files, json),
-        Command::Schema { calendar, scenario } => {
-            let schema = if calendar {
+        Command::Schema {
+            calendar,
+            scenario,
+            openapi,
+        } => {
+            let schema = if openapi {
+                ravand_engine::service::openapi_document()
+            } else if calendar {
                 calendar_schema()
             } else if scenario {
                 ravand_engine::sim::scenario_schema()

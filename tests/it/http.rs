@@ -600,3 +600,102 @@ async fn tasks_cases_and_events_come_in_pages() {
     let (st, _) = s.send("GET", "/events", Some("analyst-demo"), None).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+/// The keys of `schema` (a component of the served OpenAPI document) are
+/// exactly the keys of `answer`.
+fn same_keys(doc: &Value, schema: &str, answer: &Value) {
+    let props: std::collections::BTreeSet<&str> = doc["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no schema {schema}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let keys: std::collections::BTreeSet<&str> = answer
+        .as_object()
+        .unwrap_or_else(|| panic!("{schema}: {answer}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(props, keys, "{schema} in /openapi.json against {answer}");
+}
+
+/// The document served at `/openapi.json` describes the answers the
+/// service really gives: each typed body's keys, compared with a live one;
+/// authentication is a bearer scheme; every refusal has the error schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_description_says_what_the_answers_hold() {
+    let s = Server::start().await;
+    let (_, doc) = s.send("GET", "/openapi.json", None, None).await;
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["paths"]["/public/cases/{code}"]["get"]["security"], json!([]));
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            for (code, r) in op["responses"].as_object().expect("responses") {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        "{method} {path} {code}"
+                    );
+                }
+            }
+        }
+    }
+    let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
+    let (_, key) = s
+        .send(
+            "POST",
+            "/definitions",
+            Some("analyst-demo"),
+            Some(json!({"name": "complaint-137.yaml", "source": source})),
+        )
+        .await;
+    same_keys(&doc, "DefinitionKey", &key);
+    let (_, started) = s
+        .send(
+            "POST",
+            "/cases",
+            Some("operator-demo"),
+            Some(json!({"process": "complaint-137", "data": {"category": "roads"}})),
+        )
+        .await;
+    same_keys(&doc, "Started", &started);
+    let case = started["case"].as_u64().expect("case");
+    let (_, view) = s
+        .send("GET", &format!("/cases/{case}"), Some("auditor-demo"), None)
+        .await;
+    same_keys(&doc, "CaseView", &view);
+    same_keys(&doc, "TaskView", &view["tasks"][0]);
+    let (_, history) = s
+        .send("GET", &format!("/cases/{case}/history"), Some("auditor-demo"), None)
+        .await;
+    same_keys(&doc, "History", &history);
+    let (_, work) = s.send("GET", "/worklist", Some("auditor-demo"), None).await;
+    same_keys(&doc, "WorkItem", &work[0]);
+    for (path, page, item) in [
+        ("/tasks", "TaskPage", "TaskItem"),
+        ("/cases", "CasePage", "CaseItem"),
+        ("/events", "FeedPage", "FeedItem"),
+    ] {
+        let (_, v) = s.send("GET", path, Some("auditor-demo"), None).await;
+        same_keys(&doc, page, &v);
+        same_keys(&doc, item, &v["items"][0]);
+    }
+    let (_, public) = s
+        .send(
+            "GET",
+            &format!("/public/cases/{}", started["tracking_code"].as_str().expect("code")),
+            None,
+            None,
+        )
+        .await;
+    same_keys(&doc, "PublicView", &public);
+    let (_, refusal) = s.send("GET", "/tasks?limit=0", Some("auditor-demo"), None).await;
+    let want: std::collections::BTreeSet<&str> = ["error", "message"].into();
+    let got: std::collections::BTreeSet<&str> = refusal
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(got, want, "{refusal}");
+}

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{count, Access, ApiError, ErrorBody, Service};
+use super::{count, doc, Access, ApiError, ErrorBody, Service};
 use crate::engine::{CaseFilter, CaseId, TaskFilter};
 use crate::runtime::{Command, Data, TaskId, TokenId};
 use crate::store::IncidentFilter;
@@ -28,7 +28,7 @@ type Res<T> = Result<T, ApiError>;
 /// The service's routes, ready to mount: `Router::new().nest("/ravand", router(service))`.
 pub fn router(s: Arc<Service>) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/definitions", post(deploy).get(definitions))
@@ -143,6 +143,9 @@ async fn counted(
 #[openapi(
     info(title = "Ravand", description = "A workflow engine for municipal processes"),
     paths(
+        health,
+        metrics,
+        openapi,
         deploy,
         definitions,
         start,
@@ -181,10 +184,25 @@ async fn counted(
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+/// Whether the service answers.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "the service answers", content_type = "text/plain", body = String)))]
+async fn health() -> &'static str {
+    "ok"
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "the OpenAPI document", body = Object)))]
+async fn openapi() -> impl IntoResponse {
+    Json(openapi_document())
+}
+
+/// The OpenAPI document of the service, as `/openapi.json` serves it.
+pub fn openapi_document() -> serde_json::Value {
+    super::doc::finish(serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}
+
+/// Counters in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(s): State<Arc<Service>>) -> impl IntoResponse {
     let m = &s.metrics;
     let body = format!(
@@ -258,7 +276,7 @@ pub struct DeployBody {
 
 /// Deploy a definition. A rejected one returns the validator's diagnostics.
 #[utoipa::path(post, path = "/definitions", request_body = DeployBody,
-    responses((status = 201, description = "deployed (or already deployed with this content)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "deployed (or already deployed with this content)", body = doc::DefinitionKeyDoc), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn deploy(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -271,7 +289,7 @@ async fn deploy(
 }
 
 /// The deployed definitions.
-#[utoipa::path(get, path = "/definitions", responses((status = 200, description = "(process, version, hash) of each")))]
+#[utoipa::path(get, path = "/definitions", responses((status = 200, description = "(process, version, hash) of each", body = Vec<doc::DefinitionKeyDoc>)))]
 async fn definitions(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoResponse> {
     s.allow(&h, &[Access::Analyst, Access::Auditor, Access::Clerk])?;
     Ok(Json(s.engine.definitions().await?))
@@ -316,14 +334,14 @@ async fn start(
 
 /// Where a case stands: stage, open tasks with due dates (Solar Hijri and
 /// Gregorian), data.
-#[utoipa::path(get, path = "/cases/{id}", params(("id" = u64, Path)), responses((status = 200, description = "the case"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/cases/{id}", params(("id" = u64, Path)), responses((status = 200, description = "the case", body = doc::CaseViewDoc), (status = 404, body = ErrorBody)))]
 async fn status(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     Ok(Json(s.engine.status_as(&c.actor, case_id(&id)?).await?))
 }
 
 /// A case's full history: the events, and lines for people.
-#[utoipa::path(get, path = "/cases/{id}/history", params(("id" = u64, Path)), responses((status = 200, description = "events and lines"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/cases/{id}/history", params(("id" = u64, Path)), responses((status = 200, description = "events and lines", body = doc::HistoryDoc), (status = 404, body = ErrorBody)))]
 async fn history(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     let id = case_id(&id)?;
@@ -340,7 +358,7 @@ pub struct ClaimBody {
 
 /// Claim a task.
 #[utoipa::path(post, path = "/cases/{id}/tasks/{task}/claim", params(("id" = u64, Path), ("task" = u32, Path)), request_body = ClaimBody,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn claim(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -369,7 +387,7 @@ pub struct CompleteBody {
 
 /// Complete a task.
 #[utoipa::path(post, path = "/cases/{id}/tasks/{task}/complete", params(("id" = u64, Path), ("task" = u32, Path)), request_body = CompleteBody,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn complete(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -397,7 +415,7 @@ pub struct CancelBody {
 }
 
 /// Suspend a case: its clocks stop.
-#[utoipa::path(post, path = "/cases/{id}/suspend", params(("id" = u64, Path)), responses((status = 204), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/cases/{id}/suspend", params(("id" = u64, Path)), responses((status = 204, description = "suspended"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn suspend(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
     s.engine
@@ -413,7 +431,7 @@ async fn suspend(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<Str
 }
 
 /// Resume a case: its clocks restart with the time left.
-#[utoipa::path(post, path = "/cases/{id}/resume", params(("id" = u64, Path)), responses((status = 204), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/cases/{id}/resume", params(("id" = u64, Path)), responses((status = 204, description = "resumed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn resume(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[])?;
     s.engine
@@ -429,7 +447,7 @@ async fn resume(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<Stri
 }
 
 /// Cancel a case.
-#[utoipa::path(post, path = "/cases/{id}/cancel", params(("id" = u64, Path)), request_body = CancelBody, responses((status = 204), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/cases/{id}/cancel", params(("id" = u64, Path)), request_body = CancelBody, responses((status = 204, description = "cancelled"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -483,6 +501,7 @@ async fn message(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorklistQuery {
     /// Only tasks on this role's list.
@@ -492,7 +511,7 @@ pub struct WorklistQuery {
 }
 
 /// The open tasks ("cartable"): a clerk sees those of its roles.
-#[utoipa::path(get, path = "/worklist", params(WorklistQuery), responses((status = 200, description = "open tasks with their case")))]
+#[utoipa::path(get, path = "/worklist", params(WorklistQuery), responses((status = 200, description = "open tasks with their case", body = Vec<doc::WorkItemDoc>)))]
 async fn worklist(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -510,7 +529,7 @@ async fn worklist(
 }
 
 /// Overdue tasks of the open cases, filtered like the worklist.
-#[utoipa::path(get, path = "/overdue", responses((status = 200, description = "overdue tasks with their case")))]
+#[utoipa::path(get, path = "/overdue", responses((status = 200, description = "overdue tasks with their case", body = Vec<doc::WorkItemDoc>)))]
 async fn overdue(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     let list: Vec<serde_json::Value> = s
@@ -551,7 +570,7 @@ pub struct TasksQuery {
 
 /// Open tasks, by due instant (tasks without one last): a clerk sees those
 /// of its roles, an auditor every one. A page `{items, next}`.
-#[utoipa::path(get, path = "/tasks", params(TasksQuery), responses((status = 200, description = "a page of open tasks"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/tasks", params(TasksQuery), responses((status = 200, description = "a page of open tasks", body = doc::TaskPageDoc), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_tasks(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -638,7 +657,7 @@ impl CasesQuery {
 
 /// Cases, newest first, found by process, version, status, stage, start
 /// date, tracking code and searchable data. A page `{items, next}`.
-#[utoipa::path(get, path = "/cases", params(CasesQuery), responses((status = 200, description = "a page of cases"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/cases", params(CasesQuery), responses((status = 200, description = "a page of cases", body = doc::CasePageDoc), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_cases(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -688,7 +707,7 @@ pub struct EventsQuery {
 
 /// Every history event across cases, in commit order: a consumer keeps
 /// `next` and asks again with it, and misses nothing and sees nothing twice.
-#[utoipa::path(get, path = "/events", params(EventsQuery), responses((status = 200, description = "a page of events"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/events", params(EventsQuery), responses((status = 200, description = "a page of events", body = doc::FeedPageDoc), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn events(State(s): State<Arc<Service>>, h: HeaderMap, Query(q): Query<EventsQuery>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     Ok(Json(s.engine.events_as(&c.actor, q.after.as_deref(), q.limit).await?))
@@ -737,6 +756,7 @@ async fn public(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// Only incidents of this process.
@@ -750,7 +770,7 @@ pub struct IncidentQuery {
 }
 
 /// Open incidents across cases: where cases are stuck and why.
-#[utoipa::path(get, path = "/incidents", params(IncidentQuery), responses((status = 200, description = "open incidents, oldest first")))]
+#[utoipa::path(get, path = "/incidents", params(IncidentQuery), responses((status = 200, description = "open incidents, oldest first", body = Vec<doc::IncidentDoc>), (status = 400, body = ErrorBody)))]
 async fn incidents(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -779,7 +799,7 @@ pub struct ResolveBody {
 /// Resolve an incident: set the missing data and retry the step. Recorded
 /// in the history with who did it.
 #[utoipa::path(post, path = "/cases/{id}/incidents/{token}/resolve", params(("id" = u64, Path), ("token" = u32, Path)), request_body = ResolveBody,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn resolve(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -799,7 +819,7 @@ async fn resolve(
 }
 
 /// A case's audit trail: who read a restricted case, and when.
-#[utoipa::path(get, path = "/cases/{id}/audit", params(("id" = u64, Path)), responses((status = 200, description = "reads recorded"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/cases/{id}/audit", params(("id" = u64, Path)), responses((status = 200, description = "reads recorded", body = Vec<doc::AuditDoc>), (status = 404, body = ErrorBody)))]
 async fn audit(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     s.allow(&h, &[Access::Auditor])?;
     Ok(Json(s.engine.audit(case_id(&id)?).await?))

@@ -19,6 +19,7 @@
 //! time; JWTs from an identity provider are accepted through a [`Verifier`].
 
 mod api;
+mod doc;
 mod jwt;
 mod net;
 
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
-pub use api::{router, ApiDoc};
+pub use api::{openapi_document, router, ApiDoc};
 pub use jwt::JwtVerifier;
 pub use net::{serve, ServeLimits};
 
