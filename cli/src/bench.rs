@@ -189,3 +189,179 @@ pub async fn run_timers(url: &str, n: usize) -> Result<String, String> {
     };
     Ok(format!("# ravand timers store={backend} pending={n} fired={fired} elapsed_s={secs:.3}\npeer=ravand model=timers store={backend} n={fired} timers_per_s={:.1}", fired as f64 / secs))
 }
+
+/// p50 and p99 of `samples` (seconds), in milliseconds.
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).copied().unwrap_or(0.0) * 1e3
+    };
+    (at(0.5), at(0.99))
+}
+
+/// `ravand bench-lists`: `open` cases of the 137 process left at their
+/// first tasks (half of them a few working days old, their deadlines passed)
+/// and `finished` cases of a one-step process, on a database; then the
+/// lists an outside system asks for, each `queries` times, timed one call at
+/// a time through the engine (no HTTP): a role's task page, an empty role's,
+/// the overdue page, a search by searchable data, a lookup by tracking code,
+/// and the whole unpaged worklist.
+pub async fn run_lists(
+    url: &str,
+    definitions: &std::path::Path,
+    open: usize,
+    finished: usize,
+    queries: usize,
+) -> Result<String, String> {
+    use ravand_engine::engine::{Actor, CaseFilter, Engine, TaskFilter};
+    use std::sync::Arc;
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let t0 = Timestamp(1_777_708_800); // a Saturday, 08:00 UTC: a working day in Iran
+    let clock = Arc::new(ravand_engine::time::VirtualClock::new(t0));
+    let engine = Arc::new(Engine::open(url, clock.clone(), 13).await.map_err(err)?);
+    engine
+        .add_calendars_from(&definitions.join("calendars"))
+        .await
+        .map_err(err)?;
+    let text = std::fs::read_to_string(definitions.join("complaint-137.yaml")).map_err(|e| e.to_string())?;
+    engine.deploy("complaint-137.yaml", &text).await.map_err(err)?;
+    let done = "id: done\nversion: 1\ntitle: پایان\nsteps:\n  - {id: start, kind: start}\n  - {id: end, kind: end, outcome: done}\n";
+    engine.deploy("done.yaml", done).await.map_err(err)?;
+    let categories = [
+        "waste",
+        "lighting",
+        "roads",
+        "green_space",
+        "traffic",
+        "building",
+        "other",
+    ];
+    let fill = |process: &'static str, from: usize, to: usize| {
+        let engine = engine.clone();
+        async move {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(from));
+            let mut workers = Vec::new();
+            for _ in 0..8 {
+                let (engine, next) = (engine.clone(), next.clone());
+                workers.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= to {
+                            return Ok::<(), String>(());
+                        }
+                        let mut d = Data::new();
+                        if process == "complaint-137" {
+                            d.insert("category".into(), json!(categories[i % categories.len()]));
+                            d.insert("district".into(), json!(i % 22 + 1));
+                        }
+                        engine.start(process, d, None).await.map_err(|e| e.to_string())?;
+                    }
+                }));
+            }
+            for w in workers {
+                w.await.map_err(|e| e.to_string())??;
+            }
+            Ok::<(), String>(())
+        }
+    };
+    let t = Instant::now();
+    fill("done", 0, finished).await?;
+    fill("complaint-137", 0, open / 2).await?;
+    let later = Timestamp(t0.0 + 3 * 86_400);
+    clock.set(later);
+    engine.tick(later).await.map_err(err)?;
+    fill("complaint-137", open / 2, open).await?;
+    let fill_s = t.elapsed().as_secs_f64();
+    let system = Actor::system(None);
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let mut out = vec![format!(
+        "# ravand lists store={backend} open={open} finished={finished} queries={queries} fill_s={fill_s:.1}"
+    )];
+    let code = engine
+        .cases_as(&system, &CaseFilter::default(), None, Some(1))
+        .await
+        .map_err(err)?
+        .items
+        .first()
+        .map(|c| c.tracking_code.clone())
+        .unwrap_or_default();
+    let role = |r: &str| TaskFilter {
+        role: Some(r.to_owned()),
+        ..Default::default()
+    };
+    let overdue = TaskFilter {
+        overdue: Some(true),
+        ..Default::default()
+    };
+    let search = CaseFilter {
+        data: vec![("category".into(), "roads".into()), ("district".into(), "3".into())],
+        ..Default::default()
+    };
+    let by_code = CaseFilter {
+        tracking_code: Some(code),
+        ..Default::default()
+    };
+    for name in [
+        "role",
+        "empty-role",
+        "overdue",
+        "search",
+        "tracking-code",
+        "worklist-unpaged",
+    ] {
+        let n = if name == "worklist-unpaged" {
+            queries.min(5)
+        } else {
+            queries
+        };
+        let mut samples = Vec::with_capacity(n);
+        let mut items = 0;
+        for _ in 0..n.max(1) {
+            let t = Instant::now();
+            items = match name {
+                "role" => engine
+                    .tasks_as(&system, &role("operator-137"), None, None)
+                    .await
+                    .map_err(err)?
+                    .items
+                    .len(),
+                "empty-role" => engine
+                    .tasks_as(&system, &role("mayor-office"), None, None)
+                    .await
+                    .map_err(err)?
+                    .items
+                    .len(),
+                "overdue" => engine
+                    .tasks_as(&system, &overdue, None, None)
+                    .await
+                    .map_err(err)?
+                    .items
+                    .len(),
+                "search" => engine
+                    .cases_as(&system, &search, None, None)
+                    .await
+                    .map_err(err)?
+                    .items
+                    .len(),
+                "tracking-code" => engine
+                    .cases_as(&system, &by_code, None, None)
+                    .await
+                    .map_err(err)?
+                    .items
+                    .len(),
+                _ => engine.open_tasks_as(&system).await.map_err(err)?.len(),
+            };
+            samples.push(t.elapsed().as_secs_f64());
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        out.push(format!(
+            "peer=ravand bench=lists store={backend} open={open} finished={finished} query={name} items={items} p50_ms={p50:.2} p99_ms={p99:.2}"
+        ));
+    }
+    Ok(out.join("\n"))
+}

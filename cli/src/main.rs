@@ -166,6 +166,24 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         timers: usize,
     },
+    /// Fill a database with open and finished cases, then time the lists
+    /// (task pages, overdue, search, the unpaged worklist): p50 and p99.
+    BenchLists {
+        #[arg(long)]
+        db: String,
+        /// Where the municipal definitions and calendars are.
+        #[arg(long, default_value = "definitions")]
+        definitions: PathBuf,
+        /// Cases left open at their first tasks.
+        #[arg(long, default_value_t = 10_000)]
+        open: usize,
+        /// Cases finished.
+        #[arg(long, default_value_t = 0)]
+        finished: usize,
+        /// Calls timed per list.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
     /// Run N cases of an automatic model in memory (or, with `--db`, through
     /// the engine on a database, each acknowledged after its commit); print
     /// the peers' result line.
@@ -290,6 +308,17 @@ fn main() -> ExitCode {
         Command::Backup { db, file } => block_on(false, async { backup(&db, &file).await.map(Some) }),
         Command::Token { what } => token_cmd(what),
         Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
+        Command::BenchLists {
+            db,
+            definitions,
+            open,
+            finished,
+            queries,
+        } => block_on(true, async {
+            bench::run_lists(&db, &definitions, open, finished, queries)
+                .await
+                .map(Some)
+        }),
         Command::Bench {
             file,
             instances,

@@ -102,6 +102,20 @@ where
     panic!("a list that never ends");
 }
 
+/// The whole feed once it holds `total` events. On PostgreSQL a writer
+/// anywhere on the server (another test's database too) holds the feed back
+/// while it runs, so what was committed shows when such writers end.
+pub async fn settled_feed(e: &Engine, actor: &Actor, total: usize) -> Vec<ravand_engine::engine::FeedItem> {
+    for _ in 0..600 {
+        let feed = walk(|after| async move { e.events_as(actor, after.as_deref(), Some(37)).await }).await;
+        if feed.len() >= total {
+            return feed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the feed did not reach {total} events in 30 s");
+}
+
 fn due_key(t: &TaskView) -> i64 {
     t.due_at.map_or(i64::MAX, |d| d.0)
 }
@@ -321,7 +335,12 @@ async fn read_models_agree_with_the_cases(url: &str) {
     assert_eq!(cases(f, 4).await, want, "seed {seed}: started after");
 
     // The feed holds every case's history, each in its order, once.
-    let feed = walk(|after| async move { e.events_as(all, after.as_deref(), Some(37)).await }).await;
+    let mut total = 0;
+    for (case, _) in &states {
+        total += e.history(*case).await.expect("history").len();
+    }
+    let feed = settled_feed(e, all, total).await;
+    assert_eq!(feed.len(), total);
     let mut per_case: BTreeMap<CaseId, Vec<Event>> = BTreeMap::new();
     let mut positions = BTreeSet::new();
     for item in feed {
@@ -353,7 +372,14 @@ async fn read_models_agree_with_the_cases(url: &str) {
     let view = e.status(case).await.expect("status");
     if let Some(t) = view.tasks.first() {
         e.claim(case, t.task, "late").await.expect("claims");
-        let p = e.events_as(all, next.as_deref(), Some(500)).await.expect("feed");
+        let mut p = e.events_as(all, next.as_deref(), Some(500)).await.expect("feed");
+        for _ in 0..600 {
+            if !p.items.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            p = e.events_as(all, next.as_deref(), Some(500)).await.expect("feed");
+        }
         assert!(
             !p.items.is_empty() && p.items.iter().all(|i| i.case == case),
             "{:?}",
@@ -441,9 +467,24 @@ async fn postgres_feed_holds_a_later_commit_back_until_an_earlier_writer_ends() 
         .expect("starts")
         .case
     };
+    // A writer anywhere on the server (other tests' databases too) holds
+    // the feed back while it runs: read until what was committed shows.
+    let settled = |after: Option<String>, want: usize| {
+        let system = &system;
+        async move {
+            for _ in 0..600 {
+                let page = e.events_as(system, after.as_deref(), Some(500)).await.expect("feed");
+                if page.items.len() >= want {
+                    return page;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the feed did not show {want} events in 30 s");
+        }
+    };
     let first = start().await;
-    let page = e.events_as(&system, None, Some(500)).await.expect("feed");
-    assert!(!page.items.is_empty());
+    let first_events = e.history(first).await.expect("history").len();
+    let page = settled(None, first_events).await;
     let cursor = page.next.clone();
 
     // Another writer begins and writes an event of the first case, then

@@ -283,17 +283,15 @@ async fn carries_on(url: &str, shown_then: &Value) {
     })
     .await;
     assert_eq!(crate::reads::pairs(listed), expected);
-    let feed = crate::reads::walk(|after| {
-        let (e, system) = (&h.engine, &system);
-        async move { e.events_as(system, after.as_deref(), Some(100)).await }
-    })
-    .await;
-    let mut total = 0;
+    let mut histories = Vec::new();
     for (id, _, _) in h.engine.cases().await.expect("cases") {
-        let history = h.engine.history(id).await.expect("history");
+        histories.push((id, h.engine.history(id).await.expect("history")));
+    }
+    let total = histories.iter().map(|(_, h)| h.len()).sum();
+    let feed = crate::reads::settled_feed(&h.engine, &system, total).await;
+    for (id, history) in histories {
         let fed: Vec<_> = feed.iter().filter(|i| i.case == id).map(|i| i.event.clone()).collect();
         assert_eq!(fed, history, "case {id} in the feed");
-        total += history.len();
     }
     assert_eq!(feed.len(), total);
     let cases = h.engine.cases().await.expect("cases");
