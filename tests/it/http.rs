@@ -54,6 +54,21 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// Deploys the 137 process as the analyst; returns the answer.
+    async fn deploy_complaint(&self) -> Value {
+        let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
+        let (st, v) = self
+            .send(
+                "POST",
+                "/definitions",
+                Some("analyst-demo"),
+                Some(json!({"name": "complaint-137.yaml", "source": source})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v
+    }
+
     async fn raw(&self, path: &str, token: &str, body: &'static str) -> (StatusCode, Value) {
         let res = self
             .client
@@ -489,16 +504,7 @@ async fn claim_complete_and_cancel_take_an_empty_body_as_suspend_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_cases_and_events_come_in_pages() {
     let s = Server::start().await;
-    let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
-    let (st, _) = s
-        .send(
-            "POST",
-            "/definitions",
-            Some("analyst-demo"),
-            Some(json!({"name": "complaint-137.yaml", "source": source})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
+    s.deploy_complaint().await;
     let mut started = Vec::new();
     for (i, category) in ["roads", "waste", "roads", "lighting", "roads"].iter().enumerate() {
         let (st, v) = s
@@ -640,15 +646,7 @@ async fn the_api_description_says_what_the_answers_hold() {
             }
         }
     }
-    let source = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
-    let (_, key) = s
-        .send(
-            "POST",
-            "/definitions",
-            Some("analyst-demo"),
-            Some(json!({"name": "complaint-137.yaml", "source": source})),
-        )
-        .await;
+    let key = s.deploy_complaint().await;
     same_keys(&doc, "DefinitionKey", &key);
     let (_, started) = s
         .send(

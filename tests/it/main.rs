@@ -1,5 +1,7 @@
 //! Ravand's integration tests: one binary, one module per area.
 
+#[macro_use]
+mod both;
 mod calendars;
 mod cli;
 mod crash;
@@ -10,6 +12,7 @@ mod gen;
 mod helpers;
 mod hostile;
 mod http;
+mod jobs;
 #[path = "../support/large.rs"]
 mod large;
 mod measure;

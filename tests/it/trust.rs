@@ -50,36 +50,6 @@ async fn a_reassignment_a_moment_ago_decides_who_may_complete(e: Engine, clock: 
     assert_eq!(e.instance(case).await.expect("state").status, Status::Completed);
 }
 
-/// Each test runs on SQLite (a file) and on PostgreSQL (a new database).
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::store::TestDb::sqlite(concat!("trust_", stringify!($name))).await;
-                    let clock = std::sync::Arc::new(super::VirtualClock::new(super::T0));
-                    let e = super::Engine::open(&db.url, clock.clone(), 5).await.expect("engine");
-                    super::$name(e, clock).await;
-                    db.drop().await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::store::TestDb::postgres(concat!("trust_", stringify!($name))).await;
-                    let clock = std::sync::Arc::new(super::VirtualClock::new(super::T0));
-                    let e = super::Engine::open(&db.url, clock.clone(), 5).await.expect("engine");
-                    super::$name(e, clock).await;
-                    db.drop().await;
-                }
-            )*
-        }
-    };
-}
-
 /// A parent that calls `child` and waits (a 1-hour timeout on the call
 /// leads to `late`), then ends.
 fn parent(child: &str) -> String {
@@ -501,6 +471,7 @@ async fn the_sender_of_a_message_is_recorded_and_only_granted_cases_take_it(e: E
 }
 
 on_both!(
+    "trust";
     a_child_that_cannot_start_is_an_incident_resolved_by_deploying_and_retrying,
     depth_counts_nesting_not_returns,
     a_suspended_parent_keeps_its_childs_completion_until_it_resumes,

@@ -21,7 +21,8 @@ CREATE TABLE tasks (
     PRIMARY KEY (case_id, task_id)
 );
 CREATE INDEX tasks_due ON tasks (due_key, case_id, task_id);
-CREATE INDEX tasks_role ON tasks (process, role, due_key, case_id, task_id);
+CREATE INDEX tasks_process ON tasks (process, due_key, case_id, task_id);
+CREATE INDEX tasks_role ON tasks (role, due_key, case_id, task_id);
 CREATE INDEX tasks_assignee ON tasks (assignee, due_key, case_id, task_id);
 CREATE INDEX tasks_unit ON tasks (unit, due_key, case_id, task_id);
 CREATE INDEX tasks_overdue ON tasks (due_key, case_id, task_id) WHERE overdue = 1;
@@ -46,3 +47,27 @@ ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN pos BIGINT;
 UPDATE events SET pos = rowid;
 CREATE UNIQUE INDEX events_pos ON events (tx, pos);
+
+-- Jobs: the open tasks of service steps that name a `topic`, for outside
+-- workers. A row is added and removed with its task, in the case's
+-- transaction; the lease and retry columns are the engine's own, kept while
+-- the task stays open.
+CREATE TABLE jobs (
+    case_id    BIGINT NOT NULL,
+    task_id    BIGINT NOT NULL,
+    topic      TEXT NOT NULL,
+    process    TEXT NOT NULL,
+    role       TEXT,
+    step       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    -- Not offered before this instant (a retry's backoff).
+    run_after  BIGINT NOT NULL,
+    worker     TEXT,
+    lock_until BIGINT,
+    -- Retries left as the worker last said; NULL before its first failure.
+    retries    BIGINT,
+    failures   BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (case_id, task_id)
+);
+CREATE INDEX jobs_topic ON jobs (topic, run_after, case_id, task_id);

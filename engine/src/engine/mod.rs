@@ -18,6 +18,7 @@
 
 mod access;
 mod catalog;
+mod jobs;
 mod query;
 mod tick;
 mod work;
@@ -32,6 +33,7 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
+pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};
@@ -43,7 +45,7 @@ use crate::runtime::{
     self, CaseView, Command, CommandError, Data, Event, EventKind, Input, Instance, Internal, Status, TaskId, TokenId,
 };
 pub use crate::store::{AuditRow, IncidentFilter, IncidentRow, StoreError};
-use crate::store::{Backend, DefinitionRow, ReadRows, Store, TaskRow, Tx};
+use crate::store::{Backend, DefinitionRow, NewJob, ReadRows, Store, TaskRow, Tx};
 use crate::time::{Clock, Timestamp, WorkCalendar};
 
 /// A deployed definition: (process id, version, content hash).
@@ -111,6 +113,13 @@ pub enum EngineError {
     /// Input refused before it reached a case (e.g. engine-owned data).
     #[error("{0}")]
     BadInput(String),
+    /// No open job for that task.
+    #[error("{0}")]
+    NoSuchJob(String),
+    /// The worker does not hold the job (its lease ran out and another
+    /// worker took it, or it never acquired it).
+    #[error("{0}")]
+    JobLost(String),
     /// A list was asked for in a way it cannot answer (a cursor it did not
     /// give out, a page too long, a filter on what is not searchable).
     #[error("{0}")]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::*;
 use crate::runtime::TaskView;
+pub use crate::store::{CaseFilter, TaskFilter};
 use crate::store::{CaseListRow, CaseQuery, FeedRow, TaskQuery, TaskRow};
 
 /// The default length of a page.
@@ -28,25 +29,6 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// Which open tasks to list.
-#[derive(Debug, Clone, Default)]
-pub struct TaskFilter {
-    /// Only this process.
-    pub process: Option<String>,
-    /// Only this role's list.
-    pub role: Option<String>,
-    /// Only claimed by this user.
-    pub assignee: Option<String>,
-    /// Only of this organisational unit.
-    pub unit: Option<String>,
-    /// Only overdue (`true`) or only not yet overdue (`false`).
-    pub overdue: Option<bool>,
-    /// Due before this instant.
-    pub due_before: Option<Timestamp>,
-    /// Due at or after this instant.
-    pub due_after: Option<Timestamp>,
-}
-
 /// An open task with its case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskItem {
@@ -60,28 +42,6 @@ pub struct TaskItem {
     pub unit: Option<String>,
     /// The task.
     pub task: TaskView,
-}
-
-/// Which cases to list.
-#[derive(Debug, Clone, Default)]
-pub struct CaseFilter {
-    /// Only this process.
-    pub process: Option<String>,
-    /// Only this version.
-    pub version: Option<u32>,
-    /// Only with this status.
-    pub status: Option<Status>,
-    /// Only cases at this step (its id).
-    pub stage: Option<String>,
-    /// Started at or after.
-    pub started_after: Option<Timestamp>,
-    /// Started before.
-    pub started_before: Option<Timestamp>,
-    /// Only the case with this tracking code.
-    pub tracking_code: Option<String>,
-    /// Data equal to these values, (variable, value); each variable must be
-    /// declared `searchable`.
-    pub data: Vec<(String, String)>,
 }
 
 /// A case as listed.
@@ -195,13 +155,7 @@ impl Engine {
             .map(|raw| uncursor('t', 3, raw).map(|v| (v[0], v[1], v[2])))
             .transpose()?;
         let q = TaskQuery {
-            process: filter.process.clone(),
-            role: filter.role.clone(),
-            assignee: filter.assignee.clone(),
-            unit: filter.unit.clone(),
-            overdue: filter.overdue,
-            due_before: filter.due_before,
-            due_after: filter.due_after,
+            filter: filter.clone(),
             grants: task_grants(actor),
             after,
             limit: limit + 1,
@@ -251,14 +205,7 @@ impl Engine {
             self.check_searchable(filter.process.as_deref(), name)?;
         }
         let q = CaseQuery {
-            process: filter.process.clone(),
-            version: filter.version,
-            status: filter.status,
-            stage: filter.stage.clone(),
-            started_after: filter.started_after,
-            started_before: filter.started_before,
-            tracking_code: filter.tracking_code.clone(),
-            data: filter.data.clone(),
+            filter: filter.clone(),
             processes: actor.read_processes(),
             before,
             limit: limit + 1,
@@ -374,7 +321,7 @@ impl FeedRow {
 
 /// The task lists an actor may see, as (process, role or every role);
 /// `None` for every list.
-fn task_grants(actor: &Actor) -> Option<Vec<(String, Option<String>)>> {
+pub(super) fn task_grants(actor: &Actor) -> Option<Vec<(String, Option<String>)>> {
     match &actor.grants {
         Grants::All | Grants::ReadAll => None,
         Grants::Scoped(s) => Some(

@@ -55,9 +55,23 @@ pub(super) fn incident_rows(p: &Process, st: &Instance) -> Vec<(TokenId, String,
 /// A case's read rows, derived from its state: its open tasks and its
 /// searchable keys (the steps it is at, its `searchable` data).
 pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance) -> ReadRows {
-    let tasks = st
-        .tasks
-        .iter()
+    let (jobs, people): (Vec<_>, Vec<_>) = st.tasks.iter().partition(|k| p.step(k.step).topic().is_some());
+    let jobs = jobs
+        .into_iter()
+        .filter_map(|k| {
+            let s = p.step(k.step);
+            Some(NewJob {
+                task: k.id,
+                topic: s.topic()?.to_owned(),
+                process: st.process.clone(),
+                role: k.role.map(|r| p.role(r).id.clone()),
+                step: s.id.clone(),
+                created_at: k.created_at,
+            })
+        })
+        .collect();
+    let tasks = people
+        .into_iter()
         .map(|k| {
             let s = p.step(k.step);
             let role = k.role.map(|r| p.role(r));
@@ -92,7 +106,7 @@ pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance)
             keys.push((format!("data.{}", v.name), text));
         }
     }
-    ReadRows { tasks, keys }
+    ReadRows { tasks, keys, jobs }
 }
 
 /// A data value as a searchable key: a string as written, a number or a

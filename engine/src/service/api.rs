@@ -35,6 +35,10 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/cases", post(start).get(list_cases))
         .route("/tasks", get(list_tasks))
         .route("/events", get(events))
+        .route("/jobs/acquire", post(acquire_jobs))
+        .route("/jobs/{id}/{task}/extend", post(extend_job))
+        .route("/jobs/{id}/{task}/complete", post(complete_job))
+        .route("/jobs/{id}/{task}/fail", post(fail_job))
         .route("/cases/{id}", get(status))
         .route("/cases/{id}/history", get(history))
         .route("/cases/{id}/tasks/{task}/claim", post(claim))
@@ -162,6 +166,10 @@ async fn counted(
         list_tasks,
         list_cases,
         events,
+        acquire_jobs,
+        extend_job,
+        complete_job,
+        fail_job,
         public,
         incidents,
         resolve,
@@ -711,6 +719,161 @@ pub struct EventsQuery {
 async fn events(State(s): State<Arc<Service>>, h: HeaderMap, Query(q): Query<EventsQuery>) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk, Access::Auditor])?;
     Ok(Json(s.engine.events_as(&c.actor, q.after.as_deref(), q.limit).await?))
+}
+
+/// The longest an acquire waits for a job to come.
+pub(super) const MAX_ACQUIRE_WAIT_S: u64 = 25;
+
+fn default_one() -> usize {
+    1
+}
+
+fn default_lease() -> i64 {
+    300
+}
+
+/// What a worker asks for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireBody {
+    /// The topic its steps name (`topic:` in the definition).
+    pub topic: String,
+    /// Who the worker is (it must say so again to complete or fail).
+    pub worker: String,
+    /// How many jobs at most (default 1, at most 100).
+    #[serde(default = "default_one")]
+    pub max: usize,
+    /// The lease, in seconds (default 300): extend it before it runs out.
+    #[serde(default = "default_lease")]
+    pub lease: i64,
+    /// Seconds to wait for a job when none is free (long polling; default
+    /// 0, at most 25).
+    #[serde(default)]
+    pub wait: u64,
+}
+
+/// Fetch and lock jobs of a topic, oldest first: each is held by this
+/// worker until its lease runs out, and by nobody else, also across nodes.
+#[utoipa::path(post, path = "/jobs/acquire", request_body = AcquireBody,
+    responses((status = 200, description = "the jobs now held (maybe none)", body = Vec<doc::JobDoc>), (status = 422, body = ErrorBody)))]
+async fn acquire_jobs(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    b: Result<Json<AcquireBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk])?;
+    let b = body(b)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(b.wait.min(MAX_ACQUIRE_WAIT_S));
+    loop {
+        let jobs = s
+            .engine
+            .acquire_jobs_as(&c.actor, &b.topic, &b.worker, b.max, b.lease)
+            .await?;
+        if !jobs.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(Json(jobs));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A worker keeping its job.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// The worker holding it.
+    pub worker: String,
+    /// The new lease, in seconds from now.
+    pub lease: i64,
+}
+
+/// The new end of a lease.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lease {
+    /// Seconds since the epoch.
+    pub lock_until: i64,
+}
+
+/// Extend the lease of a job the worker holds.
+#[utoipa::path(post, path = "/jobs/{id}/{task}/extend", params(("id" = u64, Path, description = "the case"), ("task" = u32, Path, description = "the job's task")), request_body = ExtendBody,
+    responses((status = 200, body = Lease), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn extend_job(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, task)): Path<(String, String)>,
+    b: Result<Json<ExtendBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk])?;
+    let (id, task) = (case_id(&id)?, task_id(&task)?);
+    let b = body(b)?;
+    let until = s.engine.extend_job_as(&c.actor, id, task, &b.worker, b.lease).await?;
+    Ok(Json(Lease { lock_until: until.0 }))
+}
+
+/// A job done.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteJobBody {
+    /// The worker holding it.
+    pub worker: String,
+    /// What the step `sets`, typed as the definition declares.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub outputs: Data,
+}
+
+/// Complete a job the worker holds; the case moves on.
+#[utoipa::path(post, path = "/jobs/{id}/{task}/complete", params(("id" = u64, Path, description = "the case"), ("task" = u32, Path, description = "the job's task")), request_body = CompleteJobBody,
+    responses((status = 204, description = "completed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn complete_job(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, task)): Path<(String, String)>,
+    b: Result<Json<CompleteJobBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk])?;
+    let (id, task) = (case_id(&id)?, task_id(&task)?);
+    let b = body(b)?;
+    s.engine
+        .complete_job_as(&c.actor, id, task, &b.worker, b.outputs)
+        .await?;
+    s.metrics.tasks_completed.fetch_add(1, Ordering::Relaxed);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A job that went wrong.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailJobBody {
+    /// The worker holding it.
+    pub worker: String,
+    /// What went wrong.
+    pub message: String,
+    /// Retries left: 0 raises an incident on the case.
+    pub retries: u32,
+    /// Seconds before it is offered again (default: 10, doubling with each
+    /// failure, at most an hour).
+    #[serde(default)]
+    pub retry_in: Option<i64>,
+}
+
+/// Fail a job the worker holds: it is offered again after a backoff, or,
+/// with no retries left, the case gets an incident.
+#[utoipa::path(post, path = "/jobs/{id}/{task}/fail", params(("id" = u64, Path, description = "the case"), ("task" = u32, Path, description = "the job's task")), request_body = FailJobBody,
+    responses((status = 200, body = doc::FailedDoc), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn fail_job(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, task)): Path<(String, String)>,
+    b: Result<Json<FailJobBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk])?;
+    let (id, task) = (case_id(&id)?, task_id(&task)?);
+    let b = body(b)?;
+    let f = s
+        .engine
+        .fail_job_as(&c.actor, id, task, &b.worker, &b.message, b.retries, b.retry_in)
+        .await?;
+    Ok(Json(f))
 }
 
 /// What a citizen sees with a tracking code: the stage and its dates only.

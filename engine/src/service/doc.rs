@@ -223,6 +223,43 @@ pub struct AuditDoc {
     what: String,
 }
 
+/// A job handed to a worker.
+#[derive(ToSchema)]
+#[schema(as = Job)]
+pub struct JobDoc {
+    /// Its case.
+    case: u64,
+    /// Its task in the case.
+    task: u32,
+    /// The step's topic.
+    topic: String,
+    /// The case's process.
+    process: String,
+    /// The step's id.
+    step: String,
+    /// Who holds it.
+    worker: String,
+    /// Until when (seconds since the epoch).
+    lock_until: i64,
+    /// Retries left, as the last failure said.
+    retries: Option<u32>,
+    /// The last failure's message.
+    last_error: Option<String>,
+    /// The case data the step shows.
+    #[schema(value_type = Object)]
+    variables: Value,
+}
+
+/// What became of a failed job: `retry` (offered again `at`) or `incident`.
+#[derive(ToSchema)]
+#[schema(as = Failed)]
+pub struct FailedDoc {
+    /// `retry` or `incident`.
+    then: String,
+    /// For a retry: when (seconds since the epoch).
+    at: Option<i64>,
+}
+
 /// Routes that need no token.
 const PUBLIC: &[&str] = &["/health", "/metrics", "/openapi.json", "/public/cases/{code}"];
 

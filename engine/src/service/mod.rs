@@ -366,6 +366,8 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             EngineError::BadInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
             EngineError::BadQuery(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-query", msg),
+            EngineError::NoSuchJob(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-job", msg),
+            EngineError::JobLost(_) => ApiError::new(StatusCode::CONFLICT, "lease-lost", msg),
             EngineError::Unloadable(..) => {
                 tracing::error!(error = %msg, "refused: a definition cannot be loaded");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unloadable", msg)

@@ -18,7 +18,9 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 use crate::runtime::{Event, Instance, Status, SubId, TimerId, TokenId};
 use crate::time::Timestamp;
 
+mod jobs;
 mod read;
+pub use jobs::*;
 pub use read::*;
 
 /// Which database is behind the store.

@@ -51,25 +51,34 @@ pub struct ReadRows {
     pub tasks: Vec<TaskRow>,
     /// Its searchable keys, (key, value): `stage` and `data.NAME`.
     pub keys: Vec<(String, String)>,
+    /// Its open tasks that are jobs for outside workers (not in `tasks`).
+    pub jobs: Vec<super::NewJob>,
 }
 
-/// Which tasks a page holds.
+/// Which open tasks to list.
 #[derive(Debug, Clone, Default)]
-pub struct TaskQuery {
+pub struct TaskFilter {
     /// Only this process.
     pub process: Option<String>,
     /// Only this role's list.
     pub role: Option<String>,
     /// Only claimed by this user.
     pub assignee: Option<String>,
-    /// Only of this unit.
+    /// Only of this organisational unit.
     pub unit: Option<String>,
-    /// Only overdue (`true`) or only not overdue (`false`).
+    /// Only overdue (`true`) or only not yet overdue (`false`).
     pub overdue: Option<bool>,
     /// Due before this instant.
     pub due_before: Option<Timestamp>,
     /// Due at or after this instant.
     pub due_after: Option<Timestamp>,
+}
+
+/// Which tasks a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    /// What the caller asked for.
+    pub filter: TaskFilter,
     /// The actor's grants: (process, role), `None` for every role of the
     /// process; `None` for no limit.
     pub grants: Option<Vec<(String, Option<String>)>>,
@@ -98,16 +107,16 @@ pub struct CaseListRow {
     pub updated_at: Timestamp,
 }
 
-/// Which cases a page holds.
+/// Which cases to list.
 #[derive(Debug, Clone, Default)]
-pub struct CaseQuery {
+pub struct CaseFilter {
     /// Only this process.
     pub process: Option<String>,
     /// Only this version (with `process`).
     pub version: Option<u32>,
     /// Only with this status.
     pub status: Option<Status>,
-    /// Only at this step (its id).
+    /// Only cases at this step (its id).
     pub stage: Option<String>,
     /// Started at or after.
     pub started_after: Option<Timestamp>,
@@ -115,8 +124,16 @@ pub struct CaseQuery {
     pub started_before: Option<Timestamp>,
     /// Only the case with this tracking code.
     pub tracking_code: Option<String>,
-    /// Searchable data equal to these values: (variable, value).
+    /// Data equal to these values, (variable, value); each variable must be
+    /// declared `searchable`.
     pub data: Vec<(String, String)>,
+}
+
+/// Which cases a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    /// What the caller asked for.
+    pub filter: CaseFilter,
     /// Only these processes (an actor's grants); `None` for all.
     pub processes: Option<Vec<String>>,
     /// Cases with a smaller id than this (the page order is newest first).
@@ -262,7 +279,7 @@ impl Store {
             }
             q.execute(&mut **tx).await?;
         }
-        Ok(())
+        self.write_jobs(tx, id, &rows.jobs).await
     }
 
     /// The position after which a new event of this transaction is
@@ -281,27 +298,27 @@ impl Store {
     /// A page of open tasks, by due instant (none last), then case and task.
     pub async fn task_page(&self, q: &TaskQuery) -> Result<Vec<TaskRow>, StoreError> {
         let mut sql = Sql::new(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE 1 = 1"));
-        if let Some(p) = &q.process {
+        if let Some(p) = &q.filter.process {
             sql.and(" AND process = ?", Bind::Text(p.clone()));
         }
-        if let Some(r) = &q.role {
+        if let Some(r) = &q.filter.role {
             sql.and(" AND role = ?", Bind::Text(r.clone()));
         }
-        if let Some(a) = &q.assignee {
+        if let Some(a) = &q.filter.assignee {
             sql.and(" AND assignee = ?", Bind::Text(a.clone()));
         }
-        if let Some(u) = &q.unit {
+        if let Some(u) = &q.filter.unit {
             sql.and(" AND unit = ?", Bind::Text(u.clone()));
         }
-        match q.overdue {
+        match q.filter.overdue {
             Some(true) => sql.text.push_str(" AND overdue = 1"),
             Some(false) => sql.text.push_str(" AND overdue = 0"),
             None => {}
         }
-        if let Some(t) = q.due_before {
+        if let Some(t) = q.filter.due_before {
             sql.and(" AND due_key < ?", Bind::Int(t.0));
         }
-        if let Some(t) = q.due_after {
+        if let Some(t) = q.filter.due_after {
             sql.and(" AND due_key >= ?", Bind::Int(t.0));
         }
         if let Some(grants) = &q.grants {
@@ -347,29 +364,39 @@ impl Store {
         let mut sql = Sql::new(
             "SELECT c.id, c.process, c.version, c.status, c.tracking_code, c.started_at, c.updated_at FROM cases c WHERE 1 = 1",
         );
-        if let Some(p) = &q.process {
+        if let Some(p) = &q.filter.process {
             sql.and(" AND c.process = ?", Bind::Text(p.clone()));
         }
-        if let Some(v) = q.version {
+        if let Some(v) = q.filter.version {
             sql.and(" AND c.version = ?", Bind::Int(i64::from(v)));
         }
-        if let Some(s) = q.status {
+        if let Some(s) = q.filter.status {
             sql.and(" AND c.status = ?", Bind::Text(s.as_str().to_owned()));
         }
-        if let Some(t) = q.started_after {
+        if let Some(t) = q.filter.started_after {
             sql.and(" AND c.started_at >= ?", Bind::Int(t.0));
         }
-        if let Some(t) = q.started_before {
+        if let Some(t) = q.filter.started_before {
             sql.and(" AND c.started_at < ?", Bind::Int(t.0));
         }
-        if let Some(code) = &q.tracking_code {
+        if let Some(code) = &q.filter.tracking_code {
             sql.and(" AND c.tracking_code = ?", Bind::Text(code.clone()));
         }
-        let keys = q
+        let mut keys = q
+            .filter
             .stage
             .iter()
             .map(|s| ("stage".to_owned(), s.clone()))
-            .chain(q.data.iter().map(|(k, v)| (format!("data.{k}"), v.clone())));
+            .chain(q.filter.data.iter().map(|(k, v)| (format!("data.{k}"), v.clone())));
+        // The first key drives the search through its index, walked in id
+        // order; the others are checked per case.
+        let mut order = "c.id";
+        if let Some((k, v)) = keys.next() {
+            let km = sql.mark(Bind::Text(k));
+            let vm = sql.mark(Bind::Text(v));
+            sql.text.push_str(&format!(" AND k0.key = {km} AND k0.value = {vm}"));
+            order = "k0.case_id";
+        }
         for (k, v) in keys {
             let km = sql.mark(Bind::Text(k));
             let vm = sql.mark(Bind::Text(v));
@@ -385,10 +412,17 @@ impl Store {
             sql.text.push_str(&format!(" AND c.process IN ({})", marks.join(", ")));
         }
         if let Some(b) = q.before {
-            sql.and(" AND c.id < ?", Bind::Int(b));
+            sql.and(&format!(" AND {order} < ?"), Bind::Int(b));
+        }
+        if order != "c.id" {
+            sql.text = sql.text.replacen(
+                " FROM cases c WHERE",
+                " FROM case_keys k0 JOIN cases c ON c.id = k0.case_id WHERE",
+                1,
+            );
         }
         sql.text
-            .push_str(&format!(" ORDER BY c.id DESC LIMIT {}", q.limit.max(1)));
+            .push_str(&format!(" ORDER BY {order} DESC LIMIT {}", q.limit.max(1)));
         let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

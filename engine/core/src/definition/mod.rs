@@ -369,6 +369,13 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub sets: Vec<SStr>,
+    /// For automatic (`service`) tasks done by an outside program (the SMS
+    /// sender, the deed registry's adapter, the GIS lookup): the topic its
+    /// workers fetch jobs by (`POST /jobs/acquire`). The case waits at the
+    /// step until a worker completes the job with what the step `sets`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub topic: Option<SStr>,
     /// For automatic (`service`) tasks: case data computed by rule, in order,
     /// e.g. `[{set: fee, to: "area * tariff"}]`.
     #[serde(default)]

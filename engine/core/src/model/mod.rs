@@ -304,6 +304,8 @@ pub enum Spec {
         shows: Vec<VarIx>,
         /// For a service task: variables computed by rule, in order.
         compute: Vec<(VarIx, Condition)>,
+        /// For a service task done by an outside worker: its jobs' topic.
+        topic: Option<String>,
     },
     /// A wait, and what it waits for.
     Wait(WaitFor),
@@ -344,6 +346,13 @@ impl Step {
         match &self.spec {
             Spec::Task { shows, .. } => shows,
             _ => &[],
+        }
+    }
+    /// The topic an outside worker fetches this service task's jobs by.
+    pub fn topic(&self) -> Option<&str> {
+        match &self.spec {
+            Spec::Task { topic, .. } => topic.as_deref(),
+            _ => None,
         }
     }
     /// Variables a service task computes, in order.

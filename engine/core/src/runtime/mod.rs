@@ -874,6 +874,15 @@ pub enum Internal {
         /// Why not.
         reason: String,
     },
+    /// The outside worker of a service task's job gave up (its retries ran
+    /// out): the task is withdrawn and its token becomes an incident;
+    /// resolving it enters the step again, with a new job.
+    JobFailed {
+        /// The task the job was for.
+        task: TaskId,
+        /// The worker's last error.
+        message: String,
+    },
 }
 
 /// Anything [`handle`] takes: a [`Command`] or an [`Internal`] notice.

@@ -37,6 +37,7 @@ struct TaskFields {
     shows: Vec<VarIx>,
     sets: Vec<VarIx>,
     compute: Vec<(VarIx, Condition)>,
+    topic: Option<String>,
 }
 
 impl Compiler {
@@ -90,6 +91,7 @@ impl Compiler {
                 mode: task.mode,
                 shows: task.shows,
                 compute: task.compute,
+                topic: task.topic,
             },
             StepKind::Wait => wait.map_or(Spec::Gateway, Spec::Wait),
             StepKind::Receive => message.map_or(Spec::Gateway, |message| Spec::Receive { message, correlation }),
@@ -344,6 +346,39 @@ impl Compiler {
             })
             .collect();
         let automatic = kind == StepKind::Task && mode == TaskMode::Service;
+        if let Some(t) = &s.topic {
+            if !automatic {
+                self.err(
+                    "field-not-for-kind",
+                    Place::of(t),
+                    format!(
+                        "`topic` applies only to automatic tasks (`mode: service`), not to `{}`",
+                        s.id.value
+                    ),
+                    "make the step `mode: service`: its jobs are done by an outside program",
+                );
+            } else if !s.compute.is_empty() {
+                self.err(
+                    "field-not-for-kind",
+                    Place::of(t),
+                    format!("step `{}` both computes and waits for a worker's job", s.id.value),
+                    "keep `compute` (Ravand works it out at once) or `topic` (an outside program does), not both",
+                );
+            } else if t.value.is_empty()
+                || !t
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                self.err(
+                    "bad-topic",
+                    Place::of(t),
+                    format!("topic `{}` is not a name", t.value),
+                    "use letters, digits, `-`, `_` and `.`, e.g. `topic: sms`",
+                );
+            }
+        }
+        let topic = s.topic.as_ref().filter(|_| automatic).map(|t| t.value.clone());
         if !s.compute.is_empty() && !automatic {
             self.err(
                 "field-not-for-kind",
@@ -362,6 +397,7 @@ impl Compiler {
             shows,
             sets,
             compute,
+            topic,
         }
     }
 

@@ -271,6 +271,15 @@ fn handle_inner(
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.incident(token, step, reason);
         }
+        Input::Internal(Internal::JobFailed { task, message }) => {
+            running(st)?;
+            let t = st.task(task).ok_or(CommandError::NoSuchTask(task))?;
+            let (token, step) = (t.token, t.step);
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+            x.emit(EventKind::TaskCancelled { task });
+            x.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: t } } | Purpose::Rung { scope: Scope::Task { task: t }, .. } if t == task));
+            x.incident(token, step, format!("the job's worker gave up: {message}"));
+        }
         Input::Command(Command::Resolve { token, values, by }) => {
             running(st)?;
             if !st.incidents.contains_key(&token) {

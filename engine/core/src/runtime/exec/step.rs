@@ -41,8 +41,11 @@ impl<'a> Exec<'a> {
         match step.kind {
             StepKind::Start => self.go_on(token, s),
             // A service task that only computes runs at once; one that
-            // `sets` data from outside waits for its worker (external task).
-            StepKind::Task if step.mode() == TaskMode::Service && step.sets.is_empty() => self.compute(token, s),
+            // `sets` data from outside, or names a `topic`, waits for its
+            // worker (an external task: a job).
+            StepKind::Task if step.mode() == TaskMode::Service && step.sets.is_empty() && step.topic().is_none() => {
+                self.compute(token, s)
+            }
             StepKind::Task => self.open_task(token, s),
             StepKind::Decision | StepKind::Inclusive => {
                 let taken = match self.ways_taken(s) {
