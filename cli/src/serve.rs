@@ -1,5 +1,6 @@
 //! `ravand serve`: the HTTP service on a database, with a ticker that fires
-//! due timers and recurring starts every second. SIGHUP re-reads the tokens
+//! due timers and recurring starts every second, and a round of webhook
+//! deliveries every second. SIGHUP re-reads the tokens
 //! file (a token removed from it is refused from then on).
 
 use std::path::{Path, PathBuf};
@@ -169,6 +170,18 @@ pub async fn run(o: Options) -> Result<(), String> {
             every.tick().await;
             if let Err(e) = ticker.tick(SystemClock.now()).await {
                 tracing::error!(error = %e, "tick failed; it runs again in a second");
+            }
+        }
+    });
+    // Deliver webhooks every second, each subscription in its own task.
+    let hooks = engine.clone();
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            if let Err(e) = service::deliver_webhooks(&hooks, &client).await {
+                tracing::error!(error = %e, "webhook round failed; it runs again in a second");
             }
         }
     });

@@ -393,8 +393,20 @@ async fn a_complaint_through_the_api_with_every_bad_input_refused() {
         .await
         .expect("metrics");
     let text = res.text().await.expect("text");
-    assert!(text.contains("ravand_cases_started_total 1"), "{text}");
-    assert!(text.contains("ravand_http_client_errors_total"), "{text}");
+    for want in [
+        "ravand_cases_started_total{process=\"complaint-137\"} 1",
+        "ravand_tasks_open{process=\"complaint-137\",role=",
+        "ravand_build_info{version=",
+        "route=\"/cases/{id}\",status=\"200\"",
+        "route=\"/definitions\",status=\"403\"",
+        "# EOF",
+    ] {
+        assert!(text.contains(want), "/metrics lacks {want}: {text}");
+    }
+    assert!(
+        !text.contains("/cases/1\""),
+        "a path, not a route template, in /metrics: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,6 +117,10 @@ async fn a_job_is_held_by_one_worker_and_done_once(e: Engine, clock: Arc<Virtual
         e.complete_job_as(&w, c0, t0, "a", ok.clone()).await,
         Err(EngineError::NoSuchJob(_))
     ));
+    // The gauges an operator scrapes, from the read rows.
+    let g = e.gauges().await.expect("gauges");
+    assert_eq!(g.tasks, vec![("lookup".to_owned(), "clerk".to_owned(), 1, 0)]);
+    assert_eq!(g.jobs, vec![("gis-zoning".to_owned(), 0, 2)]);
 
     // A lease that runs out frees the job; the first holder has lost it.
     let (c1, t1) = (a[1].case, a[1].task);

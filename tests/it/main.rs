@@ -29,3 +29,4 @@ mod store;
 mod trust;
 mod upgrade;
 mod walkthrough;
+mod webhooks;

@@ -510,14 +510,14 @@ async fn postgres_feed_holds_a_later_commit_back_until_an_earlier_writer_ends() 
     );
     assert_eq!(held.next, cursor, "and the cursor stays");
     sqlx::query("COMMIT").execute(&mut other).await.expect("commits");
-    let page = e.events_as(&system, cursor.as_deref(), Some(500)).await.expect("feed");
+    let second_events = e.history(second).await.expect("history").len();
+    let page = settled(cursor.clone(), 1 + second_events).await;
     let order: Vec<(CaseId, u64)> = page.items.iter().map(|i| (i.case, i.event.seq)).collect();
     assert_eq!(
         order.first(),
         Some(&(first, 10_000)),
         "the earlier writer's event first: {order:?}"
     );
-    let second_events = e.history(second).await.expect("history").len();
     assert_eq!(order.len(), 1 + second_events, "{order:?}");
     assert!(order[1..].iter().all(|(c, _)| *c == second));
     drop(h);

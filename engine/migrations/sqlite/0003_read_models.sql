@@ -71,3 +71,23 @@ CREATE TABLE jobs (
     PRIMARY KEY (case_id, task_id)
 );
 CREATE INDEX jobs_topic ON jobs (topic, run_after, case_id, task_id);
+
+-- Webhook subscriptions. The outbox is the events table itself (written in
+-- the case's transaction, in commit order); each subscription keeps its
+-- cursor in the feed and is delivered in order, at least once, by one node
+-- at a time (a short lease), with backoff after a failure.
+CREATE TABLE webhooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url          TEXT NOT NULL,
+    kinds        TEXT NOT NULL,
+    process      TEXT,
+    secret       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    cursor_tx    BIGINT NOT NULL,
+    cursor_pos   BIGINT NOT NULL,
+    delivered    BIGINT NOT NULL DEFAULT 0,
+    failures     BIGINT NOT NULL DEFAULT 0,
+    next_attempt BIGINT NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    lease_until  BIGINT NOT NULL DEFAULT 0
+);

@@ -18,8 +18,10 @@
 
 mod access;
 mod catalog;
+mod hooks;
 mod jobs;
 mod query;
+mod stats;
 mod tick;
 mod work;
 
@@ -33,8 +35,10 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
+pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
+pub use stats::{FinishedLabels, Gauges, ProcessLabel, Stats};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};
 
@@ -113,6 +117,9 @@ pub enum EngineError {
     /// Input refused before it reached a case (e.g. engine-owned data).
     #[error("{0}")]
     BadInput(String),
+    /// No webhook subscription with that id.
+    #[error("no webhook {0}")]
+    NoSuchWebhook(i64),
     /// No open job for that task.
     #[error("{0}")]
     NoSuchJob(String),
@@ -156,6 +163,8 @@ pub struct Engine {
     writer: tokio::sync::Mutex<()>,
     /// Calendars already warned about for timers past the years they cover.
     warned: Mutex<HashSet<String>>,
+    /// What an operator watches.
+    stats: Stats,
 }
 
 /// Timers claimed and fired in one transaction by `tick`.
@@ -194,6 +203,7 @@ impl Engine {
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
             writer: tokio::sync::Mutex::new(()),
             warned: Mutex::new(HashSet::new()),
+            stats: Stats::default(),
         };
         e.reload().await?;
         e.backfill_incidents().await?;
@@ -224,11 +234,13 @@ impl Engine {
         loop {
             match f().await {
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    self.stats.retries.inc();
                     tracing::warn!(error = %e, attempt, "transient database fault; the unit of work runs again");
                     tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
                     attempt += 1;
                 }
                 Err(e @ EngineError::Store(_)) => {
+                    self.stats.db_errors.inc();
                     tracing::error!(error = %e, "database fault");
                     return Err(e);
                 }

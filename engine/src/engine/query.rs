@@ -309,7 +309,7 @@ impl CaseListRow {
 }
 
 impl FeedRow {
-    fn item(self) -> FeedItem {
+    pub(super) fn item(self) -> FeedItem {
         FeedItem {
             position: cursor('e', &[self.position.0, self.position.1]),
             case: CaseId(self.case as u64),

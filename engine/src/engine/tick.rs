@@ -157,6 +157,16 @@ impl Work<'_> {
                 Ok(from) => {
                     self.settle(id, from, due).await?;
                     fired += 1;
+                    let lag = self.engine.clock.now().0.saturating_sub(due.0).max(0);
+                    if let Some(c) = self.cases.get(&case) {
+                        self.engine
+                            .stats
+                            .timer_lag
+                            .get_or_create(&ProcessLabel {
+                                process: c.row.process.clone(),
+                            })
+                            .observe(lag as f64);
+                    }
                 }
                 // The row disagrees with the case (the timer is gone, paused
                 // or moved): the case's rows are written again from its state.

@@ -439,7 +439,50 @@ impl Work<'_> {
                 return finish(self.tx, Err(e)).await;
             }
         }
-        finish(self.tx, r).await
+        let ended = self.ended();
+        let engine = self.engine;
+        let out = finish(self.tx, r).await;
+        if out.is_ok() {
+            // Counted once committed: a unit of work rolled back and run
+            // again is counted when it finally commits.
+            for (process, kind) in ended {
+                let stats = &engine.stats;
+                match kind {
+                    None => stats.cases_started.get_or_create(&ProcessLabel { process }).inc(),
+                    Some((status, outcome)) => stats
+                        .cases_finished
+                        .get_or_create(&FinishedLabels {
+                            process,
+                            status: status.to_owned(),
+                            outcome,
+                        })
+                        .inc(),
+                };
+            }
+        }
+        out
+    }
+
+    /// The cases this unit of work started (`None`) or ended (how), by
+    /// process, from their new events.
+    fn ended(&self) -> Vec<(String, Option<(&'static str, String)>)> {
+        let mut out = Vec::new();
+        for c in self.cases.values() {
+            for e in &c.new {
+                let end = match &e.kind {
+                    EventKind::Started { .. } => None,
+                    EventKind::Completed { outcome } => Some((Status::Completed, outcome.clone())),
+                    EventKind::Terminated { outcome, .. } => Some((Status::Terminated, outcome.clone())),
+                    EventKind::Cancelled { .. } => Some((Status::Cancelled, None)),
+                    _ => continue,
+                };
+                out.push((
+                    c.row.process.clone(),
+                    end.map(|(s, o)| (s.as_str(), o.unwrap_or_default())),
+                ));
+            }
+        }
+        out
     }
 
     pub(super) async fn write(&mut self) -> Result<(), EngineError> {

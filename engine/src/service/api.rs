@@ -1,6 +1,5 @@
 //! Routes and handlers.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -35,6 +34,8 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/cases", post(start).get(list_cases))
         .route("/tasks", get(list_tasks))
         .route("/events", get(events))
+        .route("/webhooks", post(add_webhook).get(list_webhooks))
+        .route("/webhooks/{id}", axum::routing::delete(remove_webhook))
         .route("/jobs/acquire", post(acquire_jobs))
         .route("/jobs/{id}/{task}/extend", post(extend_job))
         .route("/jobs/{id}/{task}/complete", post(complete_job))
@@ -130,8 +131,9 @@ async fn counted(
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status();
-    count(&s, status);
-    let micros = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    count(&s, method.as_str(), &path, status, elapsed.as_secs_f64());
+    let micros = elapsed.as_micros() as u64;
     if status.is_server_error() {
         tracing::error!(%method, %path, status = status.as_u16(), micros, "request");
     } else if status.is_client_error() {
@@ -166,6 +168,9 @@ async fn counted(
         list_tasks,
         list_cases,
         events,
+        add_webhook,
+        list_webhooks,
+        remove_webhook,
         acquire_jobs,
         extend_job,
         complete_job,
@@ -210,24 +215,75 @@ pub fn openapi_document() -> serde_json::Value {
 }
 
 /// Counters in the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
-async fn metrics(State(s): State<Arc<Service>>) -> impl IntoResponse {
-    let m = &s.metrics;
-    let body = format!(
-        "# HELP ravand_http_requests_total HTTP requests answered.\n# TYPE ravand_http_requests_total counter\nravand_http_requests_total {}\n\
-         # HELP ravand_http_client_errors_total Requests answered 4xx.\n# TYPE ravand_http_client_errors_total counter\nravand_http_client_errors_total {}\n\
-         # HELP ravand_http_server_errors_total Requests answered 5xx.\n# TYPE ravand_http_server_errors_total counter\nravand_http_server_errors_total {}\n\
-         # HELP ravand_cases_started_total Cases started.\n# TYPE ravand_cases_started_total counter\nravand_cases_started_total {}\n\
-         # HELP ravand_tasks_completed_total Tasks completed.\n# TYPE ravand_tasks_completed_total counter\nravand_tasks_completed_total {}\n\
-         # HELP ravand_messages_total Messages delivered.\n# TYPE ravand_messages_total counter\nravand_messages_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.client_errors.load(Ordering::Relaxed),
-        m.server_errors.load(Ordering::Relaxed),
-        m.cases_started.load(Ordering::Relaxed),
-        m.tasks_completed.load(Ordering::Relaxed),
-        m.messages.load(Ordering::Relaxed),
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text", body = String)))]
+async fn metrics(State(s): State<Arc<Service>>) -> Res<impl IntoResponse> {
+    use prometheus_client::encoding::EncodeLabelSet;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::metrics::info::Info;
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct ListLabels {
+        process: String,
+        role: String,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct TopicLabels {
+        topic: String,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct ProcessLabels {
+        process: String,
+    }
+    let mut reg = prometheus_client::registry::Registry::default();
+    s.metrics.register(&mut reg);
+    s.engine.stats().register(&mut reg);
+    let g = s.engine.gauges().await?;
+    let (open, overdue) = (
+        Family::<ListLabels, Gauge>::default(),
+        Family::<ListLabels, Gauge>::default(),
     );
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    for (process, role, n, late) in g.tasks {
+        let l = ListLabels { process, role };
+        open.get_or_create(&l).set(n);
+        overdue.get_or_create(&l).set(late);
+    }
+    reg.register(
+        "ravand_tasks_open",
+        "Open tasks on people's lists, by process and role",
+        open,
+    );
+    reg.register("ravand_tasks_overdue", "Overdue tasks, by process and role", overdue);
+    let (waiting, held) = (
+        Family::<TopicLabels, Gauge>::default(),
+        Family::<TopicLabels, Gauge>::default(),
+    );
+    for (topic, w, h) in g.jobs {
+        let l = TopicLabels { topic };
+        waiting.get_or_create(&l).set(w);
+        held.get_or_create(&l).set(h);
+    }
+    reg.register("ravand_jobs_waiting", "Jobs no worker holds, by topic", waiting);
+    reg.register("ravand_jobs_locked", "Jobs a worker holds, by topic", held);
+    let incidents = Family::<ProcessLabels, Gauge>::default();
+    for (process, n) in g.incidents {
+        incidents.get_or_create(&ProcessLabels { process }).set(n);
+    }
+    reg.register("ravand_incidents_open", "Open incidents, by process", incidents);
+    reg.register(
+        "ravand_build",
+        "The running build",
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+    );
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, &reg)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    ))
 }
 
 /// A decimal id as written: digits only, no sign, no leading zero.
@@ -330,7 +386,6 @@ async fn start(
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
     let st = s.engine.start_as(&c.actor, &b.process, b.data).await?;
-    s.metrics.cases_started.fetch_add(1, Ordering::Relaxed);
     Ok((
         StatusCode::CREATED,
         Json(Started {
@@ -411,7 +466,7 @@ async fn complete(
         outputs: b.outputs,
     };
     s.engine.command_as(&c.actor, id, cmd).await?;
-    s.metrics.tasks_completed.fetch_add(1, Ordering::Relaxed);
+    s.metrics.tasks_completed.inc();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -504,7 +559,7 @@ async fn message(
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
     let case = s.engine.message_as(&c.actor, &b.name, b.key.as_deref(), b.data).await?;
-    s.metrics.messages.fetch_add(1, Ordering::Relaxed);
+    s.metrics.messages.inc();
     Ok(Json(Correlated { case: case.0 }))
 }
 
@@ -721,6 +776,66 @@ async fn events(State(s): State<Arc<Service>>, h: HeaderMap, Query(q): Query<Eve
     Ok(Json(s.engine.events_as(&c.actor, q.after.as_deref(), q.limit).await?))
 }
 
+/// A webhook subscription to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// Where to POST each event (http:// or https://).
+    pub url: String,
+    /// The event kinds wanted (`task-created`, `completed`, …); all when
+    /// left out or empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Only events of this process's cases.
+    #[serde(default)]
+    pub process: Option<String>,
+    /// The key each delivery is signed with (HMAC-SHA256 of the body, in
+    /// `X-Ravand-Signature: sha256=<hex>`); at least 16 characters.
+    pub secret: String,
+}
+
+/// Subscribe a URL to events, from now on: each is POSTed as JSON
+/// `{webhook, position, case, process, event}`, in commit order, at least
+/// once (the `Idempotency-Key` header is the same on a retry), signed with
+/// the secret; a failing receiver is retried with a backoff that doubles.
+#[utoipa::path(post, path = "/webhooks", request_body = WebhookBody,
+    responses((status = 201, body = doc::WebhookDoc), (status = 422, body = ErrorBody)))]
+async fn add_webhook(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    b: Result<Json<WebhookBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    s.allow(&h, &[])?;
+    let b = body(b)?;
+    let w = s
+        .engine
+        .add_webhook(&b.url, &b.events, b.process.as_deref(), &b.secret)
+        .await?;
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+/// The webhook subscriptions, with how their deliveries go.
+#[utoipa::path(get, path = "/webhooks", responses((status = 200, body = Vec<doc::WebhookDoc>)))]
+async fn list_webhooks(State(s): State<Arc<Service>>, h: HeaderMap) -> Res<impl IntoResponse> {
+    s.allow(&h, &[])?;
+    Ok(Json(s.engine.webhooks().await?))
+}
+
+/// End a webhook subscription.
+#[utoipa::path(delete, path = "/webhooks/{id}", params(("id" = i64, Path)), responses((status = 204, description = "ended"), (status = 404, body = ErrorBody)))]
+async fn remove_webhook(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
+    s.allow(&h, &[])?;
+    let id = strict::<i64>(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no-such-webhook",
+            format!("`{id}` is not a webhook id"),
+        )
+    })?;
+    s.engine.remove_webhook(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The longest an acquire waits for a job to come.
 pub(super) const MAX_ACQUIRE_WAIT_S: u64 = 25;
 
@@ -836,7 +951,7 @@ async fn complete_job(
     s.engine
         .complete_job_as(&c.actor, id, task, &b.worker, b.outputs)
         .await?;
-    s.metrics.tasks_completed.fetch_add(1, Ordering::Relaxed);
+    s.metrics.tasks_completed.inc();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -896,7 +1011,7 @@ async fn public(
     Path(code): Path<String>,
 ) -> Res<impl IntoResponse> {
     if !s.public_limit.check(peer.map(|p| p.0 .0)) {
-        s.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        s.metrics.rate_limited.inc();
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

@@ -260,6 +260,30 @@ pub struct FailedDoc {
     at: Option<i64>,
 }
 
+/// A webhook subscription.
+#[derive(ToSchema)]
+#[schema(as = Webhook)]
+pub struct WebhookDoc {
+    /// Its id.
+    id: i64,
+    /// Where events are posted.
+    url: String,
+    /// The event kinds it wants (empty: all).
+    events: Vec<String>,
+    /// Only events of this process's cases.
+    process: Option<String>,
+    /// When it was made (seconds since the epoch).
+    created_at: i64,
+    /// Events delivered so far.
+    delivered: i64,
+    /// Failed attempts since the last delivery.
+    failures: i64,
+    /// The next attempt after a failure (seconds since the epoch).
+    next_attempt: i64,
+    /// The last failure.
+    last_error: Option<String>,
+}
+
 /// Routes that need no token.
 const PUBLIC: &[&str] = &["/health", "/metrics", "/openapi.json", "/public/cases/{code}"];
 

@@ -20,11 +20,14 @@
 
 mod api;
 mod doc;
+mod hooks;
 mod jwt;
 mod net;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::JsonRejection;
@@ -35,6 +38,7 @@ use sha2::Digest;
 use subtle::ConstantTimeEq;
 
 pub use api::{openapi_document, router, ApiDoc};
+pub use hooks::{deliver_webhooks, signature, DELIVERY_TIMEOUT};
 pub use jwt::JwtVerifier;
 pub use net::{serve, ServeLimits};
 
@@ -181,23 +185,67 @@ impl Caller {
     }
 }
 
-/// Request counters for `/metrics`.
-#[derive(Debug, Default)]
+/// A request as `/metrics` counts it: the route's template (never the
+/// path, which may hold a tracking code), the method and the status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The route's template, e.g. `/cases/{id}`.
+    pub route: String,
+    /// The answer's status code.
+    pub status: u16,
+}
+
+fn latency() -> Histogram {
+    // 100 µs to 30 s.
+    Histogram::new(exponential_buckets(0.0001, 2.5, 14))
+}
+
+/// The service's metrics for `/metrics` (the engine's own are beside them).
+#[derive(Debug)]
 pub struct Metrics {
-    /// Requests answered.
-    pub requests: AtomicU64,
-    /// 4xx answers.
-    pub client_errors: AtomicU64,
-    /// 5xx answers.
-    pub server_errors: AtomicU64,
-    /// Cases started.
-    pub cases_started: AtomicU64,
-    /// Tasks completed.
-    pub tasks_completed: AtomicU64,
+    /// Request latency, by method, route and status.
+    pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// Tasks and jobs completed through the API.
+    pub tasks_completed: Counter,
     /// Messages delivered.
-    pub messages: AtomicU64,
+    pub messages: Counter,
     /// Public lookups refused by the rate limit.
-    pub rate_limited: AtomicU64,
+    pub rate_limited: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            requests: Family::new_with_constructor(latency),
+            tasks_completed: Counter::default(),
+            messages: Counter::default(),
+            rate_limited: Counter::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers them (shared: what is counted after this shows).
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "ravand_http_request_duration_seconds",
+            "Time to answer a request, by method, route and status",
+            self.requests.clone(),
+        );
+        r.register(
+            "ravand_tasks_completed",
+            "Tasks and jobs completed through the API",
+            self.tasks_completed.clone(),
+        );
+        r.register("ravand_messages", "Messages delivered", self.messages.clone());
+        r.register(
+            "ravand_public_rate_limited",
+            "Public lookups refused by the rate limit",
+            self.rate_limited.clone(),
+        );
+    }
 }
 
 /// Verifies bearer tokens that are not in the tokens file (the identity
@@ -366,6 +414,7 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             EngineError::BadInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
             EngineError::BadQuery(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-query", msg),
+            EngineError::NoSuchWebhook(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-webhook", msg),
             EngineError::NoSuchJob(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-job", msg),
             EngineError::JobLost(_) => ApiError::new(StatusCode::CONFLICT, "lease-lost", msg),
             EngineError::Unloadable(..) => {
@@ -400,11 +449,13 @@ impl From<EngineError> for ApiError {
 }
 
 /// Counts a response for `/metrics`.
-fn count(s: &Service, status: StatusCode) {
-    s.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    if status.is_client_error() {
-        s.metrics.client_errors.fetch_add(1, Ordering::Relaxed);
-    } else if status.is_server_error() {
-        s.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
-    }
+fn count(s: &Service, method: &str, route: &str, status: StatusCode, secs: f64) {
+    s.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status: status.as_u16(),
+        })
+        .observe(secs);
 }

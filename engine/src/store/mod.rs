@@ -18,8 +18,10 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 use crate::runtime::{Event, Instance, Status, SubId, TimerId, TokenId};
 use crate::time::Timestamp;
 
+mod hooks;
 mod jobs;
 mod read;
+pub use hooks::*;
 pub use jobs::*;
 pub use read::*;
 

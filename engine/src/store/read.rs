@@ -349,6 +349,26 @@ impl Store {
         rows.iter().map(task_row).collect()
     }
 
+    /// Per process and role: open tasks, and of them overdue.
+    pub async fn task_counts(&self) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT process, COALESCE(role, ''), COUNT(*), CAST(SUM(overdue) AS BIGINT) FROM tasks GROUP BY process, role ORDER BY process, role",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// Per process: open incidents.
+    pub async fn incident_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT process, COUNT(*) FROM incidents GROUP BY process ORDER BY process")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
     /// Every open task, by case and task (the unpaged worklist).
     pub async fn all_tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
