@@ -88,12 +88,15 @@ impl Engine {
         secret: &str,
     ) -> Result<Webhook, EngineError> {
         let parsed = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
-        if parsed.is_none_or(|rest| rest.is_empty()) || url.len() > 2_000 || url.chars().any(char::is_whitespace) {
+        if parsed.is_none_or(|rest| rest.is_empty())
+            || url.len() > 2_000
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(EngineError::BadInput(format!(
                 "`{url}` is not an http:// or https:// URL"
             )));
         }
-        if secret.len() < 16 {
+        if secret.chars().count() < 16 {
             return Err(EngineError::BadInput(
                 "the `secret` that signs deliveries needs at least 16 characters".into(),
             ));

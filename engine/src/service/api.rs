@@ -628,6 +628,7 @@ pub struct TasksQuery {
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
     /// How many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -662,7 +663,8 @@ pub struct CasesQuery {
     pub process: Option<String>,
     /// Only cases of this version (with `process`).
     pub version: Option<u32>,
-    /// Only cases with this status (`running`, `suspended`, `completed`, `cancelled`).
+    /// Only cases with this status.
+    #[param(value_type = Option<doc::StatusDoc>)]
     pub status: Option<String>,
     /// Only cases at this step (its id).
     pub stage: Option<String>,
@@ -677,6 +679,7 @@ pub struct CasesQuery {
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
     /// How many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -765,6 +768,7 @@ pub struct EventsQuery {
     /// first event when left out.
     pub after: Option<String>,
     /// How many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -781,6 +785,7 @@ async fn events(State(s): State<Arc<Service>>, h: HeaderMap, Query(q): Query<Eve
 #[serde(deny_unknown_fields)]
 pub struct WebhookBody {
     /// Where to POST each event (http:// or https://).
+    #[schema(pattern = "^https?://[^\\s\\x00-\\x1f\\x7f-\\x9f]+$", max_length = 2000)]
     pub url: String,
     /// The event kinds wanted (`task-created`, `completed`, …); all when
     /// left out or empty.
@@ -791,6 +796,7 @@ pub struct WebhookBody {
     pub process: Option<String>,
     /// The key each delivery is signed with (HMAC-SHA256 of the body, in
     /// `X-Ravand-Signature: sha256=<hex>`); at least 16 characters.
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
@@ -843,6 +849,35 @@ fn default_one() -> usize {
     1
 }
 
+/// A whole number as JSON may write it: `50` or `50.0` (JSON Schema's
+/// `integer` admits both).
+fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    let i = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+        _ => None,
+    };
+    i.and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+}
+
+/// [`whole`], for a field that may be left out or null.
+fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    struct W<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<W<T>>::deserialize(d)?.map(|w| w.0))
+}
+
 fn default_lease() -> i64 {
     300
 }
@@ -854,16 +889,20 @@ pub struct AcquireBody {
     /// The topic its steps name (`topic:` in the definition).
     pub topic: String,
     /// Who the worker is (it must say so again to complete or fail).
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     /// How many jobs at most (default 1, at most 100).
-    #[serde(default = "default_one")]
+    #[serde(default = "default_one", deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max: usize,
     /// The lease, in seconds (default 300): extend it before it runs out.
-    #[serde(default = "default_lease")]
+    #[serde(default = "default_lease", deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub lease: i64,
     /// Seconds to wait for a job when none is free (long polling; default
     /// 0, at most 25).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
+    #[schema(minimum = 0, maximum = 25)]
     pub wait: u64,
 }
 
@@ -878,7 +917,14 @@ async fn acquire_jobs(
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(b.wait.min(MAX_ACQUIRE_WAIT_S));
+    if b.wait > MAX_ACQUIRE_WAIT_S {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad-data",
+            format!("`wait` is at most {MAX_ACQUIRE_WAIT_S} seconds, not {}", b.wait),
+        ));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(b.wait);
     loop {
         let jobs = s
             .engine
@@ -896,8 +942,11 @@ async fn acquire_jobs(
 #[serde(deny_unknown_fields)]
 pub struct ExtendBody {
     /// The worker holding it.
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     /// The new lease, in seconds from now.
+    #[serde(deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub lease: i64,
 }
 
@@ -929,6 +978,7 @@ async fn extend_job(
 #[serde(deny_unknown_fields)]
 pub struct CompleteJobBody {
     /// The worker holding it.
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     /// What the step `sets`, typed as the definition declares.
     #[serde(default)]
@@ -960,14 +1010,17 @@ async fn complete_job(
 #[serde(deny_unknown_fields)]
 pub struct FailJobBody {
     /// The worker holding it.
+    #[schema(min_length = 1, max_length = 200)]
     pub worker: String,
     /// What went wrong.
     pub message: String,
     /// Retries left: 0 raises an incident on the case.
+    #[serde(deserialize_with = "whole")]
     pub retries: u32,
     /// Seconds before it is offered again (default: 10, doubling with each
     /// failure, at most an hour).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_opt")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub retry_in: Option<i64>,
 }
 
@@ -1044,6 +1097,7 @@ pub struct IncidentQuery {
     /// Only incidents raised at or after this instant (seconds since the epoch).
     pub since: Option<i64>,
     /// At most this many (default and most: 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -1060,7 +1114,17 @@ async fn incidents(
         step: q.step,
         since: q.since.map(Timestamp),
         processes: None,
-        limit: q.limit.unwrap_or(500).clamp(1, 500),
+        limit: match q.limit {
+            None => 500,
+            Some(n @ 1..=500) => n,
+            Some(n) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-query",
+                    format!("`limit` must be between 1 and 500, not {n}"),
+                ))
+            }
+        },
     };
     Ok(Json(s.engine.incidents_as(&c.actor, f).await?))
 }

@@ -355,7 +355,7 @@ pub struct ErrorBody {
     pub message: String,
     /// Diagnostics, when a definition was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     pub details: Option<serde_json::Value>,
 }
 
