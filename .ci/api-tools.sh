@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP API checked from outside with the real third-party tools, pinned,
 # installed in a local folder (target/ci-tools/py):
-#   - openapi-spec-validator on the OpenAPI document;
+#   - openapi-spec-validator on the OpenAPI document, and Redocly's lint with
+#     its recommended ruleset (npm, in target/ci-tools/npm; the three
+#     operations that can answer no 4xx are listed in .redocly.lint-ignore.yaml);
 #   - schemathesis against a live `ravand serve` (every check, a fixed seed,
 #     .ci/schemathesis.toml), failing on any finding;
 #   - openapi-python-client generating a Python client from the document,
@@ -20,6 +22,11 @@ ravand=target/debug/ravand
 
 "$ravand" schema --openapi > "$tools/openapi.json"
 "$py/bin/openapi-spec-validator" "$tools/openapi.json"
+redocly=$tools/npm/node_modules/.bin/redocly
+if [ ! -x "$redocly" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$tools/npm" @redocly/cli@2.77.0
+fi
+"$redocly" lint "$tools/openapi.json" --extends=recommended --format=summary
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -191,8 +191,7 @@ async fn counted(
         CancelBody,
         ResolveBody,
         PublicView,
-        ErrorBody,
-        Access
+        ErrorBody
     ))
 )]
 pub struct ApiDoc;

@@ -300,6 +300,7 @@ pub fn finish(mut doc: Value) -> Value {
         }
     });
     doc["security"] = json!([{ "bearer": [] }]);
+    doc["servers"] = json!([{ "url": "/", "description": "the server that serves this document" }]);
     doc["info"]["license"] = json!({ "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" });
     let error = |what: &str| {
         json!({
