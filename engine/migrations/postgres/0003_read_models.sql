@@ -37,7 +37,7 @@ CREATE TABLE case_keys (
 CREATE INDEX case_keys_value ON case_keys (key, value, case_id);
 CREATE INDEX case_keys_case ON case_keys (case_id);
 
-CREATE INDEX cases_process ON cases (process, version, status, id);
+CREATE INDEX cases_process ON cases (process, id);
 CREATE INDEX cases_started ON cases (started_at, id);
 CREATE INDEX cases_status_id ON cases (status, id);
 

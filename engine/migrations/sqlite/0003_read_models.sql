@@ -37,16 +37,31 @@ CREATE TABLE case_keys (
 CREATE INDEX case_keys_value ON case_keys (key, value, case_id);
 CREATE INDEX case_keys_case ON case_keys (case_id);
 
-CREATE INDEX cases_process ON cases (process, version, status, id);
-CREATE INDEX cases_started ON cases (started_at, id);
-CREATE INDEX cases_status_id ON cases (status, id);
+-- An index here holds the rowid (the case id) after its columns, so these
+-- give pages newest first; status is left out of them, so a case's change
+-- of status does not rewrite them (`cases_status` has it).
+CREATE INDEX cases_process ON cases (process);
+CREATE INDEX cases_started ON cases (started_at);
 
--- SQLite has one writer: positions drawn inside the write lock are in
--- commit order. Events written before are numbered in the order written.
-ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE events ADD COLUMN pos BIGINT;
-UPDATE events SET pos = rowid;
-CREATE UNIQUE INDEX events_pos ON events (tx, pos);
+-- SQLite has one writer, so keys drawn at insert are in commit order: the
+-- events table is rebuilt with its position as its INTEGER PRIMARY KEY
+-- (the largest plus one; VACUUM keeps it; events are never deleted, so a
+-- position is never drawn twice). Events written before are numbered in
+-- the order they were written; `tx` is always 0 here.
+CREATE TABLE events_new (
+    pos     INTEGER PRIMARY KEY,
+    tx      BIGINT NOT NULL DEFAULT 0,
+    case_id BIGINT NOT NULL,
+    seq     BIGINT NOT NULL,
+    at      BIGINT NOT NULL,
+    kind    TEXT NOT NULL,
+    body    TEXT NOT NULL
+);
+INSERT INTO events_new (case_id, seq, at, kind, body)
+    SELECT case_id, seq, at, kind, body FROM events ORDER BY rowid;
+DROP TABLE events;
+ALTER TABLE events_new RENAME TO events;
+CREATE UNIQUE INDEX events_case_seq ON events (case_id, seq);
 
 -- Jobs: the open tasks of service steps that name a `topic`, for outside
 -- workers. A row is added and removed with its task, in the case's

@@ -89,7 +89,7 @@ impl Engine {
                 let rows = incident_rows(&d.process, &row.state);
                 let read = work::read_rows(row.id, &d.process, &d.calendar, &row.state);
                 self.store
-                    .save_case(&mut w.tx, row.id, &row.state, &[], now, Some(&rows), &read)
+                    .save_case(&mut w.tx, row.id, &row.state, &[], now, Some(&rows), &read, None)
                     .await?;
             }
             self.store.set_meta(&mut w.tx, "incidents-backfilled", "1").await?;
@@ -125,7 +125,7 @@ impl Engine {
                         continue;
                     };
                     let read = work::read_rows(row.id, &d.process, &d.calendar, &row.state);
-                    self.store.write_read_rows(&mut w.tx, row.id, &read).await?;
+                    self.store.write_read_rows(&mut w.tx, row.id, &read, None).await?;
                 }
                 let last = rows.last().map(|r| r.id);
                 if last.is_none() {

@@ -128,6 +128,9 @@ pub(super) struct Loaded {
     pub(super) new: Vec<Event>,
     /// Its rows disagreed with its state: rewrite them from the state.
     pub(super) resync: bool,
+    /// Its read rows as stored (derived from the state as loaded), so that
+    /// only what changed is written.
+    pub(super) stored: ReadRows,
 }
 
 /// One transaction: the cases it touched, written back at commit.
@@ -156,6 +159,7 @@ impl Work<'_> {
             .await?
             .ok_or(EngineError::NoSuchCase(id))?;
         let deployment = self.engine.deployment(&mut self.tx, &row.process, row.version).await?;
+        let stored = read_rows(key, &deployment.process, &deployment.calendar, &row.state);
         self.cases.insert(
             key,
             Loaded {
@@ -163,6 +167,7 @@ impl Work<'_> {
                 deployment,
                 new: Vec::new(),
                 resync: false,
+                stored,
             },
         );
         self.order.push(key);
@@ -291,6 +296,8 @@ impl Work<'_> {
                 deployment: d.clone(),
                 new: events,
                 resync: false,
+                // A new case has no rows yet.
+                stored: ReadRows::default(),
             },
         );
         self.order.push(id);
@@ -520,7 +527,16 @@ impl Work<'_> {
             }
             let read = read_rows(*id, &c.deployment.process, cal, &c.row.state);
             store
-                .save_case(&mut self.tx, *id, &c.row.state, &c.new, now, rows.as_deref(), &read)
+                .save_case(
+                    &mut self.tx,
+                    *id,
+                    &c.row.state,
+                    &c.new,
+                    now,
+                    rows.as_deref(),
+                    &read,
+                    (!c.resync).then_some(&c.stored),
+                )
                 .await?;
         }
         Ok(())

@@ -65,7 +65,7 @@ impl Store {
     /// transactions still running are not passed.
     pub async fn feed_end(&self) -> Result<(i64, i64), StoreError> {
         let sql = match self.backend {
-            Backend::Sqlite => "SELECT 0, COALESCE(MAX(pos), 0) FROM events WHERE tx = 0",
+            Backend::Sqlite => "SELECT 0, COALESCE(MAX(pos), 0) FROM events",
             Backend::Postgres => {
                 "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, 9223372036854775807"
             }

@@ -463,7 +463,8 @@ impl Store {
 
     /// Writes a case's new state, its new events, and its timer,
     /// subscription and incident rows, as they are in `state`, and its read
-    /// rows. `incidents` are the case's open incidents as (token, step id,
+    /// rows (`before`: those already stored, when known, so that only what
+    /// changed is written). `incidents` are the case's open incidents as (token, step id,
     /// message), given when they may have changed; a row keeps the instant
     /// it was first written.
     #[allow(clippy::too_many_arguments)]
@@ -476,6 +477,7 @@ impl Store {
         now: Timestamp,
         incidents: Option<&[(TokenId, String, String)]>,
         read: &ReadRows,
+        before: Option<&ReadRows>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(state).map_err(corrupt)?;
         sqlx::query("UPDATE cases SET status = $1, seq = $2, state = $3, updated_at = $4 WHERE id = $5")
@@ -486,35 +488,23 @@ impl Store {
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        // Events, in chunks of one statement each; on SQLite numbered here
-        // for the feed (PostgreSQL numbers them itself).
-        let mut pos = if new_events.is_empty() {
-            None
-        } else {
-            self.last_position(tx).await?
-        };
+        // Events, in chunks of one statement each; the database numbers
+        // them for the feed (an AUTOINCREMENT key on SQLite, a sequence and
+        // the transaction's id on PostgreSQL).
         for chunk in new_events.chunks(100) {
-            let (cols, width) = match pos {
-                Some(_) => ("case_id, seq, at, kind, body, pos", 6),
-                None => ("case_id, seq, at, kind, body", 5),
-            };
-            let mut sql = format!("INSERT INTO events ({cols}) VALUES ");
+            let mut sql = String::from("INSERT INTO events (case_id, seq, at, kind, body) VALUES ");
             for i in 0..chunk.len() {
+                let b = i * 5;
                 if i > 0 {
                     sql.push(',');
                 }
-                let marks: Vec<String> = (1..=width).map(|k| format!("${}", i * width + k)).collect();
-                sql.push_str(&format!("({})", marks.join(", ")));
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
                 let body = serde_json::to_string(e).map_err(corrupt)?;
                 let kind = kind_name(&body);
                 q = q.bind(id).bind(e.seq as i64).bind(e.at.0).bind(kind).bind(body);
-                if let Some(p) = pos.as_mut() {
-                    *p += 1;
-                    q = q.bind(*p);
-                }
             }
             q.execute(&mut **tx).await?;
         }
@@ -562,7 +552,7 @@ impl Store {
                     .await?;
             }
         }
-        self.write_read_rows(tx, id, read).await
+        self.write_read_rows(tx, id, read, before).await
     }
 
     /// Open incidents across cases, oldest first.

@@ -45,7 +45,7 @@ pub struct TaskRow {
 }
 
 /// The read rows of one case, as the engine derived them from its state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadRows {
     /// Its open tasks.
     pub tasks: Vec<TaskRow>,
@@ -225,13 +225,38 @@ pub fn due_key(due: Option<Timestamp>) -> i64 {
 }
 
 impl Store {
-    /// Replaces a case's read rows with `rows`.
-    pub async fn write_read_rows(&self, tx: &mut Tx, id: i64, rows: &ReadRows) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM tasks WHERE case_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        for chunk in rows.tasks.chunks(50) {
+    /// Replaces a case's read rows with `rows`. With `before` (the rows
+    /// stored now), a table whose rows did not change is not touched.
+    pub async fn write_read_rows(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        rows: &ReadRows,
+        before: Option<&ReadRows>,
+    ) -> Result<(), StoreError> {
+        if before.is_none_or(|b| b.tasks != rows.tasks) {
+            self.write_tasks(tx, id, &rows.tasks, before.is_some_and(|b| b.tasks.is_empty()))
+                .await?;
+        }
+        if before.is_none_or(|b| b.keys != rows.keys) {
+            self.write_keys(tx, id, &rows.keys, before.is_some_and(|b| b.keys.is_empty()))
+                .await?;
+        }
+        if before.is_none_or(|b| b.jobs != rows.jobs) {
+            self.write_jobs(tx, id, &rows.jobs).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a case's task rows (`none_stored`: there are none to delete).
+    async fn write_tasks(&self, tx: &mut Tx, id: i64, tasks: &[TaskRow], none_stored: bool) -> Result<(), StoreError> {
+        if !none_stored {
+            sqlx::query("DELETE FROM tasks WHERE case_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for chunk in tasks.chunks(50) {
             let mut sql = format!("INSERT INTO tasks ({TASK_COLUMNS}, due_key) VALUES ");
             for i in 0..chunk.len() {
                 let b = i * 14;
@@ -261,11 +286,24 @@ impl Store {
             }
             q.execute(&mut **tx).await?;
         }
-        sqlx::query("DELETE FROM case_keys WHERE case_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        for chunk in rows.keys.chunks(100) {
+        Ok(())
+    }
+
+    /// Replaces a case's searchable keys (`none_stored`: none to delete).
+    async fn write_keys(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        keys: &[(String, String)],
+        none_stored: bool,
+    ) -> Result<(), StoreError> {
+        if !none_stored {
+            sqlx::query("DELETE FROM case_keys WHERE case_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for chunk in keys.chunks(100) {
             let mut sql = String::from("INSERT INTO case_keys (case_id, key, value) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
@@ -279,20 +317,7 @@ impl Store {
             }
             q.execute(&mut **tx).await?;
         }
-        self.write_jobs(tx, id, &rows.jobs).await
-    }
-
-    /// The position after which a new event of this transaction is
-    /// numbered (SQLite: under the write lock, so in commit order); `None`
-    /// where the database numbers events itself.
-    pub(super) async fn last_position(&self, tx: &mut Tx) -> Result<Option<i64>, StoreError> {
-        if self.backend != Backend::Sqlite {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT pos FROM events WHERE tx = 0 ORDER BY pos DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(Some(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0)))
+        Ok(())
     }
 
     /// A page of open tasks, by due instant (none last), then case and task.
@@ -472,12 +497,21 @@ impl Store {
         let mut sql = Sql::new(
             "SELECT e.tx, e.pos, e.case_id, c.process, e.body FROM events e JOIN cases c ON c.id = e.case_id WHERE ",
         );
-        let (tm, pm) = (sql.mark(Bind::Int(after.0)), sql.mark(Bind::Int(after.1)));
-        sql.text.push_str(&format!("(e.tx, e.pos) > ({tm}, {pm})"));
-        if self.backend == Backend::Postgres {
-            sql.text
-                .push_str(" AND e.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
-        }
+        // SQLite's `tx` is always 0 and its `pos` the table's key.
+        let order = match self.backend {
+            Backend::Sqlite => {
+                let pm = sql.mark(Bind::Int(if after.0 > 0 { i64::MAX } else { after.1 }));
+                sql.text.push_str(&format!("e.pos > {pm}"));
+                "e.pos"
+            }
+            Backend::Postgres => {
+                let (tm, pm) = (sql.mark(Bind::Int(after.0)), sql.mark(Bind::Int(after.1)));
+                sql.text.push_str(&format!(
+                    "(e.tx, e.pos) > ({tm}, {pm}) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                ));
+                "e.tx, e.pos"
+            }
+        };
         if let Some(ps) = processes {
             if ps.is_empty() {
                 return Ok(Vec::new());
@@ -485,8 +519,7 @@ impl Store {
             let marks: Vec<String> = ps.iter().map(|p| sql.mark(Bind::Text(p.clone()))).collect();
             sql.text.push_str(&format!(" AND c.process IN ({})", marks.join(", ")));
         }
-        sql.text
-            .push_str(&format!(" ORDER BY e.tx, e.pos LIMIT {}", limit.max(1)));
+        sql.text.push_str(&format!(" ORDER BY {order} LIMIT {}", limit.max(1)));
         let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
