@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use ravand_engine::engine::{
     Actor, CaseFilter, CaseId, Engine, EngineError, Grants, Page, Scope, TaskFilter, TaskItem,
 };
-use ravand_engine::runtime::{Event, Status, TaskView};
+use ravand_engine::runtime::{Data, Event, Status, TaskView};
 use ravand_engine::time::{Timestamp, VirtualClock};
 use serde_json::json;
 
@@ -521,5 +521,45 @@ async fn postgres_feed_holds_a_later_commit_back_until_an_earlier_writer_ends() 
     assert_eq!(order.len(), 1 + second_events, "{order:?}");
     assert!(order[1..].iter().all(|(c, _)| *c == second));
     drop(h);
+    db.drop().await;
+}
+
+/// Staff read the feed without the events of restricted processes (those
+/// are read case by case, into the audit trail), and with those of a
+/// process another node deployed after this one loaded its catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_leaves_out_only_restricted_processes_for_staff() {
+    let db = TestDb::sqlite("feedstaff").await;
+    let clock = Arc::new(VirtualClock::new(Timestamp(1_777_708_800)));
+    let one = Engine::open(&db.url, clock.clone(), 1).await.expect("opens");
+    let form = |id: &str, restricted: bool| {
+        format!(
+            "id: {id}\nversion: 1\ntitle: فرم\n{}steps:\n  - {{id: start, kind: start}}\n  - {{id: done, kind: end, outcome: done}}\n",
+            if restricted { "restricted: true\n" } else { "" }
+        )
+    };
+    one.deploy("secret.yaml", &form("secret", true)).await.expect("deploys");
+    let other = Engine::open(&db.url, clock.clone(), 2).await.expect("opens");
+    one.deploy("late.yaml", &form("late", false)).await.expect("deploys");
+    for p in ["secret", "late"] {
+        one.start(p, Data::new(), None).await.expect("starts");
+    }
+    let auditor = Actor {
+        user: Some("auditor".into()),
+        grants: Grants::ReadAll,
+        staff: true,
+    };
+    let seen = |actor: Actor| {
+        let other = &other;
+        async move {
+            let page = other.events_as(&actor, None, Some(500)).await.expect("feed");
+            page.items.iter().map(|i| i.process.clone()).collect::<BTreeSet<_>>()
+        }
+    };
+    assert_eq!(seen(auditor).await, ["late".to_owned()].into());
+    assert_eq!(
+        seen(Actor::system(None)).await,
+        ["late".to_owned(), "secret".to_owned()].into()
+    );
     db.drop().await;
 }

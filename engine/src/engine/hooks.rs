@@ -162,7 +162,7 @@ impl Engine {
             return Ok(0);
         };
         let processes = hook.process.clone().map(|p| vec![p]);
-        let rows = self.store.feed(hook.cursor, batch, processes.as_deref()).await?;
+        let rows = self.store.feed(hook.cursor, batch, processes.as_deref(), &[]).await?;
         let mut delivered = 0;
         for row in rows {
             let position = row.position;

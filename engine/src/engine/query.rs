@@ -259,33 +259,27 @@ impl Engine {
             }
             None => (i64::MIN, i64::MIN),
         };
-        let mut processes = actor.read_processes();
-        if actor.staff {
-            let restricted: Vec<String> = {
-                let cat = self.catalog();
-                cat.deployments
-                    .iter()
-                    .filter(|d| d.process.restricted)
-                    .map(|d| d.key.process.clone())
-                    .collect()
-            };
-            if !restricted.is_empty() {
-                let all = match processes {
-                    Some(p) => p,
-                    None => self
-                        .catalog()
-                        .deployments
-                        .iter()
-                        .map(|d| d.key.process.clone())
-                        .collect(),
-                };
-                let mut open: Vec<String> = all.into_iter().filter(|p| !restricted.contains(p)).collect();
-                open.sort();
-                open.dedup();
-                processes = Some(open);
-            }
-        }
-        let rows = self.store.feed(from, limit, processes.as_deref()).await?;
+        let processes = actor.read_processes();
+        // Left out, not listed: a process deployed by another node since
+        // this one loaded its catalog is then shown, never skipped (the
+        // cursor moves past what a page leaves out). The catalog is read
+        // again first, so a restricted process deployed elsewhere is known.
+        let restricted: Vec<String> = if actor.staff {
+            self.reload().await?;
+            let cat = self.catalog();
+            let mut r: Vec<String> = cat
+                .deployments
+                .iter()
+                .filter(|d| d.process.restricted)
+                .map(|d| d.key.process.clone())
+                .collect();
+            r.sort();
+            r.dedup();
+            r
+        } else {
+            Vec::new()
+        };
+        let rows = self.store.feed(from, limit, processes.as_deref(), &restricted).await?;
         let next = rows.last().map_or(from, |r| r.position);
         Ok(Page {
             next: Some(cursor('e', &[next.0, next.1])),

@@ -485,7 +485,7 @@ impl Store {
     }
 
     /// Events after `after` in commit order, among the cases of
-    /// `processes` when given. On PostgreSQL only transactions older than
+    /// `processes` when given, but those of `exclude`. On PostgreSQL only transactions older than
     /// every one still running are shown, so nothing can later appear
     /// before a position already read.
     pub async fn feed(
@@ -493,6 +493,7 @@ impl Store {
         after: (i64, i64),
         limit: i64,
         processes: Option<&[String]>,
+        exclude: &[String],
     ) -> Result<Vec<FeedRow>, StoreError> {
         let mut sql = Sql::new(
             "SELECT e.tx, e.pos, e.case_id, c.process, e.body FROM events e JOIN cases c ON c.id = e.case_id WHERE ",
@@ -518,6 +519,11 @@ impl Store {
             }
             let marks: Vec<String> = ps.iter().map(|p| sql.mark(Bind::Text(p.clone()))).collect();
             sql.text.push_str(&format!(" AND c.process IN ({})", marks.join(", ")));
+        }
+        if !exclude.is_empty() {
+            let marks: Vec<String> = exclude.iter().map(|p| sql.mark(Bind::Text(p.clone()))).collect();
+            sql.text
+                .push_str(&format!(" AND c.process NOT IN ({})", marks.join(", ")));
         }
         sql.text.push_str(&format!(" ORDER BY {order} LIMIT {}", limit.max(1)));
         let rows = sql.query().fetch_all(&self.pool).await?;
