@@ -31,3 +31,30 @@ macro_rules! on_both {
         }
     };
 }
+
+/// Each named test `async fn NAME(url: &str)` of the calling module runs on
+/// a fresh SQLite file and a fresh PostgreSQL database, given as its URL.
+macro_rules! on_both_urls {
+    ($prefix:literal; $($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::store::TestDb::sqlite(concat!($prefix, "_", stringify!($name))).await;
+                    super::$name(&db.url).await;
+                    db.drop().await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::store::TestDb::postgres(concat!($prefix, "_", stringify!($name))).await;
+                    super::$name(&db.url).await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}

@@ -423,19 +423,7 @@ async fn read_models_agree_with_the_cases(url: &str) {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_read_models_agree_with_the_cases() {
-    let db = TestDb::sqlite("reads").await;
-    read_models_agree_with_the_cases(&db.url).await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_read_models_agree_with_the_cases() {
-    let db = TestDb::postgres("reads").await;
-    read_models_agree_with_the_cases(&db.url).await;
-    db.drop().await;
-}
+on_both_urls!("reads"; read_models_agree_with_the_cases);
 
 /// On PostgreSQL transactions commit in any order: a transaction that began
 /// writing earlier but commits later must not have its events appear

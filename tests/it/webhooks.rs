@@ -14,7 +14,6 @@ use ravand_engine::time::{Clock, Timestamp, VirtualClock};
 use serde_json::{json, Value};
 
 use crate::helpers::root;
-use crate::store::TestDb;
 
 const SECRET: &str = "a-secret-of-the-137-centre";
 
@@ -212,16 +211,4 @@ async fn webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down(ur
     assert_eq!(rx.got.lock().expect("lock").len(), 6);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down() {
-    let db = TestDb::sqlite("webhooks").await;
-    webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down(&db.url).await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down() {
-    let db = TestDb::postgres("webhooks").await;
-    webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down(&db.url).await;
-    db.drop().await;
-}
+on_both_urls!("webhooks"; webhooks_deliver_in_order_once_each_also_after_the_receiver_was_down);
