@@ -160,23 +160,7 @@ pub async fn run_timers(url: &str, n: usize) -> Result<String, String> {
     );
     let text = "id: waiter\nversion: 1\ntitle: انتظار\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 1 hours}}\n  - {id: done, kind: end, outcome: done}\n";
     engine.deploy("waiter.yaml", text).await.map_err(|e| e.to_string())?;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..8 {
-        let (engine, next) = (engine.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                engine
-                    .start("waiter", Data::new(), None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok::<(), String>(())
-        }));
-    }
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
+    start_many(&engine, "waiter", n, 8).await?;
     let later = Timestamp(1_777_708_800 + 7_200);
     clock.set(later);
     let t = Instant::now();
@@ -188,6 +172,33 @@ pub async fn run_timers(url: &str, n: usize) -> Result<String, String> {
         "postgres"
     };
     Ok(format!("# ravand timers store={backend} pending={n} fired={fired} elapsed_s={secs:.3}\npeer=ravand model=timers store={backend} n={fired} timers_per_s={:.1}", fired as f64 / secs))
+}
+
+/// Starts `n` cases of `process` without data, `concurrency` at a time.
+async fn start_many(
+    engine: &std::sync::Arc<ravand_engine::engine::Engine>,
+    process: &str,
+    n: usize,
+    concurrency: usize,
+) -> Result<(), String> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (engine, next, process) = (engine.clone(), next.clone(), process.to_owned());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                engine
+                    .start(&process, Data::new(), None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
 }
 
 /// p50 and p99 of `samples` (seconds), in milliseconds.
@@ -378,4 +389,220 @@ pub async fn run_lists(
         ));
     }
     Ok(out.join("\n"))
+}
+
+/// `ravand bench-acks`: acknowledged commands per second over HTTP. `n`
+/// cases of `review1` (one task for a person) are started through the
+/// engine, `clients` at a time (timed too: starts per second); then the
+/// service is served on a loopback port and `clients` HTTP clients each
+/// complete tasks one request at a time, every request answered only after
+/// its commit. Each client and the server share this machine's cores. Then
+/// every case is read back: a case that did not complete fails the run.
+pub async fn run_acks(file: &std::path::Path, url: &str, n: usize, clients: usize) -> Result<String, String> {
+    use ravand_engine::engine::Engine;
+    use ravand_engine::service::{self, Access, ServeLimits, Token};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let engine = Arc::new(
+        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 17)
+            .await
+            .map_err(err)?,
+    );
+    let key = engine.deploy(&file.display().to_string(), &text).await.map_err(err)?;
+    let clients = clients.max(1);
+    // Starts, `clients` at a time, each acknowledged after its commit.
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let t = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (engine, next, started, process) = (engine.clone(), next.clone(), started.clone(), key.process.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let case = engine
+                    .start(&process, Data::new(), None)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .case;
+                started.lock().map_err(|e| e.to_string())?.push(case);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    let start_s = t.elapsed().as_secs_f64().max(1e-9);
+    let cases = std::mem::take(&mut *started.lock().map_err(|e| e.to_string())?);
+    let mut work = Vec::with_capacity(cases.len());
+    for case in cases {
+        let task = engine
+            .status(case)
+            .await
+            .map_err(err)?
+            .tasks
+            .first()
+            .ok_or("a case has no task")?
+            .task;
+        work.push((case, task));
+    }
+    // The service on a loopback port.
+    let secret = "bench-acks-token";
+    let svc = service::Service::new(engine.clone(), vec![Token::for_secret(secret, Access::Admin, "bench")]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let server = tokio::spawn(service::serve(
+        listener,
+        service::router(svc),
+        ServeLimits::default(),
+        std::future::pending(),
+    ));
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let counts = &engine.stats().commits;
+    let (units0, commits0) = (counts.units.get(), counts.commits.get());
+    let t = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (work, next) = (work.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((case, task)) = work.get(i) else {
+                    return Ok::<Vec<f64>, String>(lat);
+                };
+                let one = Instant::now();
+                let r = http
+                    .post(format!("http://{addr}/cases/{case}/tasks/{task}/complete"))
+                    .bearer_auth(secret)
+                    .header("content-type", "application/json")
+                    .body(r#"{"outputs":{"ok":true}}"#)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if r.status() != reqwest::StatusCode::NO_CONTENT {
+                    let status = r.status();
+                    return Err(format!("case {case}: {status}: {}", r.text().await.unwrap_or_default()));
+                }
+                lat.push(one.elapsed().as_secs_f64());
+            }
+        }));
+    }
+    let mut samples = Vec::new();
+    for w in workers {
+        samples.extend(w.await.map_err(|e| e.to_string())??);
+    }
+    let ack_s = t.elapsed().as_secs_f64().max(1e-9);
+    // Units per shared commit (SQLite; PostgreSQL commits each unit).
+    let commits = counts.commits.get() - commits0;
+    let per_commit = if commits > 0 {
+        format!("{:.1}", (counts.units.get() - units0) as f64 / commits as f64)
+    } else {
+        "1".to_owned()
+    };
+    server.abort();
+    // Every acknowledged completion is there.
+    let done = engine
+        .cases()
+        .await
+        .map_err(err)?
+        .iter()
+        .filter(|(_, p, s)| p == &key.process && *s == runtime::Status::Completed)
+        .count();
+    if done != work.len() {
+        return Err(format!(
+            "{} completions acknowledged, {done} cases completed",
+            work.len()
+        ));
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    Ok(format!(
+        "peer=ravand bench=acks store={backend} clients={clients} n={n} starts_per_s={:.0} http_completions_per_s={:.0} p50_ms={p50:.2} p99_ms={p99:.2} units_per_commit={per_commit}",
+        n as f64 / start_s,
+        work.len() as f64 / ack_s
+    ))
+}
+
+/// `ravand bench-jobs`: `n` cases each waiting at a service step whose job
+/// is for an outside worker (topic `bench`), then `workers` workers each
+/// acquiring up to `batch` jobs with a lease and completing them one by
+/// one through the engine, until none is left: jobs acquired and completed
+/// per second. Every case must have completed.
+pub async fn run_jobs(url: &str, n: usize, workers: usize, batch: usize) -> Result<String, String> {
+    use ravand_engine::engine::{Actor, Engine};
+    use std::sync::Arc;
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let engine = Arc::new(
+        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 19)
+            .await
+            .map_err(err)?,
+    );
+    let text = "id: jobs\nversion: 1\ntitle: jobs\ndata:\n  - {name: answer, type: integer}\nsteps:\n  - {id: start, kind: start}\n  - {id: ask, title: ask, mode: service, topic: bench, sets: [answer]}\n  - {id: end, kind: end, outcome: done}\n";
+    engine.deploy("jobs.yaml", text).await.map_err(err)?;
+    start_many(&engine, "jobs", n, 8).await?;
+    let t = Instant::now();
+    let mut pool = Vec::new();
+    for w in 0..workers.max(1) {
+        let engine = engine.clone();
+        pool.push(tokio::spawn(async move {
+            let actor = Actor::system(Some(format!("worker-{w}")));
+            let name = format!("worker-{w}");
+            let mut done = 0usize;
+            loop {
+                let jobs = engine
+                    .acquire_jobs_as(&actor, "bench", &name, batch, 60)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if jobs.is_empty() {
+                    return Ok::<usize, String>(done);
+                }
+                for j in jobs {
+                    let mut out = Data::new();
+                    out.insert("answer".into(), json!(42));
+                    engine
+                        .complete_job_as(&actor, j.case, j.task, &name, out)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    done += 1;
+                }
+            }
+        }));
+    }
+    let mut done = 0;
+    for p in pool {
+        done += p.await.map_err(|e| e.to_string())??;
+    }
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    let completed = engine
+        .cases()
+        .await
+        .map_err(err)?
+        .iter()
+        .filter(|(_, p, s)| p == "jobs" && *s == runtime::Status::Completed)
+        .count();
+    if done != n || completed != n {
+        return Err(format!(
+            "{n} jobs, {done} completed by workers, {completed} cases completed"
+        ));
+    }
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    Ok(format!(
+        "peer=ravand bench=jobs store={backend} workers={workers} batch={batch} n={n} jobs_per_s={:.0}",
+        n as f64 / secs
+    ))
 }

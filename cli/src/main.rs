@@ -166,6 +166,32 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         timers: usize,
     },
+    /// Start N cases of a one-task model, then complete their tasks over
+    /// HTTP with C clients, one request each: acknowledged commands per
+    /// second, p50 and p99.
+    BenchAcks {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value = "benches/models/review1.yaml")]
+        model: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        commands: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
+    /// Start N cases waiting at a job for an outside worker, then let W
+    /// workers acquire (up to B at a time, with a lease) and complete them
+    /// all: jobs per second.
+    BenchJobs {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+        #[arg(long, default_value_t = 10)]
+        batch: usize,
+    },
     /// Fill a database with open and finished cases, then time the lists
     /// (task pages, overdue, search, the unpaged worklist): p50 and p99.
     BenchLists {
@@ -308,6 +334,22 @@ fn main() -> ExitCode {
         Command::Backup { db, file } => block_on(false, async { backup(&db, &file).await.map(Some) }),
         Command::Token { what } => token_cmd(what),
         Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
+        Command::BenchAcks {
+            db,
+            model,
+            commands,
+            clients,
+        } => block_on(true, async {
+            bench::run_acks(&model, &db, commands, clients).await.map(Some)
+        }),
+        Command::BenchJobs {
+            db,
+            jobs,
+            workers,
+            batch,
+        } => block_on(true, async {
+            bench::run_jobs(&db, jobs, workers, batch).await.map(Some)
+        }),
         Command::BenchLists {
             db,
             definitions,

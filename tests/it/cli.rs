@@ -193,6 +193,46 @@ fn bench_prints_the_peer_line_last() {
     assert_eq!(o.status.code(), Some(1));
 }
 
+/// `benches/acks.sh` and the jobs figure, small: each bench checks every
+/// case completed, or fails.
+#[test]
+fn the_acknowledgement_and_job_benches_run_and_check_their_cases() {
+    let dir = std::env::temp_dir().join(format!("ravand-bench-acks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = |name: &str| format!("sqlite://{}", dir.join(name).display());
+    let o = run(&[
+        "bench-acks",
+        "--db",
+        &db("acks.db"),
+        "--commands",
+        "300",
+        "--clients",
+        "16",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let line = stdout(&o);
+    assert!(
+        line.starts_with("peer=ravand bench=acks store=sqlite clients=16 n=300 "),
+        "{line}"
+    );
+    // Sixteen clients on one SQLite writer: commits were shared.
+    let per_commit: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("units_per_commit="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no units_per_commit in {line}"));
+    assert!(per_commit > 1.0, "{line}");
+    let o = run(&["bench-jobs", "--db", &db("jobs.db"), "--jobs", "200", "--workers", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("peer=ravand bench=jobs store=sqlite workers=4 batch=10 n=200 jobs_per_s="),
+        "{}",
+        stdout(&o)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_reader_that_goes_away_is_no_panic() {
     use std::io::Read;

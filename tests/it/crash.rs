@@ -72,11 +72,11 @@ async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
     let def = definition_file("sqlite");
     let server = served(&db.url, &def).await;
     let client = reqwest::Client::new();
-    // Load: start cases and complete their first task, from 4 clients, and
-    // note what was acknowledged.
+    // Load: start cases and complete their first task, from 16 clients (so
+    // that units of work share commits), and note what was acknowledged.
     let base = server.base.clone();
     let mut clients = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..16 {
         let (client, base) = (client.clone(), base.clone());
         clients.push(tokio::spawn(async move {
             let mut started = Vec::new();
@@ -115,7 +115,26 @@ async fn sigkill_under_load_loses_no_acknowledged_step_and_fires_every_timer() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
     drop(server); // SIGKILL: no chance to flush or clean up
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    let (commits, units) = (counter("ravand_commits_total "), counter("ravand_commit_units_total "));
+    assert!(
+        units > commits,
+        "no commit was shared before the kill: {units} units in {commits} commits"
+    );
     let mut started = Vec::new();
     let mut completed = Vec::new();
     for c in clients {

@@ -18,6 +18,7 @@
 
 mod access;
 mod catalog;
+mod group;
 mod hooks;
 mod jobs;
 mod query;
@@ -38,7 +39,7 @@ pub use catalog::Deployment;
 pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
-pub use stats::{FinishedLabels, Gauges, ProcessLabel, Stats};
+pub use stats::{CommitCounts, FinishedLabels, Gauges, ProcessLabel, Stats};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};
 
@@ -159,8 +160,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     limits: Limits,
     rng: Mutex<rand::rngs::StdRng>,
-    /// SQLite has one writer: units of work in this process take turns.
-    writer: tokio::sync::Mutex<()>,
+    /// SQLite has one writer: units of work in this process take turns,
+    /// and those that queue share a commit (`group`).
+    writer: group::Writer,
     /// Calendars already warned about for timers past the years they cover.
     warned: Mutex<HashSet<String>>,
     /// What an operator watches.
@@ -195,15 +197,16 @@ impl Engine {
     /// operating system), or its codes can be guessed.
     pub async fn open(url: &str, clock: Arc<dyn Clock>, seed: u64) -> Result<Engine, EngineError> {
         let store = Store::connect(url).await?;
+        let stats = Stats::default();
         let e = Engine {
             store,
             catalog: RwLock::new(Catalog::default()),
             clock,
             limits: Limits::default(),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
-            writer: tokio::sync::Mutex::new(()),
+            writer: group::Writer::new(stats.commits.clone()),
             warned: Mutex::new(HashSet::new()),
-            stats: Stats::default(),
+            stats,
         };
         e.reload().await?;
         e.backfill_incidents().await?;
@@ -250,17 +253,20 @@ impl Engine {
     }
 
     async fn work(&self) -> Result<Work<'_>, EngineError> {
-        let guard = match self.store.backend() {
-            Backend::Sqlite => Some(self.writer.lock().await),
-            Backend::Postgres => None,
+        let (turn, tx) = match self.store.backend() {
+            Backend::Sqlite => {
+                let (turn, tx) = self.writer.turn(&self.store).await?;
+                (Some(turn), tx)
+            }
+            Backend::Postgres => (None, self.store.begin().await?),
         };
         Ok(Work {
             engine: self,
-            tx: self.store.begin().await?,
+            tx,
             cases: HashMap::new(),
             order: Vec::new(),
             cascaded: HashSet::new(),
-            _guard: guard,
+            turn,
         })
     }
 

@@ -41,6 +41,15 @@ fn timer_lag() -> Histogram {
     ])
 }
 
+/// Shared commits and the units of work they made durable.
+#[derive(Clone, Debug, Default)]
+pub struct CommitCounts {
+    /// Commits.
+    pub commits: Counter,
+    /// Units of work acknowledged after them.
+    pub units: Counter,
+}
+
 /// The engine's counters.
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -54,6 +63,9 @@ pub struct Stats {
     pub retries: Counter,
     /// Units of work that ended in a database error.
     pub db_errors: Counter,
+    /// Commits of units of work, and the units they made durable (on
+    /// SQLite units that queue for the writer share a commit; see `group`).
+    pub commits: CommitCounts,
 }
 
 impl Default for Stats {
@@ -64,6 +76,7 @@ impl Default for Stats {
             timer_lag: Family::new_with_constructor(timer_lag),
             retries: Counter::default(),
             db_errors: Counter::default(),
+            commits: CommitCounts::default(),
         }
     }
 }
@@ -96,6 +109,16 @@ impl Stats {
             "ravand_db_errors",
             "Units of work refused for a database error",
             self.db_errors.clone(),
+        );
+        registry.register(
+            "ravand_commits",
+            "Commits of shared transactions (SQLite)",
+            self.commits.commits.clone(),
+        );
+        registry.register(
+            "ravand_commit_units",
+            "Units of work made durable by those commits",
+            self.commits.units.clone(),
         );
     }
 }

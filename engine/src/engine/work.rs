@@ -52,8 +52,9 @@ pub(super) fn incident_rows(p: &Process, st: &Instance) -> Vec<(TokenId, String,
         .collect()
 }
 
-/// A case's read rows, derived from its state: its open tasks and its
-/// searchable keys (the steps it is at, its `searchable` data).
+/// A case's rows beside its state, derived from it: its timers with a due
+/// instant, its subscriptions, its open tasks and jobs, and its searchable
+/// keys (the steps it is at, its `searchable` data).
 pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance) -> ReadRows {
     let (jobs, people): (Vec<_>, Vec<_>) = st.tasks.iter().partition(|k| p.step(k.step).topic().is_some());
     let jobs = jobs
@@ -106,7 +107,23 @@ pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance)
             keys.push((format!("data.{}", v.name), text));
         }
     }
-    ReadRows { tasks, keys, jobs }
+    let timers = st
+        .timers
+        .iter()
+        .filter_map(|t| Some((i64::from(t.id.0), t.due?.0)))
+        .collect();
+    let subs = st
+        .subscriptions
+        .iter()
+        .map(|s| (i64::from(s.id.0), s.message.clone(), s.key.clone()))
+        .collect();
+    ReadRows {
+        timers,
+        subs,
+        tasks,
+        keys,
+        jobs,
+    }
 }
 
 /// A data value as a searchable key: a string as written, a number or a
@@ -142,7 +159,9 @@ pub(super) struct Work<'a> {
     /// Children cancelled because their parent withdrew them: they do not
     /// report back.
     pub(super) cascaded: HashSet<i64>,
-    pub(super) _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    /// On SQLite, this unit's turn at the writer (its savepoint in a
+    /// transaction other units may share; see `group`).
+    pub(super) turn: Option<super::group::Turn>,
 }
 
 impl Work<'_> {
@@ -441,14 +460,16 @@ impl Work<'_> {
     /// Writes every touched case and commits (the acknowledgement point)
     /// when `r` is a success; rolls everything back otherwise.
     pub(super) async fn finish<T>(mut self, r: Result<T, EngineError>) -> Result<T, EngineError> {
-        if r.is_ok() {
-            if let Err(e) = self.write().await {
-                return finish(self.tx, Err(e)).await;
-            }
-        }
+        let r = match r {
+            Ok(v) => self.write().await.map(|()| v),
+            Err(e) => Err(e),
+        };
         let ended = self.ended();
         let engine = self.engine;
-        let out = finish(self.tx, r).await;
+        let out = match self.turn.take() {
+            Some(turn) => turn.end(self.tx, r).await,
+            None => finish(self.tx, r).await,
+        };
         if out.is_ok() {
             // Counted once committed: a unit of work rolled back and run
             // again is counted when it finally commits.

@@ -47,6 +47,10 @@ pub enum StoreError {
     /// The database URL is not one Ravand knows.
     #[error("unsupported database URL `{0}`: use sqlite://FILE, sqlite::memory: or postgres://…")]
     Url(String),
+    /// The commit shared by several units of work failed (or was
+    /// abandoned): none of them is durable.
+    #[error("the shared commit failed, nothing of this unit of work is durable: {0}")]
+    Commit(String),
 }
 
 impl StoreError {
@@ -177,6 +181,12 @@ impl std::ops::Deref for Tx {
     }
 }
 
+impl AsMut<AnyConnection> for Tx {
+    fn as_mut(&mut self) -> &mut AnyConnection {
+        self
+    }
+}
+
 impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         self.conn.as_mut().expect("an open transaction has its connection")
@@ -198,6 +208,32 @@ impl Tx {
                 Err(StoreError::Db(e))
             }
         }
+    }
+
+    /// Marks where the next unit of work sharing this transaction begins.
+    pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        AsMut::<AnyConnection>::as_mut(self).execute("SAVEPOINT unit").await?;
+        Ok(())
+    }
+
+    /// Keeps what was done since [`Tx::savepoint`] (inside the transaction,
+    /// still to be committed).
+    pub async fn release(&mut self) -> Result<(), StoreError> {
+        AsMut::<AnyConnection>::as_mut(self)
+            .execute("RELEASE SAVEPOINT unit")
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes everything since [`Tx::savepoint`] and nothing before it.
+    pub async fn rollback_to(&mut self) -> Result<(), StoreError> {
+        AsMut::<AnyConnection>::as_mut(self)
+            .execute("ROLLBACK TO SAVEPOINT unit")
+            .await?;
+        AsMut::<AnyConnection>::as_mut(self)
+            .execute("RELEASE SAVEPOINT unit")
+            .await?;
+        Ok(())
     }
 
     /// Rolls back; a connection whose rollback fails is closed.
@@ -298,6 +334,9 @@ impl Store {
                             sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                             sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
                             sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                            // A unit of work's savepoint journal in memory,
+                            // not a temporary file (durability is the WAL's).
+                            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
                             sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
                             Ok(())
                         })
@@ -461,10 +500,10 @@ impl Store {
         row.as_ref().map(Self::case_row).transpose()
     }
 
-    /// Writes a case's new state, its new events, and its timer,
-    /// subscription and incident rows, as they are in `state`, and its read
-    /// rows (`before`: those already stored, when known, so that only what
-    /// changed is written). `incidents` are the case's open incidents as (token, step id,
+    /// Writes a case's new state, its new events, its incident rows, and
+    /// the rows derived from its state (`read`: timers, subscriptions, read
+    /// models; `before`: those already stored, when known, so that only
+    /// what changed is written). `incidents` are the case's open incidents as (token, step id,
     /// message), given when they may have changed; a row keeps the instant
     /// it was first written.
     #[allow(clippy::too_many_arguments)]
@@ -508,30 +547,36 @@ impl Store {
             }
             q.execute(&mut **tx).await?;
         }
-        sqlx::query("DELETE FROM timers WHERE case_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        for (t, due) in state.timers.iter().filter_map(|t| t.due.map(|d| (t, d))) {
-            sqlx::query("INSERT INTO timers (case_id, timer_id, due) VALUES ($1, $2, $3)")
+        // Timer and subscription rows only where they changed: most
+        // commands move a case without touching what it waits for.
+        if before.is_none_or(|b| b.timers != read.timers) {
+            sqlx::query("DELETE FROM timers WHERE case_id = $1")
                 .bind(id)
-                .bind(i64::from(t.id.0))
-                .bind(due.0)
                 .execute(&mut **tx)
                 .await?;
+            for (timer, due) in &read.timers {
+                sqlx::query("INSERT INTO timers (case_id, timer_id, due) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(timer)
+                    .bind(due)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
-        sqlx::query("DELETE FROM subscriptions WHERE case_id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        for s in &state.subscriptions {
-            sqlx::query("INSERT INTO subscriptions (case_id, sub_id, message, key) VALUES ($1, $2, $3, $4)")
+        if before.is_none_or(|b| b.subs != read.subs) {
+            sqlx::query("DELETE FROM subscriptions WHERE case_id = $1")
                 .bind(id)
-                .bind(i64::from(s.id.0))
-                .bind(&s.message)
-                .bind(s.key.as_deref())
                 .execute(&mut **tx)
                 .await?;
+            for (sub, message, key) in &read.subs {
+                sqlx::query("INSERT INTO subscriptions (case_id, sub_id, message, key) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(sub)
+                    .bind(message)
+                    .bind(key.as_deref())
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
         if let Some(incidents) = incidents {
             let mut sql = String::from("DELETE FROM incidents WHERE case_id = $1");

@@ -44,9 +44,15 @@ pub struct TaskRow {
     pub overdue: bool,
 }
 
-/// The read rows of one case, as the engine derived them from its state.
+/// The rows of one case beside its state, as the engine derived them from
+/// it: the read models, and the timer and subscription rows the engine's
+/// loops look cases up by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadRows {
+    /// Its pending timers with a due instant, (timer id, due).
+    pub timers: Vec<(i64, i64)>,
+    /// Its open subscriptions, (subscription id, message, key).
+    pub subs: Vec<(i64, String, Option<String>)>,
     /// Its open tasks.
     pub tasks: Vec<TaskRow>,
     /// Its searchable keys, (key, value): `stage` and `data.NAME`.
