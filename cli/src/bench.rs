@@ -256,7 +256,7 @@ pub async fn run_lists(
         async move {
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(from));
             let mut workers = Vec::new();
-            for _ in 0..8 {
+            for _ in 0..32 {
                 let (engine, next) = (engine.clone(), next.clone());
                 workers.push(tokio::spawn(async move {
                     loop {

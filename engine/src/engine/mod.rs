@@ -4,7 +4,8 @@
 //!
 //! Owns: the versioned definitions (compiled once, cached, and loaded from
 //! the store when another node deployed them), units of work (one database
-//! transaction per request: each case it touches is read under its row lock,
+//! transaction per request, which on SQLite the units queued for the writer
+//! share, a savepoint each, see `group`: each case it touches is read under its row lock,
 //! checked against the actor's grants, advanced by the runtime, and written
 //! back with its new events, timers, subscriptions and incidents before the
 //! request is acknowledged; a unit that meets a transient database fault is
