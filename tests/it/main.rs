@@ -4,6 +4,7 @@
 mod both;
 mod calendars;
 mod cli;
+mod console;
 mod crash;
 mod definitions;
 mod diagnostics;

@@ -54,6 +54,7 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/incidents", get(incidents))
         .route("/cases/{id}/incidents/{token}/resolve", post(resolve))
         .route("/cases/{id}/audit", get(audit))
+        .merge(super::ui::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -79,7 +80,8 @@ async fn json_refusals(req: axum::extract::Request, next: axum::middleware::Next
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        // The console's pages answer their refusals as pages.
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if status.as_u16() < 400 || is_json {
         return res;
     }

@@ -23,6 +23,7 @@ mod doc;
 mod hooks;
 mod jwt;
 mod net;
+mod ui;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
