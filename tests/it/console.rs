@@ -195,3 +195,213 @@ async fn the_page_shares_the_public_lookups_rate_limit() {
         .expect("api");
     assert_eq!(r.status().as_u16(), 429, "the API's lookup has the same budget");
 }
+
+/// A W3C WebDriver session with Debian's Chromium through chromedriver,
+/// spoken over plain HTTP.
+struct Browser {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: std::path::PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium the size of a phone, or
+    /// `None` when they are not installed and CI does not require them.
+    async fn start() -> Option<Browser> {
+        let driver_bin = std::path::Path::new("/usr/bin/chromedriver");
+        if !driver_bin.exists() || !std::path::Path::new("/usr/bin/chromium").exists() {
+            assert!(
+                std::env::var_os("RAVAND_REQUIRE_BROWSER").is_none(),
+                "RAVAND_REQUIRE_BROWSER is set but /usr/bin/chromium or /usr/bin/chromedriver is missing (apt packages chromium, chromium-driver)"
+            );
+            eprintln!("SKIPPED: no /usr/bin/chromium and /usr/bin/chromedriver; install the apt packages chromium and chromium-driver (CI does, and requires them)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = std::process::Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let profile = std::env::temp_dir().join(format!("ravand-chromium-{}-{port}", std::process::id()));
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args,
+                // A phone's screen (headless windows are at least 500 wide).
+                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}}}}}});
+        let v: serde_json::Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session answer");
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Some(Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let r = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let v: serde_json::Value = r.send().await.expect("webdriver").json().await.expect("json");
+        assert!(v["value"]["error"].is_null(), "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let v = self
+            .call("POST", "/element", json!({"using": "css selector", "value": css}))
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|e| e.as_str())
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
+    /// Once the page's fonts are ready: what the page looks like to a reader.
+    async fn looks(&self) -> serde_json::Value {
+        let script = "const done = arguments[0]; document.fonts.ready.then(() => done({\
+            lang: document.documentElement.lang, dir: document.documentElement.dir,\
+            loaded: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/\"/g, '')),\
+            overflow: document.documentElement.scrollWidth > window.innerWidth,\
+            width: window.innerWidth,\
+            title: (document.querySelector('h2') || {}).innerText || null,\
+            stage: (document.querySelector('.stage') || {}).innerText || null,\
+            path: location.pathname + location.search}));";
+        self.call("POST", "/execute/async", json!({"script": script, "args": []}))
+            .await
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self._profile);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_form_leads_to_the_case_set_right_to_left_in_vazirmatn() {
+    let s = site().await;
+    let mut d = ravand_engine::runtime::Data::new();
+    d.insert("category".into(), json!("lighting"));
+    let started = s.engine.start("complaint-137", d, None).await.expect("starts");
+    let Some(b) = Browser::start().await else { return };
+    b.go(&format!("{}/track", s.base)).await;
+    // The form, typed into and sent as a person would: no script on the page.
+    let input = b.element("#code").await;
+    b.call(
+        "POST",
+        &format!("/element/{input}/value"),
+        json!({"text": started.tracking_code.to_lowercase()}),
+    )
+    .await;
+    let button = b.element("button[type=submit]").await;
+    b.call("POST", &format!("/element/{button}/click"), json!({})).await;
+    let mut looks = b.looks().await;
+    for _ in 0..50 {
+        if looks["path"] == json!(format!("/track/{}", started.tracking_code)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        looks = b.looks().await;
+    }
+    assert_eq!(
+        looks["path"],
+        json!(format!("/track/{}", started.tracking_code)),
+        "{looks}"
+    );
+    assert_eq!(
+        (&looks["lang"], &looks["dir"]),
+        (&json!("fa"), &json!("rtl")),
+        "{looks}"
+    );
+    assert!(
+        looks["loaded"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("Vazirmatn"))),
+        "Vazirmatn was not loaded from the binary: {looks}"
+    );
+    assert_eq!(looks["width"], json!(390), "not a phone's width: {looks}");
+    assert_eq!(
+        looks["overflow"],
+        json!(false),
+        "the page is wider than a phone: {looks}"
+    );
+    assert_eq!(
+        looks["title"],
+        json!("رسیدگی به درخواست‌ها و شکایات شهروندان (سامانه ۱۳۷)"),
+        "{looks}"
+    );
+    assert!(
+        looks["stage"]
+            .as_str()
+            .is_some_and(|t| t.contains("ثبت درخواست شهروند")),
+        "{looks}"
+    );
+    // The language switch.
+    let link = b.element("nav a").await;
+    b.call("POST", &format!("/element/{link}/click"), json!({})).await;
+    let mut en = b.looks().await;
+    for _ in 0..50 {
+        if en["lang"] == json!("en") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        en = b.looks().await;
+    }
+    assert_eq!((&en["lang"], &en["dir"]), (&json!("en"), &json!("ltr")), "{en}");
+    assert_eq!(
+        en["title"],
+        json!("Citizen request and complaint handling (137)"),
+        "{en}"
+    );
+    let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
+}
