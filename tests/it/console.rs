@@ -116,6 +116,11 @@ async fn a_citizen_sees_the_stage_and_the_steps_done_in_persian_and_nothing_of_t
         assert!(!body.contains(secret), "the page shows `{secret}`: {body}");
     }
 
+    // A code typed in lower case is the same code.
+    let (st, _, lower) = s.get(&format!("/track/{}", code.to_lowercase())).await;
+    assert_eq!(st, 200);
+    assert!(lower.contains("ارسال کد پیگیری با پیامک"), "{lower}");
+
     // English on request, left to right.
     let (st, _, en) = s.get(&format!("/track/{code}?lang=en")).await;
     assert_eq!(st, 200);

@@ -275,8 +275,9 @@ async fn track_case(
         p.refusal = Some(l.limited);
         return page(StatusCode::TOO_MANY_REQUESTS, &p);
     }
+    // Codes are upper case; a code typed in lower case is the same code.
     let found = if plausible(&code) {
-        s.engine.track(&code).await
+        s.engine.track(&code.to_ascii_uppercase()).await
     } else {
         Ok(None)
     };
