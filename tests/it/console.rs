@@ -11,27 +11,40 @@ use serde_json::json;
 
 use crate::helpers::root;
 
-struct Site {
-    base: String,
-    http: reqwest::Client,
-    engine: Arc<Engine>,
+pub(crate) struct Site {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub engine: Arc<Engine>,
+    pub svc: Arc<service::Service>,
+    pub clock: Arc<VirtualClock>,
 }
 
 async fn site() -> Site {
+    site_with(vec![Token::for_secret("t", Access::Admin, "admin")]).await
+}
+
+/// A service on loopback over an in-memory engine with the committed
+/// calendars and the 137 process, accepting `tokens`.
+pub(crate) async fn site_with(tokens: Vec<Token>) -> Site {
+    site_on("sqlite::memory:", tokens).await
+}
+
+/// The same, over the database at `url` (several sites may share one).
+pub(crate) async fn site_on(url: &str, tokens: Vec<Token>) -> Site {
     let clock = Arc::new(VirtualClock::new(Timestamp(1_777_708_800)));
-    let engine = Arc::new(Engine::in_memory(clock, 21).await.expect("engine"));
+    let engine = Arc::new(Engine::open(url, clock.clone(), 21).await.expect("engine"));
     engine
         .add_calendars_from(&root().join("definitions/calendars"))
         .await
         .expect("calendars");
     let text = std::fs::read_to_string(root().join("definitions/complaint-137.yaml")).expect("definition");
     engine.deploy("complaint-137.yaml", &text).await.expect("deploys");
-    let svc = service::Service::new(engine.clone(), vec![Token::for_secret("t", Access::Admin, "admin")]);
+    let svc = service::Service::new(engine.clone(), tokens);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(service::serve(
         listener,
-        service::router(svc),
+        service::router(svc.clone()),
         ServeLimits::default(),
         std::future::pending(),
     ));
@@ -42,11 +55,13 @@ async fn site() -> Site {
             .build()
             .expect("client"),
         engine,
+        svc,
+        clock,
     }
 }
 
 impl Site {
-    async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -58,7 +73,7 @@ impl Site {
     }
 }
 
-fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+pub(crate) fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
@@ -203,18 +218,18 @@ async fn the_page_shares_the_public_lookups_rate_limit() {
 
 /// A W3C WebDriver session with Debian's Chromium through chromedriver,
 /// spoken over plain HTTP.
-struct Browser {
+pub(crate) struct Browser {
     driver: std::process::Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
+    pub base: String,
+    pub session: String,
+    pub http: reqwest::Client,
     _profile: std::path::PathBuf,
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium the size of a phone, or
     /// `None` when they are not installed and CI does not require them.
-    async fn start() -> Option<Browser> {
+    pub(crate) async fn start() -> Option<Browser> {
         let driver_bin = std::path::Path::new("/usr/bin/chromedriver");
         if !driver_bin.exists() || !std::path::Path::new("/usr/bin/chromium").exists() {
             assert!(
@@ -283,7 +298,7 @@ impl Browser {
         })
     }
 
-    async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let r = match method {
             "GET" => self.http.get(url),
@@ -294,11 +309,11 @@ impl Browser {
         v["value"].clone()
     }
 
-    async fn go(&self, url: &str) {
+    pub(crate) async fn go(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url })).await;
     }
 
-    async fn element(&self, css: &str) -> String {
+    pub(crate) async fn element(&self, css: &str) -> String {
         let v = self
             .call("POST", "/element", json!({"using": "css selector", "value": css}))
             .await;
@@ -310,7 +325,7 @@ impl Browser {
     }
 
     /// Once the page's fonts are ready: what the page looks like to a reader.
-    async fn looks(&self) -> serde_json::Value {
+    pub(crate) async fn looks(&self) -> serde_json::Value {
         let script = "const done = arguments[0]; document.fonts.ready.then(() => done({\
             lang: document.documentElement.lang, dir: document.documentElement.dir,\
             loaded: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/\"/g, '')),\

@@ -7,6 +7,7 @@ mod cli;
 mod console;
 mod crash;
 mod definitions;
+mod desk;
 mod diagnostics;
 mod faults;
 mod gen;

@@ -623,7 +623,7 @@ async fn a_backup_taken_under_load_restores_every_case_acknowledged_before_it() 
 }
 
 /// A P-256 key made for the test: its signing key and its JWK.
-fn test_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+pub(crate) fn test_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     use base64::Engine as _;
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     use p256::pkcs8::EncodePrivateKey;
@@ -642,7 +642,7 @@ fn test_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
     (jsonwebtoken::EncodingKey::from_ec_der(der.as_bytes()), jwk)
 }
 
-fn jwt(key: &jsonwebtoken::EncodingKey, kid: &str, claims: Value) -> String {
+pub(crate) fn jwt(key: &jsonwebtoken::EncodingKey, kid: &str, claims: Value) -> String {
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.kid = Some(kid.into());
     jsonwebtoken::encode(&h, &claims, key).expect("signs")

@@ -19,11 +19,13 @@
 
 mod access;
 mod catalog;
+mod desk;
 mod group;
 mod hooks;
 mod jobs;
 mod public;
 mod query;
+mod sessions;
 mod stats;
 mod tick;
 mod work;
@@ -38,10 +40,12 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
+pub use desk::{Field, Notice, TaskForm};
 pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use public::Tracked;
 pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
+pub use sessions::{secret, Opened, Session};
 pub use stats::{CommitCounts, FinishedLabels, Gauges, ProcessLabel, Stats};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};

@@ -296,7 +296,7 @@ fn strict<T: std::str::FromStr>(raw: &str) -> Option<T> {
     ok.then(|| raw.parse().ok()).flatten()
 }
 
-fn case_id(raw: &str) -> Res<CaseId> {
+pub(in crate::service) fn case_id(raw: &str) -> Res<CaseId> {
     strict::<u64>(raw).map(CaseId).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -306,7 +306,7 @@ fn case_id(raw: &str) -> Res<CaseId> {
     })
 }
 
-fn task_id(raw: &str) -> Res<TaskId> {
+pub(in crate::service) fn task_id(raw: &str) -> Res<TaskId> {
     strict::<u32>(raw)
         .map(TaskId)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("`{raw}` is not a task id")))

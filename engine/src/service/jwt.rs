@@ -26,6 +26,7 @@ pub struct JwtVerifier {
 
 #[derive(Debug, Deserialize)]
 struct Claims {
+    exp: Option<i64>,
     sub: Option<String>,
     preferred_username: Option<String>,
     ravand_access: Access,
@@ -63,6 +64,10 @@ impl JwtVerifier {
 
 impl Verifier for JwtVerifier {
     fn verify(&self, token: &str) -> Option<Caller> {
+        self.verify_until(token).map(|(c, _)| c)
+    }
+
+    fn verify_until(&self, token: &str) -> Option<(Caller, Option<i64>)> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return None;
@@ -97,7 +102,7 @@ impl Verifier for JwtVerifier {
                     .filter(|r| r.split_once('/').is_some_and(|(p, x)| !p.is_empty() && !x.is_empty()))
                     .collect(),
             };
-            return Some(Caller::of(&entry));
+            return Some((Caller::of(&entry), c.exp));
         }
         None
     }

@@ -255,6 +255,12 @@ impl Metrics {
 pub trait Verifier: Send + Sync {
     /// The caller a bearer token stands for, if this verifier accepts it.
     fn verify(&self, token: &str) -> Option<Caller>;
+
+    /// The caller and, when the token says, the instant (Unix seconds) it
+    /// stops being valid: a console session lasts no longer.
+    fn verify_until(&self, token: &str) -> Option<(Caller, Option<i64>)> {
+        self.verify(token).map(|c| (c, None))
+    }
 }
 
 /// What the handlers share.

@@ -21,9 +21,11 @@ use crate::time::Timestamp;
 mod hooks;
 mod jobs;
 mod read;
+mod sessions;
 pub use hooks::*;
 pub use jobs::*;
 pub use read::*;
+pub use sessions::*;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

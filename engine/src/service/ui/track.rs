@@ -1,39 +1,21 @@
-//! The console's pages, beside the API on the same port. This first part
-//! is the citizen's: `/track` (a form) and `/track/{code}` (where a case
-//! stands), without login, rate-limited as the public API, in Persian
-//! (right to left, Persian digits) with an English switch (`?lang=en`), and
-//! the assets they need under `/ui/assets/`, inside the binary.
+//! The citizen's page: `/track` (a form) and `/track/{code}` (where a case
+//! stands), without login, rate-limited as the public API.
 //!
-//! Owns: the page handlers, their labels in both languages, the embedded
-//! assets. Must not: show a citizen anything of the staff or the case data
-//! (that is `Engine::track`'s choice); need JavaScript or the network.
+//! Must not: show a citizen anything of the staff or the case data (that is
+//! `Engine::track`'s choice).
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
-use super::Service;
+use super::super::Service;
+use super::fa_digits;
 use crate::engine::Tracked;
 use crate::runtime::Status;
-
-/// The console's assets: style sheet and fonts (Vazirmatn, OFL).
-#[derive(rust_embed::RustEmbed)]
-#[folder = "assets/"]
-struct Assets;
-
-/// The pages' routes.
-pub(super) fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/track", get(track_form))
-        .route("/track/{code}", get(track_case))
-        .route("/ui/assets/{*path}", get(asset))
-}
 
 /// A page's words in one language.
 struct Labels {
@@ -120,7 +102,7 @@ struct TrackPage<'a> {
 
 /// `?lang=en` (anything else is Persian) and, on the form, `code`.
 #[derive(Debug, Default, Deserialize)]
-struct PageQuery {
+pub(super) struct PageQuery {
     lang: Option<String>,
     code: Option<String>,
 }
@@ -133,16 +115,6 @@ impl PageQuery {
             &FA
         }
     }
-}
-
-/// Western digits as Persian digits.
-fn fa_digits(s: &str) -> String {
-    s.chars()
-        .map(|c| match c.to_digit(10) {
-            Some(d) if c.is_ascii_digit() => char::from_u32(0x06F0 + d).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
 }
 
 fn status_text(s: Status, en: bool) -> &'static str {
@@ -178,30 +150,8 @@ fn shown(t: Tracked, en: bool) -> Shown {
     }
 }
 
-/// A page with the headers every page carries: no script, nothing from
-/// elsewhere, no referrer (the address holds a tracking code).
 fn page(status: StatusCode, p: &TrackPage<'_>) -> Response {
-    let html = match p.render() {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "a page did not render");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be made").into_response();
-        }
-    };
-    let mut r = (status, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; font-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    super::html(status, p.render())
 }
 
 fn switch_href(path: &str, en: bool) -> String {
@@ -218,7 +168,7 @@ fn plausible(code: &str) -> bool {
 }
 
 /// `GET /track`: the form; with `code`, on to that code's page.
-async fn track_form(Query(q): Query<PageQuery>) -> Response {
+pub(super) async fn track_form(Query(q): Query<PageQuery>) -> Response {
     let l = q.labels();
     let en = l.lang == "en";
     match q.code.as_deref().map(str::trim) {
@@ -254,7 +204,7 @@ async fn track_form(Query(q): Query<PageQuery>) -> Response {
 }
 
 /// `GET /track/{code}`: where the case stands, for its citizen.
-async fn track_case(
+pub(super) async fn track_case(
     State(s): State<Arc<Service>>,
     peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     Path(code): Path<String>,
@@ -290,39 +240,6 @@ async fn track_case(
             p.refusal = Some(l.not_found);
             page(StatusCode::NOT_FOUND, &p)
         }
-        Err(e) => super::ApiError::from(e).into_response(),
-    }
-}
-
-/// `GET /ui/assets/{path}`: a file from inside the binary.
-async fn asset(Path(path): Path<String>) -> Response {
-    let Some(f) = Assets::get(&path) else {
-        return super::ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such asset").into_response();
-    };
-    let kind = match path.rsplit('.').next() {
-        Some("css") => "text/css; charset=utf-8",
-        Some("woff2") => "font/woff2",
-        Some("txt") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    };
-    let mut r = f.data.into_owned().into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digits_become_persian_and_nothing_else_changes() {
-        assert_eq!(
-            fa_digits("1405-01-15 08:00 (2026-04-04)"),
-            "۱۴۰۵-۰۱-۱۵ ۰۸:۰۰ (۲۰۲۶-۰۴-۰۴)"
-        );
-        assert_eq!(fa_digits("مرحله ۳ و 4"), "مرحله ۳ و ۴");
+        Err(e) => super::super::ApiError::from(e).into_response(),
     }
 }

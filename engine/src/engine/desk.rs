@@ -1,0 +1,143 @@
+//! A task as the staff's cartable opens it: the case it belongs to, the
+//! case data its step shows, the inputs its step sets (typed, with their
+//! titles, choices and whether the case needs them), and the reminders and
+//! warnings its deadline brought.
+//!
+//! Owns: [`TaskForm`] and [`Engine::task_form_as`]. Must not: decide who
+//! may complete the task (the unit of work that completes it does), or
+//! show the task to an actor not granted its process.
+
+use super::*;
+use crate::definition::{EscalationAction, VarType};
+use crate::model::Spec;
+
+/// A case variable on a task's form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The variable's name (the input's name).
+    pub name: String,
+    /// Its Persian title, where the definition gives one.
+    pub title: Option<String>,
+    /// Its type.
+    pub ty: VarType,
+    /// For an enum: the values to choose from.
+    pub values: Vec<String>,
+    /// Whether the case must have it.
+    pub required: bool,
+    /// Its value in the case now.
+    pub value: Option<serde_json::Value>,
+}
+
+/// A rung of the task's escalation ladder that has fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// When, in both calendars.
+    pub at: String,
+    /// What it did.
+    pub action: EscalationAction,
+    /// How many times this rung has fired (from 1).
+    pub n: u32,
+}
+
+/// An open task with what its form needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskForm {
+    /// The case.
+    pub case: CaseId,
+    /// The case's process.
+    pub process: String,
+    /// The process's Persian title.
+    pub process_title: String,
+    /// Its English title.
+    pub process_title_en: Option<String>,
+    /// The version the case runs.
+    pub version: u32,
+    /// The case's tracking code.
+    pub tracking_code: String,
+    /// The task.
+    pub task: runtime::TaskView,
+    /// The step's English title.
+    pub title_en: Option<String>,
+    /// When it was opened, in both calendars.
+    pub opened: String,
+    /// The title of the role whose list it is on.
+    pub role_title: Option<String>,
+    /// The case data the step shows, read-only.
+    pub shows: Vec<Field>,
+    /// The inputs the step sets.
+    pub sets: Vec<Field>,
+    /// Reminders, warnings and other rungs fired on the task's deadline.
+    pub notices: Vec<Notice>,
+    /// Whether the actor may claim and complete it.
+    pub may_work: bool,
+}
+
+impl Engine {
+    /// Task `task` of case `case` as `actor` opens it (who must be granted
+    /// the case's process).
+    pub async fn task_form_as(&self, actor: &Actor, case: CaseId, task: TaskId) -> Result<TaskForm, EngineError> {
+        let (row, d) = self.read_as(actor, case, "open a task").await?;
+        let (p, cal, st) = (&d.process, &d.calendar, &row.state);
+        let view = runtime::CaseView::of(p, cal, st);
+        let open = st
+            .tasks
+            .iter()
+            .find(|t| t.id == task)
+            .ok_or(EngineError::Command(CommandError::NoSuchTask(task)))?;
+        let tv = view
+            .tasks
+            .into_iter()
+            .find(|t| t.task == task)
+            .ok_or(EngineError::Command(CommandError::NoSuchTask(task)))?;
+        let step = p.step(open.step);
+        let field = |ix: &crate::model::VarIx| {
+            let v = p.var(*ix);
+            Field {
+                name: v.name.clone(),
+                title: v.title.clone(),
+                ty: v.ty,
+                values: v.values.clone(),
+                required: v.required,
+                value: st.data.get(&v.name).cloned(),
+            }
+        };
+        let shows = match &step.spec {
+            Spec::Task { shows, .. } => shows.iter().map(field).collect(),
+            _ => Vec::new(),
+        };
+        let events = self.store.history(case.0 as i64).await?;
+        let notices = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Escalated {
+                    scope: runtime::Scope::Task { task: t },
+                    action,
+                    n,
+                    ..
+                } if *t == task => Some(Notice {
+                    at: cal.show(e.at),
+                    action: *action,
+                    n: *n,
+                }),
+                _ => None,
+            })
+            .collect();
+        let role = open.role.map(|r| p.role(r).id.clone());
+        Ok(TaskForm {
+            case,
+            process: p.id.0.clone(),
+            process_title: p.title.clone(),
+            process_title_en: p.title_en.clone(),
+            version: p.version,
+            tracking_code: row.tracking_code.clone(),
+            task: tv,
+            title_en: step.title_en.clone(),
+            opened: cal.show(open.created_at),
+            role_title: open.role.map(|r| p.role(r).title.clone()),
+            shows,
+            sets: step.sets.iter().map(field).collect(),
+            notices,
+            may_work: actor.may_work(&p.id.0, role.as_deref()),
+        })
+    }
+}

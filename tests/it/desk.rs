@@ -1,0 +1,663 @@
+//! The staff's console over loopback: signing in with a token (a session
+//! in the store, its cookie HttpOnly and SameSite=Strict), the cartable,
+//! claiming and completing a task through forms made from its step, CSRF
+//! and cross-site refusals, signing out; and in Debian's Chromium, a task
+//! worked from the desk without a line of script.
+
+use serde_json::json;
+
+use crate::console::{header, site_with, Browser, Site};
+use ravand_engine::engine::CaseId;
+use ravand_engine::runtime::Data;
+use ravand_engine::service::{Access, Token};
+
+/// A test process whose one task sets a field of every type.
+const TYPED: &str = r#"
+id: desk-test
+version: 1
+title: آزمون کارتابل
+title_en: Desk test
+roles:
+  - {id: clerk, title: کارشناس پرونده}
+data:
+  - {name: applicant, type: string, title: متقاضی, required: true}
+  - {name: amount, type: number, title: مبلغ}
+  - {name: units, type: integer, title: تعداد واحد}
+  - {name: visit, type: date, title: تاریخ بازدید}
+  - {name: kind, type: enum, values: [house, shop], title: نوع ملک}
+  - {name: ok, type: bool, title: تایید}
+steps:
+  - {id: start, kind: start}
+  - id: review
+    title: بررسی پرونده
+    title_en: Review the file
+    performer: clerk
+    shows: [applicant]
+    sets: [amount, units, visit, kind, ok]
+    deadline:
+      due: 2 hours
+      escalation:
+        - {after: 0, action: remind}
+        - {after: 1 hours, action: warn}
+  - {id: end, kind: end, outcome: done}
+"#;
+
+fn clerk(secret: &str, user: &str, roles: &[&str]) -> Token {
+    let mut t = Token::for_secret(secret, Access::Clerk, user);
+    t.processes = vec!["complaint-137".into()];
+    t.roles = roles.iter().map(|r| r.to_string()).collect();
+    t
+}
+
+fn tokens() -> Vec<Token> {
+    let mut typed = Token::for_secret("typed-secret", Access::Clerk, "clerk-sara");
+    typed.roles = vec!["desk-test/clerk".into()];
+    vec![
+        clerk("operator-secret", "operator-ali", &["complaint-137/operator-137"]),
+        clerk("classifier-secret", "classifier-reza", &["complaint-137/classifier"]),
+        typed,
+        Token::for_secret("admin-secret", Access::Admin, "admin"),
+    ]
+}
+
+/// The value of the hidden input or attribute `name="…" value="…"` on a page.
+fn hidden(body: &str, name: &str) -> String {
+    let at = body
+        .find(&format!(r#"name="{name}" value=""#))
+        .unwrap_or_else(|| panic!("no `{name}` field: {body}"));
+    let rest = &body[at + name.len() + 15..];
+    rest[..rest.find('"').expect("closing quote")].to_owned()
+}
+
+/// A cookie's `name=value` from a response's `Set-Cookie` headers, and the whole header.
+fn set_cookie(h: &reqwest::header::HeaderMap, name: &str) -> Option<(String, String)> {
+    h.get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap_or("").to_owned(), v.to_owned()))
+}
+
+impl Site {
+    async fn post_form(
+        &self,
+        path: &str,
+        cookies: &[&str],
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            body.append_pair(k, v);
+        }
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.finish());
+        if !cookies.is_empty() {
+            r = r.header("cookie", cookies.join("; "));
+        }
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        let r = r.send().await.expect("request");
+        let (st, h) = (r.status().as_u16(), r.headers().clone());
+        (st, h, r.text().await.expect("body"))
+    }
+
+    async fn get_with(&self, path: &str, cookie: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request");
+        let (st, h) = (r.status().as_u16(), r.headers().clone());
+        (st, h, r.text().await.expect("body"))
+    }
+
+    /// Signs in with `token` through the login form; the session cookie.
+    async fn sign_in(&self, token: &str) -> String {
+        let (st, h, form) = self.get("/ui/login?next=/ui/desk").await;
+        assert_eq!(st, 200, "{form}");
+        let (login, _) = set_cookie(&h, "ravand_login").expect("the login form's cookie");
+        let nonce = hidden(&form, "nonce");
+        let (st, h, body) = self
+            .post_form(
+                "/ui/login",
+                &[&login],
+                &[("token", token), ("nonce", &nonce), ("next", "/ui/desk")],
+                Some(&self.base),
+            )
+            .await;
+        assert_eq!(st, 303, "{body}");
+        set_cookie(&h, "ravand_session").expect("a session cookie").0
+    }
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_a_token_and_the_session_cookie_is_strict_and_scoped() {
+    let s = site_with(tokens()).await;
+    // Not signed in: the desk sends to the login page, to come back.
+    let (st, h, _) = s.get("/ui/desk").await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), "/ui/login?next=%2Fui%2Fdesk");
+    let (st, h, form) = s.get("/ui/login").await;
+    assert_eq!(st, 200);
+    assert!(form.contains(r#"<html lang="fa" dir="rtl">"#), "{form}");
+    assert!(form.contains(r#"name="token" type="password""#), "{form}");
+    assert!(!form.contains("<script"), "{form}");
+    let (login, whole) = set_cookie(&h, "ravand_login").expect("login cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui/login"] {
+        assert!(whole.contains(flag), "{whole}");
+    }
+    let nonce = hidden(&form, "nonce");
+
+    // A wrong token: the form again, 401, no session.
+    let (st, h, body) = s
+        .post_form("/ui/login", &[&login], &[("token", "guess"), ("nonce", &nonce)], None)
+        .await;
+    assert_eq!(st, 401);
+    assert!(body.contains("این کلید دسترسی پذیرفته نشد."), "{body}");
+    assert!(set_cookie(&h, "ravand_session").is_none());
+    // The right token without the form's own cookie (a login forced from
+    // another site): refused.
+    let (st, _, body) = s
+        .post_form(
+            "/ui/login",
+            &[],
+            &[("token", "operator-secret"), ("nonce", &nonce)],
+            None,
+        )
+        .await;
+    assert_eq!(st, 403, "{body}");
+    // From another site's page: refused before the token is looked at.
+    let (st, _, _) = s
+        .post_form(
+            "/ui/login",
+            &[&login],
+            &[("token", "operator-secret"), ("nonce", &nonce)],
+            Some("http://evil.example"),
+        )
+        .await;
+    assert_eq!(st, 403);
+    // `next` may not lead off the console.
+    let (st, h, _) = s
+        .post_form(
+            "/ui/login",
+            &[&login],
+            &[
+                ("token", "operator-secret"),
+                ("nonce", &nonce),
+                ("next", "//evil.example/"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), "/ui/desk");
+    let (session, whole) = set_cookie(&h, "ravand_session").expect("session");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=28800"] {
+        assert!(whole.contains(flag), "{whole}");
+    }
+    assert!(!whole.contains("Secure"), "plain HTTP: {whole}");
+    assert!(
+        !whole.contains("operator-secret"),
+        "the token is not in the cookie: {whole}"
+    );
+    // Behind a proxy speaking HTTPS the cookie is Secure.
+    let (st, _, form) = s.get("/ui/login").await;
+    assert_eq!(st, 200);
+    let r = s
+        .http
+        .post(format!("{}/ui/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("ravand_login={}", hidden(&form, "nonce")))
+        .body(format!("token=operator-secret&nonce={}", hidden(&form, "nonce")))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, whole) = set_cookie(r.headers(), "ravand_session").expect("session");
+    assert!(whole.contains("; Secure"), "{whole}");
+
+    // The session opens the desk, and names who is signed in.
+    let (st, _, desk) = s.get_with("/ui/desk", &session).await;
+    assert_eq!(st, 200, "{desk}");
+    assert!(desk.contains("operator-ali"), "{desk}");
+    // The session cookie is no API token.
+    let r = s
+        .http
+        .get(format!("{}/tasks", s.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status().as_u16(), 401);
+
+    // Signing out needs the form's secret, then ends the session.
+    let csrf = hidden(&desk, "_csrf");
+    let (st, _, _) = s
+        .post_form("/ui/logout", &[&session], &[("_csrf", "wrong")], None)
+        .await;
+    assert_eq!(st, 403);
+    let (st, h, _) = s.post_form("/ui/logout", &[&session], &[("_csrf", &csrf)], None).await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), "/ui/login");
+    let (st, h, _) = s.get_with("/ui/desk", &session).await;
+    assert_eq!(st, 303, "a signed-out session opens nothing");
+    assert!(header(&h, "location").starts_with("/ui/login"));
+
+    // A token taken out of the tokens file ends its sessions at once.
+    let session = s.sign_in("classifier-secret").await;
+    assert_eq!(s.get_with("/ui/desk", &session).await.0, 200);
+    s.svc
+        .set_tokens(tokens().into_iter().filter(|t| t.user != "classifier-reza").collect());
+    assert_eq!(s.get_with("/ui/desk", &session).await.0, 303);
+}
+
+#[tokio::test]
+async fn a_clerk_claims_and_completes_a_task_from_the_desk_and_the_engine_judges_it() {
+    let s = site_with(tokens()).await;
+    let mut d = Data::new();
+    d.insert("category".into(), json!("roads"));
+    let case: CaseId = s.engine.start("complaint-137", d, None).await.expect("starts").case;
+    let task = s.engine.status(case).await.expect("status").tasks[0].task;
+    let href = format!("/ui/cases/{}/tasks/{}", case.0, task.0);
+
+    let operator = s.sign_in("operator-secret").await;
+    let (st, _, desk) = s.get_with("/ui/desk?view=roles", &operator).await;
+    assert_eq!(st, 200, "{desk}");
+    assert!(desk.contains("ثبت درخواست شهروند"), "{desk}");
+    assert!(desk.contains("اپراتور سامانه ۱۳۷"), "the role's Persian title: {desk}");
+    assert!(desk.contains(&format!(r#"action="{href}/claim""#)), "{desk}");
+    // Nobody holds it yet: not on "my tasks".
+    let (_, _, mine) = s.get_with("/ui/desk?view=mine", &operator).await;
+    assert!(mine.contains("کاری در این فهرست نیست."), "{mine}");
+    let csrf = hidden(&desk, "_csrf");
+
+    // Claiming: refused without the secret, or from another site.
+    let (st, _, _) = s.post_form(&format!("{href}/claim"), &[&operator], &[], None).await;
+    assert_eq!(st, 403);
+    let (st, _, _) = s
+        .post_form(
+            &format!("{href}/claim"),
+            &[&operator],
+            &[("_csrf", &csrf)],
+            Some("http://evil.example"),
+        )
+        .await;
+    assert_eq!(st, 403);
+    assert_eq!(s.engine.status(case).await.expect("status").tasks[0].assignee, None);
+    let (st, h, _) = s
+        .post_form(
+            &format!("{href}/claim"),
+            &[&operator],
+            &[("_csrf", &csrf)],
+            Some(&s.base),
+        )
+        .await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), format!("{href}?done=claimed"));
+    assert_eq!(
+        s.engine.status(case).await.expect("status").tasks[0]
+            .assignee
+            .as_deref(),
+        Some("operator-ali")
+    );
+    let (_, _, mine) = s.get_with("/ui/desk?view=mine", &operator).await;
+    assert!(mine.contains(&href), "{mine}");
+
+    // The task's page: its inputs as a form (an enum as choices, a bool as yes/no).
+    let (st, _, page) = s.get_with(&format!("{href}?done=claimed"), &operator).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("کار را برداشتید."), "{page}");
+    for want in [
+        r#"<select id="f-category" name="category""#,
+        r#"<option value="roads" selected>roads</option>"#,
+        r#"<option value="true">بله</option>"#,
+        "نوع درخواست",
+        "همیار شهرداری",
+    ] {
+        assert!(page.contains(want), "no `{want}`: {page}");
+    }
+    // A value the engine refuses: the form again, its message beside the field, nothing done.
+    let (st, _, again) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&operator],
+            &[("_csrf", &csrf), ("category", "bridges"), ("partner", "true")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 422, "{again}");
+    assert!(
+        again.contains(r#"<p class="field-error" id="e-category" role="alert">`category` must be one of"#),
+        "{again}"
+    );
+    assert!(again.contains(r#"aria-invalid="true""#), "{again}");
+    assert_eq!(s.engine.status(case).await.expect("status").tasks[0].task, task);
+
+    // A classifier may read the case but not work this task.
+    let classifier = s.sign_in("classifier-secret").await;
+    let (st, _, seen) = s.get_with(&href, &classifier).await;
+    assert_eq!(st, 200, "{seen}");
+    assert!(seen.contains("شما اجازهٔ انجام این کار را ندارید"), "{seen}");
+    assert!(!seen.contains("/complete\""), "no form for who may not: {seen}");
+    let c_csrf = hidden(&seen, "_csrf");
+    let (st, _, refused) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&classifier],
+            &[("_csrf", &c_csrf), ("category", "roads")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 403, "the engine refuses it in its unit of work: {refused}");
+    // Another's session secret does not pass for this one.
+    let (st, _, _) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&operator],
+            &[("_csrf", &c_csrf), ("category", "roads")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 403);
+
+    // Done right: recorded as the operator's, and off the desk.
+    let (st, h, _) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&operator],
+            &[("_csrf", &csrf), ("category", "lighting"), ("partner", "false")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), "/ui/desk?done=completed");
+    let view = s.engine.status(case).await.expect("status");
+    assert!(view.tasks.iter().all(|t| t.task != task), "{view:?}");
+    assert_eq!(view.data.get("category"), Some(&json!("lighting")));
+    assert_eq!(view.data.get("partner"), Some(&json!(false)));
+    let lines = s.engine.history_lines(case).await.expect("history");
+    assert!(
+        lines.iter().any(|l| l.contains("operator-ali")),
+        "the completion is the operator's: {lines:?}"
+    );
+    let (_, _, desk) = s.get_with("/ui/desk?done=completed", &operator).await;
+    assert!(desk.contains("کار انجام و ثبت شد."), "{desk}");
+    assert!(!desk.contains(&href), "{desk}");
+    // The task is gone: its page says so.
+    let (st, _, gone) = s.get_with(&href, &operator).await;
+    assert_eq!(st, 404, "{gone}");
+}
+
+#[tokio::test]
+async fn typed_inputs_read_as_their_types_in_persian_digits_and_wrong_ones_stay_beside_their_field() {
+    let s = site_with(tokens()).await;
+    s.engine.deploy("desk-test.yaml", TYPED).await.expect("deploys");
+    let mut d = Data::new();
+    d.insert("applicant".into(), json!("مریم احمدی"));
+    let case = s.engine.start("desk-test", d, None).await.expect("starts").case;
+    let task = s.engine.status(case).await.expect("status").tasks[0].task;
+    let href = format!("/ui/cases/{}/tasks/{}", case.0, task.0);
+    // Past the deadline: the reminder and the warning fired.
+    s.clock.advance(4 * 3600);
+    s.engine.tick(s.engine.now()).await.expect("tick");
+
+    let clerk = s.sign_in("typed-secret").await;
+    let (_, _, desk) = s.get_with("/ui/desk", &clerk).await;
+    assert!(desk.contains(r#"<tr class="overdue">"#), "{desk}");
+    assert!(desk.contains("گذشته از مهلت"), "{desk}");
+    let (st, _, page) = s.get_with(&href, &clerk).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("مریم احمدی"), "what the step shows: {page}");
+    assert!(!page.contains(r#"name="applicant""#), "shown, not an input: {page}");
+    assert!(
+        page.contains("تذکر (۱ بار)") && page.contains("اخطار (۱ بار)"),
+        "{page}"
+    );
+    assert!(page.contains(r#"inputmode="decimal""#), "{page}");
+    let csrf = hidden(&page, "_csrf");
+
+    // A whole number that is not one: refused here, beside its field, with the rest kept.
+    let (st, _, again) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&clerk],
+            &[("_csrf", &csrf), ("amount", "۱۲٫۵"), ("units", "سه"), ("kind", "shop")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 422, "{again}");
+    assert!(
+        again.contains(r#"<p class="field-error" id="e-units" role="alert">باید عدد درست (بی‌اعشار) باشد.</p>"#),
+        "{again}"
+    );
+    assert!(again.contains(r#"value="۱۲٫۵""#), "what was typed is kept: {again}");
+    assert!(again.contains(r#"<option value="shop" selected>"#), "{again}");
+    assert_eq!(s.engine.status(case).await.expect("status").tasks.len(), 1);
+    // A date the engine cannot read: its refusal beside the date.
+    let (st, _, again) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&clerk],
+            &[("_csrf", &csrf), ("visit", "1405-13-40")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 422, "{again}");
+    assert!(again.contains(r#"id="e-visit""#), "{again}");
+
+    // Persian digits, a Solar Hijri date, a choice and a yes.
+    let (st, _, body) = s
+        .post_form(
+            &format!("{href}/complete"),
+            &[&clerk],
+            &[
+                ("_csrf", &csrf),
+                ("amount", "۱۲٫۵"),
+                ("units", "۳"),
+                ("visit", "۱۴۰۵-۰۱-۱۵"),
+                ("kind", "house"),
+                ("ok", "true"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(st, 303, "{body}");
+    let view = s.engine.status(case).await.expect("status");
+    assert_eq!(view.data.get("amount"), Some(&json!(12.5)));
+    assert_eq!(view.data.get("units"), Some(&json!(3)));
+    assert_eq!(view.data.get("visit"), Some(&json!("1405-01-15")));
+    assert_eq!(view.data.get("kind"), Some(&json!("house")));
+    assert_eq!(view.data.get("ok"), Some(&json!(true)));
+}
+
+#[tokio::test]
+async fn a_session_opened_on_one_node_is_known_on_another_and_ends_on_both() {
+    let dir = std::env::temp_dir().join(format!("ravand-sessions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("ravand.db").display());
+    let a = crate::console::site_on(&url, tokens()).await;
+    let b = crate::console::site_on(&url, tokens()).await;
+    let session = a.sign_in("operator-secret").await;
+    let (st, _, desk) = b.get_with("/ui/desk", &session).await;
+    assert_eq!(st, 200, "node b knows node a's session: {desk}");
+    let csrf = hidden(&desk, "_csrf");
+    let (st, _, _) = b.post_form("/ui/logout", &[&session], &[("_csrf", &csrf)], None).await;
+    assert_eq!(st, 303);
+    assert_eq!(
+        a.get_with("/ui/desk", &session).await.0,
+        303,
+        "signed out on b, gone on a"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
+    let s = site_with(tokens()).await;
+    let mut d = Data::new();
+    d.insert("category".into(), json!("waste"));
+    let case = s.engine.start("complaint-137", d, None).await.expect("starts").case;
+    let Some(b) = Browser::start().await else { return };
+    b.go(&format!("{}/ui/desk", s.base)).await;
+    // On the login page: type the token and send.
+    let input = b.element("#token").await;
+    b.call(
+        "POST",
+        &format!("/element/{input}/value"),
+        json!({"text": "operator-secret"}),
+    )
+    .await;
+    let button = b.element("form.stack button[type=submit]").await;
+    b.call("POST", &format!("/element/{button}/click"), json!({})).await;
+    let looks = settle(&b, "/ui/desk").await;
+    assert_eq!(
+        (&looks["lang"], &looks["dir"]),
+        (&json!("fa"), &json!("rtl")),
+        "{looks}"
+    );
+    assert_eq!(
+        looks["overflow"],
+        json!(false),
+        "the desk is wider than a phone: {looks}"
+    );
+    assert!(
+        looks["loaded"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("Vazirmatn"))),
+        "{looks}"
+    );
+    // Claim from the desk, then open the task and complete it.
+    let claim = b.element("table.tasks form button").await;
+    b.call("POST", &format!("/element/{claim}/click"), json!({})).await;
+    let task = s.engine.status(case).await.expect("status").tasks[0].task;
+    let href = format!("/ui/cases/{}/tasks/{}", case.0, task.0);
+    settle(&b, &format!("{href}?done=claimed")).await;
+    let partner = b.element("#f-partner option[value=false]").await;
+    b.call("POST", &format!("/element/{partner}/click"), json!({})).await;
+    let done = b.element("form.task-form button[type=submit]").await;
+    b.call("POST", &format!("/element/{done}/click"), json!({})).await;
+    let looks = settle(&b, "/ui/desk?done=completed").await;
+    assert_eq!(looks["title"], json!("کارتابل"), "{looks}");
+    let view = s.engine.status(case).await.expect("status");
+    assert!(view.tasks.iter().all(|t| t.task != task), "{view:?}");
+    assert_eq!(view.data.get("partner"), Some(&json!(false)));
+    let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
+}
+
+/// Waits until the browser is at `path`; how the page looks there.
+async fn settle(b: &Browser, path: &str) -> serde_json::Value {
+    let mut looks = b.looks().await;
+    for _ in 0..50 {
+        if looks["path"] == json!(path) {
+            return looks;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        looks = b.looks().await;
+    }
+    panic!("the browser did not reach {path}: {looks}");
+}
+
+#[tokio::test]
+async fn a_jwt_signs_in_with_its_claims_and_its_session_ends_when_the_jwt_would() {
+    let s = site_with(tokens()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("now")
+        .as_secs() as i64;
+    // The engine's clock and the JWT library's agree here.
+    s.clock.set(ravand_engine::time::Timestamp(now));
+    let (key, jwk) = crate::nodes::test_key("k1");
+    let verifier =
+        ravand_engine::service::JwtVerifier::from_jwks(&json!({"keys": [jwk]}).to_string(), None, None).expect("jwks");
+    s.svc.set_verifier(Some(std::sync::Arc::new(verifier)));
+    let mut d = Data::new();
+    d.insert("category".into(), json!("roads"));
+    let case = s.engine.start("complaint-137", d, None).await.expect("starts").case;
+    let token = crate::nodes::jwt(
+        &key,
+        "k1",
+        json!({"sub": "u-7", "preferred_username": "operator.karimi", "exp": now + 600,
+               "ravand_access": "clerk", "ravand_processes": ["complaint-137"],
+               "ravand_roles": ["complaint-137/operator-137"]}),
+    );
+    let (st, h, form) = s.get("/ui/login").await;
+    assert_eq!(st, 200);
+    let (login, _) = set_cookie(&h, "ravand_login").expect("login cookie");
+    let nonce = hidden(&form, "nonce");
+    let (st, h, body) = s
+        .post_form("/ui/login", &[&login], &[("token", &token), ("nonce", &nonce)], None)
+        .await;
+    assert_eq!(st, 303, "{body}");
+    let (session, whole) = set_cookie(&h, "ravand_session").expect("session");
+    let age: i64 = whole
+        .split("Max-Age=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .expect("Max-Age");
+    assert!(
+        (590..=600).contains(&age),
+        "the session lasts as long as the JWT: {whole}"
+    );
+    assert!(!whole.contains(&token[..20]), "the JWT is not in the cookie");
+    // Its grants are the claims': the operator's task is on the desk.
+    let (st, _, desk) = s.get_with("/ui/desk", &session).await;
+    assert_eq!(st, 200, "{desk}");
+    assert!(desk.contains("operator.karimi"), "{desk}");
+    assert!(desk.contains(&format!("/ui/cases/{}/tasks/", case.0)), "{desk}");
+    // When the JWT would have expired, so has the session (whatever the cookie says).
+    s.clock.advance(601);
+    let (st, _, _) = s.get_with("/ui/desk", &session).await;
+    assert_eq!(st, 303);
+}
+
+/// Sessions in the store itself, on both databases.
+mod sessions {
+    use std::sync::Arc;
+
+    use ravand_engine::engine::Engine;
+    use ravand_engine::time::{Timestamp, VirtualClock};
+
+    const T0: Timestamp = Timestamp(1_777_708_800);
+
+    on_both!("sessions"; sessions_are_stored_hashed_end_on_time_and_are_swept);
+
+    async fn sessions_are_stored_hashed_end_on_time_and_are_swept(e: Engine, clock: Arc<VirtualClock>) {
+        let a = e.open_session(r#"{"token":"aa"}"#, 3600).await.expect("opens");
+        let b = e.open_session(r#"{"token":"bb"}"#, 60).await.expect("opens");
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.id, a.csrf);
+        assert_eq!(a.id.len(), 64, "256 bits of the system's randomness, in hex");
+        let got = e.session(&a.id).await.expect("reads").expect("live");
+        assert_eq!(
+            (got.subject.as_str(), got.csrf.as_str()),
+            (r#"{"token":"aa"}"#, a.csrf.as_str())
+        );
+        assert_eq!(got.expires_at, Timestamp(T0.0 + 3600));
+        assert!(
+            e.session(&a.csrf).await.expect("reads").is_none(),
+            "the secret is no id"
+        );
+        assert!(e.session("").await.expect("reads").is_none());
+        // One minute on, `b` has ended; opening another still works.
+        clock.advance(61);
+        assert!(e.session(&b.id).await.expect("reads").is_none());
+        let c = e.open_session(r#"{"token":"cc"}"#, 60).await.expect("opens");
+        assert!(e.session(&a.id).await.expect("reads").is_some());
+        // Closing ends it; closing again says there was none.
+        assert!(e.close_session(&c.id).await.expect("closes"));
+        assert!(!e.close_session(&c.id).await.expect("closes"));
+        assert!(e.session(&c.id).await.expect("reads").is_none());
+        clock.advance(3600);
+        assert!(e.session(&a.id).await.expect("reads").is_none());
+    }
+}
