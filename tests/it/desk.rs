@@ -620,6 +620,112 @@ async fn a_jwt_signs_in_with_its_claims_and_its_session_ends_when_the_jwt_would(
     assert_eq!(st, 303);
 }
 
+#[tokio::test]
+async fn a_case_page_shows_its_tasks_and_history_and_only_a_manager_may_suspend_resume_or_cancel() {
+    let s = site_with(tokens()).await;
+    s.engine.deploy("desk-test.yaml", TYPED).await.expect("deploys");
+    let mut d = Data::new();
+    d.insert("category".into(), json!("roads"));
+    let started = s
+        .engine
+        .start("complaint-137", d, Some("operator-ali".into()))
+        .await
+        .expect("starts");
+    let (case, code) = (started.case, started.tracking_code);
+    let here = format!("/ui/cases/{}", case.0);
+
+    let admin = s.sign_in("admin-secret").await;
+    let (st, _, page) = s.get_with(&here, &admin).await;
+    assert_eq!(st, 200, "{page}");
+    for want in [
+        "رسیدگی به درخواست‌ها و شکایات شهروندان (سامانه ۱۳۷)",
+        code.as_str(),
+        "در جریان",
+        "ثبت درخواست شهروند",
+        "case started by operator-ali",
+        "۱۴۰۵-",
+        &format!(r#"action="{here}/suspend""#),
+        &format!(r#"action="{here}/cancel""#),
+    ] {
+        assert!(page.contains(want), "no `{want}`: {page}");
+    }
+    assert!(
+        page.contains(&format!("{here}/tasks/")),
+        "the open task links to its page: {page}"
+    );
+    let csrf = hidden(&page, "_csrf");
+
+    // A clerk sees the case without the manager's buttons, and a forged post is refused by the engine.
+    let operator = s.sign_in("operator-secret").await;
+    let (st, _, seen) = s.get_with(&here, &operator).await;
+    assert_eq!(st, 200, "{seen}");
+    assert!(!seen.contains("/suspend\""), "{seen}");
+    let o_csrf = hidden(&seen, "_csrf");
+    let (st, _, _) = s
+        .post_form(&format!("{here}/suspend"), &[&operator], &[("_csrf", &o_csrf)], None)
+        .await;
+    assert_eq!(st, 403);
+    assert_eq!(
+        s.engine.status(case).await.expect("status").status,
+        ravand_engine::runtime::Status::Running
+    );
+    // A case of a process the clerk is not granted: refused.
+    let other = s
+        .engine
+        .start(
+            "desk-test",
+            {
+                let mut d = Data::new();
+                d.insert("applicant".into(), json!("x"));
+                d
+            },
+            None,
+        )
+        .await
+        .expect("starts")
+        .case;
+    let (st, _, _) = s.get_with(&format!("/ui/cases/{}", other.0), &operator).await;
+    assert_eq!(st, 403);
+
+    // The manager suspends, resumes and cancels, each recorded.
+    let (st, h, _) = s
+        .post_form(&format!("{here}/suspend"), &[&admin], &[("_csrf", &csrf)], None)
+        .await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), format!("{here}?done=managed"));
+    assert_eq!(
+        s.engine.status(case).await.expect("status").status,
+        ravand_engine::runtime::Status::Suspended
+    );
+    let (_, _, page) = s.get_with(&format!("{here}?done=managed"), &admin).await;
+    assert!(page.contains(&format!(r#"action="{here}/resume""#)), "{page}");
+    assert!(!page.contains(&format!(r#"action="{here}/suspend""#)), "{page}");
+    let (st, _, _) = s
+        .post_form(&format!("{here}/resume"), &[&admin], &[("_csrf", &csrf)], None)
+        .await;
+    assert_eq!(st, 303);
+    let (st, _, _) = s
+        .post_form(
+            &format!("{here}/cancel"),
+            &[&admin],
+            &[("_csrf", &csrf), ("reason", "درخواست تکراری")],
+            None,
+        )
+        .await;
+    assert_eq!(st, 303);
+    let view = s.engine.status(case).await.expect("status");
+    assert_eq!(view.status, ravand_engine::runtime::Status::Cancelled);
+    let (_, _, page) = s.get_with(&here, &admin).await;
+    assert!(page.contains("درخواست تکراری"), "the reason is in the history: {page}");
+    assert!(page.contains("لغو شده"), "{page}");
+    assert!(!page.contains(r#"name="reason""#), "nothing left to cancel: {page}");
+    // An action the page does not have.
+    let (st, _, _) = s
+        .post_form(&format!("{here}/explode"), &[&admin], &[("_csrf", &csrf)], None)
+        .await;
+    assert_eq!(st, 404);
+}
+
 /// Sessions in the store itself, on both databases.
 mod sessions {
     use std::sync::Arc;

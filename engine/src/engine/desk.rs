@@ -141,3 +141,64 @@ impl Engine {
         })
     }
 }
+
+/// A moment of a case's history as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// When, in both calendars.
+    pub at: String,
+    /// What happened, and by whom where someone did it.
+    pub what: String,
+}
+
+/// A case as its page shows it to staff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    /// Where it stands, its open tasks and data.
+    pub view: runtime::CaseView,
+    /// The process's Persian title.
+    pub process_title: String,
+    /// Its English title.
+    pub process_title_en: Option<String>,
+    /// The tracking code.
+    pub tracking_code: String,
+    /// Its history, oldest first.
+    pub moments: Vec<Moment>,
+    /// When its timers fall due, in both calendars, soonest first.
+    pub timers: Vec<String>,
+    /// Whether the actor may suspend, resume and cancel it.
+    pub may_manage: bool,
+}
+
+impl Engine {
+    /// Case `case` as `actor` (granted its process) sees it on its page.
+    pub async fn case_record_as(&self, actor: &Actor, case: CaseId) -> Result<CaseRecord, EngineError> {
+        let (row, d) = self.read_as(actor, case, "read the case").await?;
+        let (p, cal, st) = (&d.process, &d.calendar, &row.state);
+        let events = self.store.history(case.0 as i64).await?;
+        let moments = events
+            .iter()
+            .filter_map(|e| {
+                let at = cal.show(e.at);
+                runtime::describe(p, cal, e).map(|line| Moment {
+                    what: line
+                        .strip_prefix(at.as_str())
+                        .map_or(line.as_str(), str::trim_start)
+                        .to_owned(),
+                    at,
+                })
+            })
+            .collect();
+        let mut due: Vec<Timestamp> = st.timers.iter().filter_map(|t| t.due).collect();
+        due.sort();
+        Ok(CaseRecord {
+            view: runtime::CaseView::of(p, cal, st),
+            process_title: p.title.clone(),
+            process_title_en: p.title_en.clone(),
+            tracking_code: row.tracking_code.clone(),
+            moments,
+            timers: due.into_iter().map(|t| cal.show(t)).collect(),
+            may_manage: actor.may_manage(),
+        })
+    }
+}

@@ -40,7 +40,7 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
-pub use desk::{Field, Notice, TaskForm};
+pub use desk::{CaseRecord, Field, Moment, Notice, TaskForm};
 pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use public::Tracked;

@@ -51,7 +51,7 @@ pub(super) fn refusal_page(st: &Staff, w: &'static Words, status: StatusCode, me
 }
 
 /// An engine refusal as a page: its status, and its message.
-fn engine_refusal(st: &Staff, w: &'static Words, e: EngineError) -> Response {
+pub(super) fn engine_refusal(st: &Staff, w: &'static Words, e: EngineError) -> Response {
     let text = e.to_string();
     let status = ApiError::from(e).status;
     refusal_page(st, w, status, &text)
@@ -60,6 +60,7 @@ fn engine_refusal(st: &Staff, w: &'static Words, e: EngineError) -> Response {
 /// A task on the desk.
 struct Row {
     href: String,
+    case_href: String,
     title: String,
     process: String,
     case: String,
@@ -92,7 +93,7 @@ pub(super) struct DeskQuery {
 }
 
 /// Digits as the page's language writes them.
-fn digits(w: &Words, s: &str) -> String {
+pub(super) fn digits(w: &Words, s: &str) -> String {
     if w.lang == "fa" {
         fa_digits(s)
     } else {
@@ -154,6 +155,7 @@ pub(super) async fn desk(
         });
         rows.push(Row {
             href: format!("/ui/cases/{}/tasks/{}", t.case.0, t.task.task.0),
+            case_href: format!("/ui/cases/{}", t.case.0),
             title,
             process,
             case: digits(w, &t.case.0.to_string()),
@@ -196,6 +198,7 @@ struct FieldView {
 /// The task as its page shows it.
 struct TaskView {
     href: String,
+    case_href: String,
     title: String,
     process: String,
     case: String,
@@ -296,6 +299,7 @@ fn view(w: &'static Words, f: &TaskForm, typed: &[(String, String)], errors: &Ha
     };
     TaskView {
         href: format!("/ui/cases/{}/tasks/{}", f.case.0, f.task.task.0),
+        case_href: format!("/ui/cases/{}", f.case.0),
         title,
         process,
         case: digits(w, &f.case.0.to_string()),
@@ -373,7 +377,7 @@ pub(super) async fn task(
 
 /// A signed-in member of staff whose form came from this site with the
 /// session's secret; else the page that says why not.
-async fn checked(
+pub(super) async fn checked(
     s: &Service,
     h: &HeaderMap,
     f: &[(String, String)],

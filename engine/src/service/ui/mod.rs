@@ -8,6 +8,7 @@
 //! a caller may do (the engine checks the caller's grants inside the unit
 //! of work, as for the API); need JavaScript or the network.
 
+mod case;
 mod desk;
 mod staff;
 mod track;
@@ -38,6 +39,8 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/login", get(staff::login_form).post(staff::login))
         .route("/ui/logout", post(staff::logout))
         .route("/ui/desk", get(desk::desk))
+        .route("/ui/cases/{id}", get(case::case))
+        .route("/ui/cases/{id}/{action}", post(case::manage))
         .route("/ui/cases/{id}/tasks/{task}", get(desk::task))
         .route("/ui/cases/{id}/tasks/{task}/claim", post(desk::claim))
         .route("/ui/cases/{id}/tasks/{task}/complete", post(desk::complete))

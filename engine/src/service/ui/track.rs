@@ -117,7 +117,7 @@ impl PageQuery {
     }
 }
 
-fn status_text(s: Status, en: bool) -> &'static str {
+pub(super) fn status_text(s: Status, en: bool) -> &'static str {
     match (s, en) {
         (Status::Running, false) => "در جریان",
         (Status::Suspended, false) => "متوقف",

@@ -1,0 +1,165 @@
+//! A case's page for staff: where it stands, its open tasks and timers
+//! with their due dates, its incidents, its data, its history with dates
+//! in both calendars, and, for those allowed, suspend, resume and cancel.
+//!
+//! Must not: decide who may manage a case (the engine checks it in the
+//! unit of work; the buttons are only shown to those it would let).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::super::{ApiError, Service};
+use super::desk::{checked, digits, engine_refusal, refusal_page};
+use super::staff::{field, fields, staff, to_login, with_cookies, words, Chrome};
+use super::{html, track::status_text};
+use crate::runtime::{Command, Status};
+
+/// An open task as the case page lists it.
+struct OpenTask {
+    href: String,
+    title: String,
+    assignee: String,
+    due: String,
+    overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    c: Chrome,
+    id: String,
+    href: String,
+    process: String,
+    tracking: String,
+    status: &'static str,
+    outcome: Option<String>,
+    stage: Vec<String>,
+    case_due: Option<String>,
+    tasks: Vec<OpenTask>,
+    timers: Vec<String>,
+    incidents: Vec<String>,
+    data: Vec<(String, String)>,
+    moments: Vec<(String, String)>,
+    running: bool,
+    suspended: bool,
+    may_manage: bool,
+    notice: Option<&'static str>,
+}
+
+/// The case page's query.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct CaseQuery {
+    lang: Option<String>,
+    done: Option<String>,
+}
+
+/// `GET /ui/cases/{id}`.
+pub(super) async fn case(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CaseQuery>,
+) -> Result<Response, ApiError> {
+    let (w, lang) = words(&h, q.lang.as_deref());
+    let here = format!("/ui/cases/{id}");
+    let Some(st) = staff(&s, &h).await? else {
+        return Ok(to_login(&here));
+    };
+    let case = match super::super::api::case_id(&id) {
+        Ok(c) => c,
+        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
+    };
+    let r = match s.engine.case_record_as(&st.caller.actor, case).await {
+        Ok(r) => r,
+        Err(e) => return Ok(engine_refusal(&st, w, e)),
+    };
+    let en = w.lang == "en";
+    let v = &r.view;
+    let page = CasePage {
+        c: st.chrome(w, &here),
+        id: digits(w, &case.0.to_string()),
+        href: here.clone(),
+        process: match (en, &r.process_title_en) {
+            (true, Some(t)) => t.clone(),
+            _ => r.process_title.clone(),
+        },
+        tracking: r.tracking_code.clone(),
+        status: status_text(v.status, en),
+        outcome: v.outcome.clone(),
+        stage: v.stage.iter().map(|(_, t)| t.clone()).collect(),
+        case_due: v.case_due.as_deref().map(|d| digits(w, d)),
+        tasks: v
+            .tasks
+            .iter()
+            .map(|t| OpenTask {
+                href: format!("{here}/tasks/{}", t.task.0),
+                title: t.title.clone(),
+                assignee: t.assignee.clone().unwrap_or_else(|| w.nobody.to_owned()),
+                due: t.due.as_deref().map_or(w.nobody.to_owned(), |d| digits(w, d)),
+                overdue: t.overdue,
+            })
+            .collect(),
+        timers: r.timers.iter().map(|t| digits(w, t)).collect(),
+        incidents: v.incidents.clone(),
+        data: v
+            .data
+            .iter()
+            .map(|(k, x)| {
+                let text = match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect(),
+        moments: r.moments.iter().map(|m| (digits(w, &m.at), m.what.clone())).collect(),
+        running: v.status == Status::Running,
+        suspended: v.status == Status::Suspended,
+        may_manage: r.may_manage,
+        notice: (q.done.as_deref() == Some("managed")).then_some(w.managed),
+    };
+    Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
+}
+
+/// `POST /ui/cases/{id}/suspend|resume|cancel` (`_csrf`, for a cancel a
+/// `reason`): the engine decides whether the caller may.
+pub(super) async fn manage(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (w, _) = words(&h, None);
+    let here = format!("/ui/cases/{id}");
+    let f = fields(&body);
+    let st = match checked(&s, &h, &f, &here).await? {
+        Ok(st) => st,
+        Err(r) => return Ok(*r),
+    };
+    let case = match super::super::api::case_id(&id) {
+        Ok(c) => c,
+        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
+    };
+    let by = Some(st.caller.user.clone());
+    let cmd = match action.as_str() {
+        "suspend" => Command::Suspend { by },
+        "resume" => Command::Resume { by },
+        "cancel" => Command::Cancel {
+            by,
+            reason: field(&f, "reason")
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+        },
+        _ => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, "no such action")),
+    };
+    match s.engine.command_as(&st.caller.actor, case, cmd).await {
+        Ok(()) => Ok(Redirect::to(&format!("{here}?done=managed")).into_response()),
+        Err(e) => Ok(engine_refusal(&st, w, e)),
+    }
+}
