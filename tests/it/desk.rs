@@ -550,6 +550,44 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     let view = s.engine.status(case).await.expect("status");
     assert!(view.tasks.iter().all(|t| t.task != task), "{view:?}");
     assert_eq!(view.data.get("partner"), Some(&json!(false)));
+    // The case's page: its graph drawn inside a box that scrolls, the page no wider than the phone.
+    b.go(&format!("{}/ui/cases/{}", s.base, case.0)).await;
+    let looks = settle(&b, &format!("/ui/cases/{}", case.0)).await;
+    assert_eq!(
+        looks["overflow"],
+        json!(false),
+        "the case page is wider than a phone: {looks}"
+    );
+    let graph = b
+        .call(
+            "POST",
+            "/execute/sync",
+            json!({"script": "const g = document.querySelector('svg.graph'); const r = g.getBoundingClientRect(); \
+                const t = g.querySelector('text'); \
+                return {w: r.width, h: r.height, box: document.querySelector('div.graph').clientWidth, \
+                font: getComputedStyle(t).fontFamily, left: r.left};", "args": []}),
+        )
+        .await;
+    assert!(
+        graph["w"].as_f64().is_some_and(|w| w > 100.0 && w <= 390.0),
+        "the whole graph fits the phone's box: {graph}"
+    );
+    assert!(
+        graph["box"].as_f64().is_some_and(|w| w <= 390.0),
+        "inside the screen: {graph}"
+    );
+    assert!(
+        graph["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
+        "{graph}"
+    );
+    if let Some(dir) = std::env::var_os("RAVAND_SCREENSHOTS") {
+        let shot = b.call("GET", "/screenshot", json!({})).await;
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("base64"))
+            .expect("png");
+        std::fs::write(std::path::Path::new(&dir).join("case-page.png"), png).expect("screenshot");
+    }
     let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
 }
 
@@ -653,6 +691,34 @@ async fn a_case_page_shows_its_tasks_and_history_and_only_a_manager_may_suspend_
         page.contains(&format!("{here}/tasks/")),
         "the open task links to its page: {page}"
     );
+    // The graph, laid out as SVG in the page: where the case is, and where it has been.
+    let svg = &page[page.find(r#"<svg class="graph""#).expect("the graph is on the page")..];
+    let svg = &svg[..svg.find("</svg>").expect("the graph ends")];
+    assert!(
+        svg.contains("ثبت درخواست شهروند") && svg.contains("تماس نظرسنجی با شهروند"),
+        "{svg}"
+    );
+    assert!(svg.contains("#ffd27a"), "the step the case is at is marked: {svg}");
+    assert!(svg.contains("#cfe8d6"), "the start, done, is marked: {svg}");
+    assert!(!svg.contains("<style"), "no style block against the CSP: {svg}");
+    // At full size, on its own, to zoom and pan.
+    assert!(page.contains(&format!(r#"href="{here}/graph.svg""#)), "{page}");
+    let (st, h, full) = s.get_with(&format!("{here}/graph.svg"), &admin).await;
+    assert_eq!(st, 200);
+    assert!(header(&h, "content-type").starts_with("image/svg+xml"), "{h:?}");
+    assert!(
+        header(&h, "content-security-policy").contains("default-src 'none'"),
+        "{h:?}"
+    );
+    assert!(
+        full.starts_with("<svg") && full.contains("Vazirmatn") && full.contains("ثبت درخواست شهروند"),
+        "{full}"
+    );
+    assert_eq!(
+        s.get(&format!("{here}/graph.svg")).await.0,
+        303,
+        "not without a session"
+    );
     let csrf = hidden(&page, "_csrf");
 
     // A clerk sees the case without the manager's buttons, and a forged post is refused by the engine.
@@ -724,6 +790,39 @@ async fn a_case_page_shows_its_tasks_and_history_and_only_a_manager_may_suspend_
         .post_form(&format!("{here}/explode"), &[&admin], &[("_csrf", &csrf)], None)
         .await;
     assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn the_permit_process_of_a_hundred_and_more_steps_is_drawn_on_its_case_page() {
+    let s = site_with(tokens()).await;
+    let text = std::fs::read_to_string(crate::helpers::root().join("definitions/building-permit-current.yaml"))
+        .expect("definition");
+    let key = s
+        .engine
+        .deploy("building-permit-current.yaml", &text)
+        .await
+        .expect("deploys");
+    let p = s.engine.process(&key.process).await.expect("reads").expect("deployed");
+    assert!(p.steps.len() > 100, "{} steps", p.steps.len());
+    let mut data = Data::new();
+    for v in p.variables.iter().filter(|v| v.required) {
+        let value = match v.ty {
+            ravand_engine::model::VarType::Enum => json!(v.values[0]),
+            ravand_engine::model::VarType::Bool => json!(true),
+            ravand_engine::model::VarType::Number | ravand_engine::model::VarType::Integer => json!(1),
+            ravand_engine::model::VarType::Date => json!("1405-01-15"),
+            ravand_engine::model::VarType::String => json!("x"),
+        };
+        data.insert(v.name.clone(), value);
+    }
+    let case = s.engine.start(&key.process, data, None).await.expect("starts").case;
+    let admin = s.sign_in("admin-secret").await;
+    let (st, _, page) = s.get_with(&format!("/ui/cases/{}", case.0), &admin).await;
+    assert_eq!(st, 200);
+    let svg = &page[page.find(r#"<svg class="graph""#).expect("the graph is on the page")..];
+    let svg = &svg[..svg.find("</svg>").expect("the graph ends")];
+    let drawn = p.steps.iter().filter(|st| svg.contains(&st.title)).count();
+    assert_eq!(drawn, p.steps.len(), "every step is drawn with its title");
 }
 
 /// Sessions in the store itself, on both databases.

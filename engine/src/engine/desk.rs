@@ -168,7 +168,15 @@ pub struct CaseRecord {
     pub timers: Vec<String>,
     /// Whether the actor may suspend, resume and cancel it.
     pub may_manage: bool,
+    /// The process graph in DOT, the steps the case is at filled with
+    /// [`HERE`] and those it has done with [`DONE`].
+    pub graph: String,
 }
+
+/// The fill of a step a case is at, on its graph.
+pub const HERE: &str = "#ffd27a";
+/// The fill of a step a case has done, on its graph.
+pub const DONE: &str = "#cfe8d6";
 
 impl Engine {
     /// Case `case` as `actor` (granted its process) sees it on its page.
@@ -189,6 +197,23 @@ impl Engine {
                 })
             })
             .collect();
+        let here: Vec<_> = st.tokens.iter().map(|t| t.step).collect();
+        let done: std::collections::HashSet<_> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::StepCompleted { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        let graph = crate::render::dot_marked(p, |s| {
+            if here.contains(&s) {
+                Some(HERE)
+            } else if done.contains(&s) {
+                Some(DONE)
+            } else {
+                None
+            }
+        });
         let mut due: Vec<Timestamp> = st.timers.iter().filter_map(|t| t.due).collect();
         due.sort();
         Ok(CaseRecord {
@@ -199,6 +224,7 @@ impl Engine {
             moments,
             timers: due.into_iter().map(|t| cal.show(t)).collect(),
             may_manage: actor.may_manage(),
+            graph,
         })
     }
 }

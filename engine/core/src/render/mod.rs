@@ -11,7 +11,7 @@ pub mod html;
 
 use std::fmt::Write;
 
-use crate::model::{EdgeKind, Process, StepKind};
+use crate::model::{EdgeKind, Process, StepIx, StepKind};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,12 @@ fn mermaid(p: &Process) -> String {
 }
 
 fn dot(p: &Process) -> String {
+    dot_marked(p, |_| None)
+}
+
+/// The process in DOT, each step filled with the colour `fill` gives it
+/// (e.g. where a case is now, and where it has been).
+pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "digraph \"{}\" {{", dot_text(&p.id.0));
     let _ = writeln!(s, "    label=\"{}\";", dot_text(&isolate(&p.title)));
@@ -150,9 +156,12 @@ fn dot(p: &Process) -> String {
             StepKind::Subprocess => "box3d",
             StepKind::Task => "box",
         };
+        let filled = fill(StepIx(i as u32))
+            .map(|c| format!(", style=filled, fillcolor=\"{}\"", dot_text(c)))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"];",
+            "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"{filled}];",
             node_id(i),
             dot_text(&label(p, i)),
             dot_text(&st.id)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -49,6 +49,7 @@ struct CasePage {
     suspended: bool,
     may_manage: bool,
     notice: Option<&'static str>,
+    graph: Option<String>,
 }
 
 /// The case page's query.
@@ -122,6 +123,7 @@ pub(super) async fn case(
         suspended: v.status == Status::Suspended,
         may_manage: r.may_manage,
         notice: (q.done.as_deref() == Some("managed")).then_some(w.managed),
+        graph: super::graph::svg(&r.graph),
     };
     Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
 }
@@ -162,4 +164,56 @@ pub(super) async fn manage(
         Ok(()) => Ok(Redirect::to(&format!("{here}?done=managed")).into_response()),
         Err(e) => Ok(engine_refusal(&st, w, e)),
     }
+}
+
+/// `GET /ui/cases/{id}/graph.svg`: the case's graph as a document of its
+/// own, at full size, for the browser to zoom and pan; set in Vazirmatn.
+pub(super) async fn graph_svg(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (w, _) = words(&h, None);
+    let here = format!("/ui/cases/{id}");
+    let Some(st) = staff(&s, &h).await? else {
+        return Ok(to_login(&here));
+    };
+    let case = match super::super::api::case_id(&id) {
+        Ok(c) => c,
+        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
+    };
+    let r = match s.engine.case_record_as(&st.caller.actor, case).await {
+        Ok(r) => r,
+        Err(e) => return Ok(engine_refusal(&st, w, e)),
+    };
+    let Some(svg) = super::graph::svg(&r.graph) else {
+        return Ok(refusal_page(
+            &st,
+            w,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the graph could not be laid out",
+        ));
+    };
+    let style = "<style>@font-face { font-family: Vazirmatn; src: url(\"/ui/assets/fonts/Vazirmatn-Regular.woff2\") format(\"woff2\"); } \
+        text { font-family: Vazirmatn, sans-serif; font-size: 14px; }</style>";
+    let doc = match svg.find('>') {
+        Some(at) => format!("{}{style}{}", &svg[..=at], &svg[at + 1..]),
+        None => svg,
+    };
+    let mut res = doc.into_response();
+    let hs = res.headers_mut();
+    hs.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    // Its own style block is all it may use: no script, nothing from elsewhere.
+    hs.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; font-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    hs.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    hs.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }

@@ -10,6 +10,7 @@
 
 mod case;
 mod desk;
+mod graph;
 mod staff;
 mod track;
 
@@ -40,6 +41,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/logout", post(staff::logout))
         .route("/ui/desk", get(desk::desk))
         .route("/ui/cases/{id}", get(case::case))
+        .route("/ui/cases/{id}/graph.svg", get(case::graph_svg))
         .route("/ui/cases/{id}/{action}", post(case::manage))
         .route("/ui/cases/{id}/tasks/{task}", get(desk::task))
         .route("/ui/cases/{id}/tasks/{task}/claim", post(desk::claim))

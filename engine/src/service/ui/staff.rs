@@ -112,6 +112,10 @@ pub(super) struct Words {
     pub reason: &'static str,
     pub managed: &'static str,
     pub open_case: &'static str,
+    pub graph: &'static str,
+    pub here: &'static str,
+    pub done_steps: &'static str,
+    pub full_size: &'static str,
 }
 
 pub(super) const FA: Words = Words {
@@ -188,6 +192,10 @@ pub(super) const FA: Words = Words {
     reason: "دلیل لغو",
     managed: "انجام شد.",
     open_case: "دیدن پرونده",
+    graph: "نمودار فرایند",
+    here: "اکنون اینجاست",
+    done_steps: "انجام‌شده",
+    full_size: "نمودار در اندازهٔ کامل (برای بزرگ‌نمایی و جابه‌جایی)",
 };
 
 pub(super) const EN: Words = Words {
@@ -264,6 +272,10 @@ pub(super) const EN: Words = Words {
     reason: "Why it is cancelled",
     managed: "Done.",
     open_case: "Open the case",
+    graph: "Process graph",
+    here: "now here",
+    done_steps: "done",
+    full_size: "The graph at full size (to zoom and pan)",
 };
 
 /// What every staff page shows around its content.
