@@ -299,14 +299,30 @@ impl Browser {
     }
 
     pub(crate) async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        match self.try_call(method, path, body).await {
+            Ok(v) => v,
+            Err(v) => panic!("{method} {path}: {v}"),
+        }
+    }
+
+    /// A WebDriver command: its value, or the error answered.
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let r = match method {
             "GET" => self.http.get(url),
             _ => self.http.post(url).json(&body),
         };
         let v: serde_json::Value = r.send().await.expect("webdriver").json().await.expect("json");
-        assert!(v["value"]["error"].is_null(), "{method} {path}: {v}");
-        v["value"].clone()
+        if v["value"]["error"].is_null() {
+            Ok(v["value"].clone())
+        } else {
+            Err(v)
+        }
     }
 
     pub(crate) async fn go(&self, url: &str) {
@@ -334,8 +350,20 @@ impl Browser {
             title: (document.querySelector('h2') || {}).innerText || null,\
             stage: (document.querySelector('.stage') || {}).innerText || null,\
             path: location.pathname + location.search}));";
-        self.call("POST", "/execute/async", json!({"script": script, "args": []}))
-            .await
+        // A script that runs while a form's answer replaces the page is cut
+        // off; it is asked again on the page that came.
+        let mut last = json!(null);
+        for _ in 0..20 {
+            match self
+                .try_call("POST", "/execute/async", json!({"script": script, "args": []}))
+                .await
+            {
+                Ok(v) => return v,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("the page never answered: {last}");
     }
 }
 

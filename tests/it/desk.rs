@@ -825,6 +825,109 @@ async fn the_permit_process_of_a_hundred_and_more_steps_is_drawn_on_its_case_pag
     assert_eq!(drawn, p.steps.len(), "every step is drawn with its title");
 }
 
+#[tokio::test]
+async fn the_processes_pages_show_the_graph_and_figures_and_the_check_marks_each_problem_at_its_line() {
+    let s = site_with(tokens()).await;
+    s.engine.deploy("desk-test.yaml", TYPED).await.expect("deploys");
+    let text = std::fs::read_to_string(crate::helpers::root().join("definitions/building-permit-current.yaml"))
+        .expect("definition");
+    let key = s
+        .engine
+        .deploy("building-permit-current.yaml", &text)
+        .await
+        .expect("deploys");
+    let admin = s.sign_in("admin-secret").await;
+    let (st, _, list) = s.get_with("/ui/processes", &admin).await;
+    assert_eq!(st, 200, "{list}");
+    for want in ["complaint-137", "desk-test", key.process.as_str(), "آزمون کارتابل"] {
+        assert!(list.contains(want), "no `{want}`: {list}");
+    }
+    // A clerk sees only the processes granted.
+    let operator = s.sign_in("operator-secret").await;
+    let (_, _, mine) = s.get_with("/ui/processes", &operator).await;
+    assert!(mine.contains("complaint-137") && !mine.contains("desk-test"), "{mine}");
+    assert_eq!(s.get_with("/ui/processes/desk-test", &operator).await.0, 403);
+
+    // One process: its figures as `measure` counts them, and its graph with tags marked.
+    let p = s.engine.process(&key.process).await.expect("reads").expect("deployed");
+    let m = ravand_engine::measure::measure(&p);
+    let (st, _, page) = s.get_with(&format!("/ui/processes/{}", key.process), &admin).await;
+    assert_eq!(st, 200);
+    let fa = |n: u32| {
+        n.to_string()
+            .chars()
+            .map(|c| char::from_u32(0x06F0 + c.to_digit(10).expect("digit")).expect("digit"))
+            .collect::<String>()
+    };
+    assert!(
+        page.contains(&format!("<dt>گام‌ها</dt><dd><bdi>{}</bdi></dd>", fa(m.steps))),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<dt>امضاهای طلایی</dt><dd><bdi>{}</bdi></dd>",
+            fa(m.discretionary)
+        )),
+        "{page}"
+    );
+    assert!(m.discretionary > 0);
+    let svg = &page[page.find(r#"<svg class="graph""#).expect("graph")..];
+    assert!(
+        svg.contains("#f6c1c1"),
+        "discretionary steps are marked: {}",
+        &svg[..400.min(svg.len())]
+    );
+    let (st, _, _) = s.get_with("/ui/processes/desk-test?version=9", &admin).await;
+    assert_eq!(st, 404);
+
+    // A pasted definition with two mistakes: both, at their lines, marked in the text.
+    let (st, _, form) = s.get_with("/ui/processes/check", &admin).await;
+    assert_eq!(st, 200);
+    let csrf = hidden(&form, "_csrf");
+    let bad = TYPED
+        .replace("performer: clerk", "performer: clerc")
+        .replace("sets: [amount, units,", "sets: [amount, unitz,");
+    let (st, _, checked) = s
+        .post_form(
+            "/ui/processes/check",
+            &[&admin],
+            &[("_csrf", &csrf), ("name", "mine.yaml"), ("source", &bad)],
+            None,
+        )
+        .await;
+    assert_eq!(st, 422, "{checked}");
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).expect("line") + 1;
+    for (needle, word) in [("performer: clerc", "clerc"), ("unitz", "unitz")] {
+        let n = line_of(needle);
+        assert!(
+            checked.contains(&format!("mine.yaml:{n}:")),
+            "no problem at line {n}: {checked}"
+        );
+        assert!(
+            checked.contains(&format!(r#"<span id="l{n}" class="bad">"#)),
+            "line {n} unmarked: {checked}"
+        );
+        assert!(checked.contains(&format!(r##"href="#l{n}""##)), "{checked}");
+        assert!(checked.contains(word), "{checked}");
+    }
+    // The text is kept in the form, and a good one has no problems; nothing was deployed.
+    assert!(checked.contains("clerc"), "{checked}");
+    let (st, _, good) = s
+        .post_form(
+            "/ui/processes/check",
+            &[&admin],
+            &[("_csrf", &csrf), ("source", TYPED)],
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{good}");
+    assert!(good.contains("ایرادی نیست."), "{good}");
+    let (st, _, _) = s
+        .post_form("/ui/processes/check", &[&admin], &[("source", TYPED)], None)
+        .await;
+    assert_eq!(st, 403, "the form's secret is needed");
+}
+
 /// Sessions in the store itself, on both databases.
 mod sessions {
     use std::sync::Arc;

@@ -266,10 +266,9 @@ impl Engine {
         Ok(n)
     }
 
-    /// Deploys a definition. The same content twice is a no-op returning
-    /// the same key; other content under a deployed (id, version) is refused.
-    pub async fn deploy(&self, name: &str, text: &str) -> Result<DefinitionKey, EngineError> {
-        let hash = hex(&sha2::Sha256::digest(text.as_bytes()));
+    /// Validates a definition as deploying it would, without deploying:
+    /// the compiled process (when there are no errors) and every diagnostic.
+    async fn validated(&self, name: &str, text: &str) -> Result<crate::validate::Report, EngineError> {
         // Calendars other nodes registered count too.
         for (n, source) in self.store.calendars().await? {
             self.compile_calendar(&n, &source)?;
@@ -280,7 +279,30 @@ impl Engine {
             calendars: Some(calendars),
             processes: None,
         };
-        let report = crate::validate::validate_source(SourceFile::new(name, text), &ctx, &self.limits);
+        Ok(crate::validate::validate_source(
+            SourceFile::new(name, text),
+            &ctx,
+            &self.limits,
+        ))
+    }
+
+    /// Every problem deploying this definition would report (warnings too),
+    /// each at its line; nothing is deployed.
+    pub async fn check_definition(&self, name: &str, text: &str) -> Result<Vec<Diagnostic>, EngineError> {
+        Ok(self.validated(name, text).await?.diagnostics)
+    }
+
+    /// A deployed version of a process.
+    pub async fn process_version(&self, id: &str, version: u32) -> Result<Option<Arc<Process>>, EngineError> {
+        self.reload().await?;
+        Ok(self.catalog().get(id, version).map(|d| d.process.clone()))
+    }
+
+    /// Deploys a definition. The same content twice is a no-op returning
+    /// the same key; other content under a deployed (id, version) is refused.
+    pub async fn deploy(&self, name: &str, text: &str) -> Result<DefinitionKey, EngineError> {
+        let hash = hex(&sha2::Sha256::digest(text.as_bytes()));
+        let report = self.validated(name, text).await?;
         let Some(process) = report.process else {
             return Err(EngineError::Invalid(report.diagnostics));
         };

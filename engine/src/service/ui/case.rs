@@ -15,8 +15,9 @@ use serde::Deserialize;
 
 use super::super::{ApiError, Service};
 use super::desk::{checked, digits, engine_refusal, refusal_page};
-use super::staff::{field, fields, staff, to_login, with_cookies, words, Chrome};
+use super::staff::{field, fields, staff, to_login, with_cookies, words, Chrome, Staff, Words};
 use super::{html, track::status_text};
+use crate::engine::{CaseId, CaseRecord};
 use crate::runtime::{Command, Status};
 
 /// An open task as the case page lists it.
@@ -59,6 +60,34 @@ pub(super) struct CaseQuery {
     done: Option<String>,
 }
 
+/// The signed-in member of staff and case `id`'s record as they may see
+/// it; else the page that says why not (the login page, a 404, a 403).
+async fn record(
+    s: &Service,
+    h: &HeaderMap,
+    w: &'static Words,
+    id: &str,
+) -> Result<Result<(Staff, CaseId, CaseRecord), Box<Response>>, ApiError> {
+    let Some(st) = staff(s, h).await? else {
+        return Ok(Err(Box::new(to_login(&format!("/ui/cases/{id}")))));
+    };
+    let case = match super::super::api::case_id(id) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Err(Box::new(refusal_page(
+                &st,
+                w,
+                StatusCode::NOT_FOUND,
+                &e.body.message,
+            ))))
+        }
+    };
+    match s.engine.case_record_as(&st.caller.actor, case).await {
+        Ok(r) => Ok(Ok((st, case, r))),
+        Err(e) => Ok(Err(Box::new(engine_refusal(&st, w, e)))),
+    }
+}
+
 /// `GET /ui/cases/{id}`.
 pub(super) async fn case(
     State(s): State<Arc<Service>>,
@@ -68,16 +97,9 @@ pub(super) async fn case(
 ) -> Result<Response, ApiError> {
     let (w, lang) = words(&h, q.lang.as_deref());
     let here = format!("/ui/cases/{id}");
-    let Some(st) = staff(&s, &h).await? else {
-        return Ok(to_login(&here));
-    };
-    let case = match super::super::api::case_id(&id) {
-        Ok(c) => c,
-        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
-    };
-    let r = match s.engine.case_record_as(&st.caller.actor, case).await {
-        Ok(r) => r,
-        Err(e) => return Ok(engine_refusal(&st, w, e)),
+    let (st, case, r) = match record(&s, &h, w, &id).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(*r),
     };
     let en = w.lang == "en";
     let v = &r.view;
@@ -174,17 +196,9 @@ pub(super) async fn graph_svg(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (w, _) = words(&h, None);
-    let here = format!("/ui/cases/{id}");
-    let Some(st) = staff(&s, &h).await? else {
-        return Ok(to_login(&here));
-    };
-    let case = match super::super::api::case_id(&id) {
-        Ok(c) => c,
-        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
-    };
-    let r = match s.engine.case_record_as(&st.caller.actor, case).await {
-        Ok(r) => r,
-        Err(e) => return Ok(engine_refusal(&st, w, e)),
+    let (st, _, r) = match record(&s, &h, w, &id).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(*r),
     };
     let Some(svg) = super::graph::svg(&r.graph) else {
         return Ok(refusal_page(

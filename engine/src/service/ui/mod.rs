@@ -11,6 +11,7 @@
 mod case;
 mod desk;
 mod graph;
+mod processes;
 mod staff;
 mod track;
 
@@ -40,6 +41,9 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/login", get(staff::login_form).post(staff::login))
         .route("/ui/logout", post(staff::logout))
         .route("/ui/desk", get(desk::desk))
+        .route("/ui/processes", get(processes::list))
+        .route("/ui/processes/check", get(processes::check_form).post(processes::check))
+        .route("/ui/processes/{id}", get(processes::one))
         .route("/ui/cases/{id}", get(case::case))
         .route("/ui/cases/{id}/graph.svg", get(case::graph_svg))
         .route("/ui/cases/{id}/{action}", post(case::manage))

@@ -116,6 +116,7 @@ pub(super) struct Words {
     pub here: &'static str,
     pub done_steps: &'static str,
     pub full_size: &'static str,
+    pub processes: &'static str,
 }
 
 pub(super) const FA: Words = Words {
@@ -196,6 +197,7 @@ pub(super) const FA: Words = Words {
     here: "اکنون اینجاست",
     done_steps: "انجام‌شده",
     full_size: "نمودار در اندازهٔ کامل (برای بزرگ‌نمایی و جابه‌جایی)",
+    processes: "فرایندها",
 };
 
 pub(super) const EN: Words = Words {
@@ -276,6 +278,7 @@ pub(super) const EN: Words = Words {
     here: "now here",
     done_steps: "done",
     full_size: "The graph at full size (to zoom and pan)",
+    processes: "Processes",
 };
 
 /// What every staff page shows around its content.
