@@ -18,7 +18,7 @@ version: 1
 title: آزمون کارتابل
 title_en: Desk test
 roles:
-  - {id: clerk, title: کارشناس پرونده}
+  - {id: clerk, title: کارشناس پرونده, unit: واحد صدور پروانه}
 data:
   - {name: applicant, type: string, title: متقاضی, required: true}
   - {name: amount, type: number, title: مبلغ}
@@ -926,6 +926,44 @@ async fn the_processes_pages_show_the_graph_and_figures_and_the_check_marks_each
         .post_form("/ui/processes/check", &[&admin], &[("source", TYPED)], None)
         .await;
     assert_eq!(st, 403, "the form's secret is needed");
+}
+
+#[tokio::test]
+async fn the_managers_view_counts_open_and_late_work_by_unit_and_person() {
+    let s = site_with(tokens()).await;
+    s.engine.deploy("desk-test.yaml", TYPED).await.expect("deploys");
+    let mut cases = Vec::new();
+    for i in 0..3 {
+        let mut d = Data::new();
+        d.insert("applicant".into(), json!(format!("a{i}")));
+        cases.push(s.engine.start("desk-test", d, None).await.expect("starts").case);
+    }
+    let task = s.engine.status(cases[0]).await.expect("status").tasks[0].task;
+    s.engine.claim(cases[0], task, "clerk-sara").await.expect("claims");
+    let admin = s.sign_in("admin-secret").await;
+    // Before the deadline: open, nothing late.
+    let (st, _, page) = s.get_with("/ui/manage", &admin).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains(
+            "<tr><td>واحد صدور پروانه</td><td><bdi>۳</bdi></td><td><bdi>۰</bdi></td><td><bdi>۲</bdi></td></tr>"
+        ),
+        "{page}"
+    );
+    s.clock.advance(4 * 3600);
+    s.engine.tick(s.engine.now()).await.expect("tick");
+    let (_, _, page) = s.get_with("/ui/manage", &admin).await;
+    assert!(
+        page.contains(r#"<tr class="overdue"><td>واحد صدور پروانه</td><td><bdi>۳</bdi></td><td><bdi>۳</bdi></td><td><bdi>۲</bdi></td></tr>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<tr class="overdue"><td><bdi>clerk-sara</bdi></td><td>واحد صدور پروانه</td><td><bdi>۱</bdi></td><td><bdi>۱</bdi></td></tr>"#),
+        "{page}"
+    );
+    // Not for clerks.
+    let operator = s.sign_in("operator-secret").await;
+    assert_eq!(s.get_with("/ui/manage", &operator).await.0, 403);
 }
 
 /// Sessions in the store itself, on both databases.

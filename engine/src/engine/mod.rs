@@ -46,7 +46,7 @@ pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE
 pub use public::Tracked;
 pub use query::{CaseFilter, CaseItem, FeedItem, Page, TaskFilter, TaskItem, DEFAULT_PAGE, MAX_PAGE};
 pub use sessions::{secret, Opened, Session};
-pub use stats::{CommitCounts, FinishedLabels, Gauges, ProcessLabel, Stats};
+pub use stats::{CommitCounts, FinishedLabels, Gauges, Load, ProcessLabel, Stats};
 use tick::next_occurrence;
 use work::{hex, incident_rows, refuse_engine_owned, Work};
 

@@ -134,7 +134,44 @@ pub struct Gauges {
     pub incidents: Vec<(String, i64)>,
 }
 
+/// Open and overdue tasks of one process held by one unit and person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    /// The process.
+    pub process: String,
+    /// The unit of the role whose list the tasks are on (`None`: no unit).
+    pub unit: Option<String>,
+    /// Who claimed them (`None`: not claimed yet).
+    pub assignee: Option<String>,
+    /// Open tasks.
+    pub open: i64,
+    /// Of them, overdue.
+    pub overdue: i64,
+}
+
 impl Engine {
+    /// Who holds how much work, and how much of it is late: open and
+    /// overdue tasks by process, unit and person, from the task rows, of
+    /// the processes `actor` may read.
+    pub async fn load_as(&self, actor: &Actor) -> Result<Vec<Load>, EngineError> {
+        let allowed = actor.read_processes();
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        Ok(self
+            .store
+            .task_load()
+            .await?
+            .into_iter()
+            .filter(|(p, ..)| allowed.as_ref().is_none_or(|a| a.contains(p)))
+            .map(|(process, unit, assignee, open, overdue)| Load {
+                process,
+                unit: some(unit),
+                assignee: some(assignee),
+                open,
+                overdue,
+            })
+            .collect())
+    }
+
     /// The engine's counters, to register with a Prometheus registry.
     pub fn stats(&self) -> &Stats {
         &self.stats

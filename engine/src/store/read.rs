@@ -392,6 +392,28 @@ impl Store {
             .collect()
     }
 
+    /// Per process, unit and assignee (`''` for none): open tasks, and of
+    /// them overdue.
+    pub async fn task_load(&self) -> Result<Vec<(String, String, String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT process, COALESCE(unit, ''), COALESCE(assignee, ''), COUNT(*), CAST(SUM(overdue) AS BIGINT) \
+             FROM tasks GROUP BY process, unit, assignee ORDER BY process, unit, assignee",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Per process: open incidents.
     pub async fn incident_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT process, COUNT(*) FROM incidents GROUP BY process ORDER BY process")

@@ -11,6 +11,7 @@
 mod case;
 mod desk;
 mod graph;
+mod manage;
 mod processes;
 mod staff;
 mod track;
@@ -41,6 +42,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/login", get(staff::login_form).post(staff::login))
         .route("/ui/logout", post(staff::logout))
         .route("/ui/desk", get(desk::desk))
+        .route("/ui/manage", get(manage::manage))
         .route("/ui/processes", get(processes::list))
         .route("/ui/processes/check", get(processes::check_form).post(processes::check))
         .route("/ui/processes/{id}", get(processes::one))

@@ -147,11 +147,18 @@ struct ListPage {
     items: Vec<Listed>,
 }
 
-/// The language query.
+/// The language query (and, for one process, its version).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct LangQuery {
     lang: Option<String>,
     version: Option<String>,
+}
+
+impl LangQuery {
+    /// The language asked for.
+    pub(super) fn lang(&self) -> Option<&str> {
+        self.lang.as_deref()
+    }
 }
 
 /// `GET /ui/processes`.

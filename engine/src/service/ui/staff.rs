@@ -117,6 +117,7 @@ pub(super) struct Words {
     pub done_steps: &'static str,
     pub full_size: &'static str,
     pub processes: &'static str,
+    pub manage: &'static str,
 }
 
 pub(super) const FA: Words = Words {
@@ -198,6 +199,7 @@ pub(super) const FA: Words = Words {
     done_steps: "انجام‌شده",
     full_size: "نمودار در اندازهٔ کامل (برای بزرگ‌نمایی و جابه‌جایی)",
     processes: "فرایندها",
+    manage: "دیرکردها",
 };
 
 pub(super) const EN: Words = Words {
@@ -279,6 +281,7 @@ pub(super) const EN: Words = Words {
     done_steps: "done",
     full_size: "The graph at full size (to zoom and pan)",
     processes: "Processes",
+    manage: "Late work",
 };
 
 /// What every staff page shows around its content.
