@@ -580,6 +580,26 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
         graph["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
         "{graph}"
     );
+    // The processes pages, the check and the manager's view (refused to a clerk, as a page) at a phone's width.
+    for (path, title) in [
+        ("/ui/processes".to_owned(), "فرایندها"),
+        (
+            "/ui/processes/complaint-137".to_owned(),
+            "رسیدگی به درخواست‌ها و شکایات شهروندان (سامانه ۱۳۷) — complaint-137 نسخه ۱",
+        ),
+        ("/ui/processes/check".to_owned(), "بررسی یک تعریف"),
+        ("/ui/manage".to_owned(), "پذیرفته نشد:"),
+    ] {
+        b.go(&format!("{}{path}", s.base)).await;
+        let looks = settle(&b, &path).await;
+        assert_eq!(
+            (&looks["lang"], &looks["dir"]),
+            (&json!("fa"), &json!("rtl")),
+            "{path}: {looks}"
+        );
+        assert_eq!(looks["overflow"], json!(false), "{path} is wider than a phone: {looks}");
+        assert_eq!(looks["title"], json!(title), "{path}: {looks}");
+    }
     if let Some(dir) = std::env::var_os("RAVAND_SCREENSHOTS") {
         let shot = b.call("GET", "/screenshot", json!({})).await;
         use base64::Engine as _;
