@@ -106,7 +106,7 @@ impl Site {
         (st, h, r.text().await.expect("body"))
     }
 
-    async fn get_with(&self, path: &str, cookie: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    pub(crate) async fn get_with(&self, path: &str, cookie: &str) -> (u16, reqwest::header::HeaderMap, String) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -119,7 +119,7 @@ impl Site {
     }
 
     /// Signs in with `token` through the login form; the session cookie.
-    async fn sign_in(&self, token: &str) -> String {
+    pub(crate) async fn sign_in(&self, token: &str) -> String {
         let (st, h, form) = self.get("/ui/login?next=/ui/desk").await;
         assert_eq!(st, 200, "{form}");
         let (login, _) = set_cookie(&h, "ravand_login").expect("the login form's cookie");
@@ -612,7 +612,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
 }
 
 /// Waits until the browser is at `path`; how the page looks there.
-async fn settle(b: &Browser, path: &str) -> serde_json::Value {
+pub(crate) async fn settle(b: &Browser, path: &str) -> serde_json::Value {
     let mut looks = b.looks().await;
     for _ in 0..50 {
         if looks["path"] == json!(path) {

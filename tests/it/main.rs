@@ -6,6 +6,7 @@ mod calendars;
 mod cli;
 mod console;
 mod crash;
+mod dashboard;
 mod definitions;
 mod desk;
 mod diagnostics;

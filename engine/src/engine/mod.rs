@@ -19,6 +19,7 @@
 
 mod access;
 mod catalog;
+mod dashboard;
 mod desk;
 mod group;
 mod hooks;
@@ -40,6 +41,10 @@ use sha2::Digest;
 pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
+pub use dashboard::{
+    CaseCounts, Dashboard, LogLine, StepTime, Tally, BEST_MIN_DONE, OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS,
+    SCORE_NOTICE, SCORE_OVERDUE,
+};
 pub use desk::{CaseRecord, Field, Moment, Notice, TaskForm};
 pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};

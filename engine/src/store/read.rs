@@ -586,3 +586,87 @@ impl Store {
         rows.iter().map(Store::case_row).collect()
     }
 }
+
+/// The query the dashboard folds a period from: every event before the
+/// period's end of the cases of one process that started before it and
+/// were open during it (changed at or after its start, or open still), in
+/// case and history order. `$1` the process, `$2` the period's start, `$3`
+/// its end (seconds since the epoch).
+pub const PERIOD_EVENTS: &str =
+    "SELECT c.id, c.version, c.tracking_code, e.body FROM cases c JOIN events e ON e.case_id = c.id \
+     WHERE c.process = $1 AND c.started_at < $3 AND (c.updated_at >= $2 OR c.status IN ('running', 'suspended')) \
+     AND e.at < $3 ORDER BY c.id, e.seq";
+
+/// The query the dashboard counts work open now from: the open task rows
+/// of one process by unit, role and assignee (`''` for none).
+pub const OPEN_TASKS_NOW: &str = "SELECT COALESCE(unit, ''), COALESCE(role, ''), COALESCE(assignee, ''), COUNT(*), \
+     CAST(SUM(overdue) AS BIGINT) FROM tasks WHERE process = $1 GROUP BY unit, role, assignee ORDER BY unit, role, assignee";
+
+/// The query the dashboard counts cases open now with.
+pub const OPEN_CASES_NOW: &str = "SELECT COUNT(*) FROM cases WHERE process = $1 AND status IN ('running', 'suspended')";
+
+/// An event of a case as [`PERIOD_EVENTS`] selects it.
+#[derive(Debug, Clone)]
+pub struct PeriodEvent {
+    /// The case.
+    pub case: i64,
+    /// Its process version.
+    pub version: u32,
+    /// Its tracking code.
+    pub code: String,
+    /// The event.
+    pub event: Event,
+}
+
+impl Store {
+    /// The events [`PERIOD_EVENTS`] selects.
+    pub async fn period_events(
+        &self,
+        process: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<PeriodEvent>, StoreError> {
+        let rows = sqlx::query(PERIOD_EVENTS)
+            .bind(process)
+            .bind(from.0)
+            .bind(to.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let version: i64 = r.try_get(1)?;
+                let body: String = r.try_get(3)?;
+                Ok(PeriodEvent {
+                    case: r.try_get(0)?,
+                    version: u32::try_from(version).map_err(corrupt)?,
+                    code: r.try_get(2)?,
+                    event: serde_json::from_str(&body).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// What [`OPEN_TASKS_NOW`] and [`OPEN_CASES_NOW`] count: the open
+    /// cases, and (unit, role, assignee, open tasks, of them overdue).
+    pub async fn open_now(&self, process: &str) -> Result<(i64, Vec<(String, String, String, i64, i64)>), StoreError> {
+        let cases: i64 = sqlx::query(OPEN_CASES_NOW)
+            .bind(process)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(OPEN_TASKS_NOW).bind(process).fetch_all(&self.pool).await?;
+        let tasks = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((cases, tasks))
+    }
+}

@@ -563,7 +563,7 @@ struct DueCaseSchema {
 }
 
 /// What an escalation rung does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EscalationAction {
     /// Record a reminder (تذکر) to the performer.

@@ -9,6 +9,7 @@
 //! of work, as for the API); need JavaScript or the network.
 
 mod case;
+mod dashboard;
 mod desk;
 mod graph;
 mod manage;
@@ -43,6 +44,8 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/logout", post(staff::logout))
         .route("/ui/desk", get(desk::desk))
         .route("/ui/manage", get(manage::manage))
+        .route("/ui/dashboard", get(dashboard::dashboard))
+        .route("/ui/dashboard/events.csv", get(dashboard::events_csv))
         .route("/ui/processes", get(processes::list))
         .route("/ui/processes/check", get(processes::check_form).post(processes::check))
         .route("/ui/processes/{id}", get(processes::one))

@@ -199,7 +199,7 @@ pub(super) const FA: Words = Words {
     done_steps: "انجام‌شده",
     full_size: "نمودار در اندازهٔ کامل (برای بزرگ‌نمایی و جابه‌جایی)",
     processes: "فرایندها",
-    manage: "دیرکردها",
+    manage: "داشبورد",
 };
 
 pub(super) const EN: Words = Words {
@@ -281,7 +281,7 @@ pub(super) const EN: Words = Words {
     done_steps: "done",
     full_size: "The graph at full size (to zoom and pan)",
     processes: "Processes",
-    manage: "Late work",
+    manage: "Dashboard",
 };
 
 /// What every staff page shows around its content.
