@@ -700,7 +700,7 @@ async fn a_case_page_shows_its_tasks_and_history_and_only_a_manager_may_suspend_
         code.as_str(),
         "در جریان",
         "ثبت درخواست شهروند",
-        "case started by operator-ali",
+        "پرونده آغاز شد به دست operator-ali",
         "۱۴۰۵-",
         &format!(r#"action="{here}/suspend""#),
         &format!(r#"action="{here}/cancel""#),
@@ -1026,4 +1026,77 @@ mod sessions {
         clock.advance(3600);
         assert!(e.session(&a.id).await.expect("reads").is_none());
     }
+}
+
+#[tokio::test]
+async fn an_incident_is_repaired_from_the_case_page_and_the_timeline_is_in_persian() {
+    let s = site_with(tokens()).await;
+    let parent = "id: parent\nversion: 1\ntitle: والد\nsteps:\n  - {id: start, kind: start}\n  - {id: call, kind: subprocess, title: فراخوانی, process: child}\n  - {id: done, kind: end, outcome: done}\n";
+    let child = "id: child\nversion: 1\ntitle: فرزند\nsteps:\n  - {id: start, kind: start}\n  - {id: done, kind: end, outcome: ok}\n";
+    s.engine.deploy("p.yaml", parent).await.expect("deploys");
+    let case = s.engine.start("parent", Data::new(), None).await.expect("starts").case;
+    let admin = s.sign_in("admin-secret").await;
+    let here = format!("/ui/cases/{case}");
+    let (st, _, page) = s.get_with(&here, &admin).await;
+    assert_eq!(st, 200, "{page}");
+    let token = s
+        .engine
+        .instance(case)
+        .await
+        .expect("state")
+        .incidents
+        .keys()
+        .next()
+        .copied()
+        .expect("an incident")
+        .0;
+    assert!(
+        page.contains(&format!(r#"<li id="incident-{token}"><strong>فراخوانی</strong>"#)),
+        "{page}"
+    );
+    let action = format!("{here}/incidents/{token}/resolve");
+    assert!(page.contains(&format!(r#"action="{action}""#)), "{page}");
+    assert!(page.contains("خطا در «فراخوانی»"), "the timeline in Persian: {page}");
+    let csrf = hidden(&page, "_csrf");
+
+    // Data that is not a JSON object: refused beside the field, what was typed kept.
+    let (st, _, refused) = s
+        .post_form(&action, &[&admin], &[("_csrf", &csrf), ("data", "{not json")], None)
+        .await;
+    assert_eq!(st, 422, "{refused}");
+    assert!(
+        refused.contains(&format!(
+            r#"<span class="error" id="data-{token}-error">این داده‌ها یک شیء JSON نیستند"#
+        )),
+        "{refused}"
+    );
+    assert!(refused.contains(">{not json</textarea>"), "{refused}");
+    // Without the form's secret, or by a clerk of another process: refused.
+    assert_eq!(s.post_form(&action, &[&admin], &[("data", "")], None).await.0, 403);
+    let operator = s.sign_in("operator-secret").await;
+    let (_, _, desk) = s.get_with("/ui/desk", &operator).await;
+    let theirs = hidden(&desk, "_csrf");
+    assert_eq!(
+        s.post_form(&action, &[&operator], &[("_csrf", &theirs)], None).await.0,
+        403
+    );
+    assert!(!s.engine.instance(case).await.expect("state").incidents.is_empty());
+
+    // The missing process deployed, the step tried again from the page: the case goes on.
+    s.engine.deploy("c.yaml", child).await.expect("deploys");
+    let (st, h, _) = s
+        .post_form(&action, &[&admin], &[("_csrf", &csrf), ("data", "")], None)
+        .await;
+    assert_eq!(st, 303);
+    assert_eq!(header(&h, "location"), format!("{here}?done=resolved"));
+    let (_, _, page) = s.get_with(&format!("{here}?done=resolved"), &admin).await;
+    assert!(page.contains("گام دوباره اجرا شد."), "{page}");
+    assert!(!page.contains("incident-"), "{page}");
+    for line in ["خطا برطرف شد به دست admin", "پرونده پایان یافت: done", "پرونده آغاز شد"]
+    {
+        assert!(page.contains(line), "{line}: {page}");
+    }
+    assert!(!page.contains("incident resolved"), "{page}");
+    let (_, _, en) = s.get_with(&format!("{here}?lang=en"), &admin).await;
+    assert!(en.contains("incident resolved by admin"), "{en}");
 }

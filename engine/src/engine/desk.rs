@@ -149,6 +149,19 @@ pub struct Moment {
     pub at: String,
     /// What happened, and by whom where someone did it.
     pub what: String,
+    /// The same in Persian, steps and roles by their titles.
+    pub what_fa: String,
+}
+
+/// An open incident of a case: a token stopped by an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck {
+    /// The token stopped (what `…/incidents/{token}/resolve` names).
+    pub token: TokenId,
+    /// The title of the step it stopped at.
+    pub step: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// A case as its page shows it to staff.
@@ -166,6 +179,8 @@ pub struct CaseRecord {
     pub moments: Vec<Moment>,
     /// When its timers fall due, in both calendars, soonest first.
     pub timers: Vec<String>,
+    /// Its open incidents.
+    pub incidents: Vec<Stuck>,
     /// Whether the actor may suspend, resume and cancel it.
     pub may_manage: bool,
     /// The process graph in DOT, the steps the case is at filled with
@@ -184,17 +199,37 @@ impl Engine {
         let (row, d) = self.read_as(actor, case, "read the case").await?;
         let (p, cal, st) = (&d.process, &d.calendar, &row.state);
         let events = self.store.history(case.0 as i64).await?;
+        let mut tasks = std::collections::HashMap::new();
         let moments = events
             .iter()
             .filter_map(|e| {
+                if let EventKind::TaskCreated { task, step, .. } = &e.kind {
+                    tasks.insert(*task, *step);
+                }
                 let at = cal.show(e.at);
-                runtime::describe(p, cal, e).map(|line| Moment {
+                let line = runtime::describe(p, cal, e)?;
+                Some(Moment {
                     what: line
                         .strip_prefix(at.as_str())
                         .map_or(line.as_str(), str::trim_start)
                         .to_owned(),
+                    what_fa: super::lines::describe_fa(p, cal, e, &tasks).unwrap_or_default(),
                     at,
                 })
+            })
+            .collect();
+        let incidents = st
+            .incidents
+            .iter()
+            .map(|(token, message)| Stuck {
+                token: *token,
+                step: st
+                    .tokens
+                    .iter()
+                    .find(|t| t.id == *token)
+                    .and_then(|t| p.steps.get(t.step.ix()))
+                    .map_or_else(String::new, |s| s.title.clone()),
+                message: message.clone(),
             })
             .collect();
         let here: Vec<_> = st.tokens.iter().map(|t| t.step).collect();
@@ -223,6 +258,7 @@ impl Engine {
             tracking_code: row.tracking_code.clone(),
             moments,
             timers: due.into_iter().map(|t| cal.show(t)).collect(),
+            incidents,
             may_manage: actor.may_manage(),
             graph,
         })

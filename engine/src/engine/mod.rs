@@ -24,6 +24,7 @@ mod desk;
 mod group;
 mod hooks;
 mod jobs;
+mod lines;
 mod public;
 mod query;
 mod sessions;
@@ -45,7 +46,7 @@ pub use dashboard::{
     CaseCounts, Dashboard, LogLine, StepTime, Tally, BEST_MIN_DONE, OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS,
     SCORE_NOTICE, SCORE_OVERDUE,
 };
-pub use desk::{CaseRecord, Field, Moment, Notice, TaskForm};
+pub use desk::{CaseRecord, Field, Moment, Notice, Stuck, TaskForm};
 pub use hooks::{event_kind, Delivery, Webhook, FIRST_HOOK_BACKOFF_S, MAX_HOOK_BACKOFF_S};
 pub use jobs::{Failed, Job, FIRST_BACKOFF_S, MAX_BACKOFF_S, MAX_JOBS_PER_ACQUIRE, MAX_LEASE_S};
 pub use public::Tracked;

@@ -20,6 +20,17 @@ use super::{html, track::status_text};
 use crate::engine::{CaseId, CaseRecord};
 use crate::runtime::{Command, Status};
 
+/// An open incident as the case page lists it, with its repair form.
+struct Incident {
+    token: u32,
+    step: String,
+    message: String,
+    /// The data typed into the form (kept when it is refused).
+    data: String,
+    /// Why the form was refused, beside its field.
+    error: Option<String>,
+}
+
 /// An open task as the case page lists it.
 struct OpenTask {
     href: String,
@@ -43,7 +54,7 @@ struct CasePage {
     case_due: Option<String>,
     tasks: Vec<OpenTask>,
     timers: Vec<String>,
-    incidents: Vec<String>,
+    incidents: Vec<Incident>,
     data: Vec<(String, String)>,
     moments: Vec<(String, String)>,
     running: bool,
@@ -101,12 +112,32 @@ pub(super) async fn case(
         Ok(x) => x,
         Err(r) => return Ok(*r),
     };
+    let notice = match q.done.as_deref() {
+        Some("managed") => Some(w.managed),
+        Some("resolved") => Some(w.resolved),
+        _ => None,
+    };
+    let page = page_of(&st, w, &here, case, &r, notice, None);
+    Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
+}
+
+/// The case page of `r`; `refused`: an incident's form that was refused,
+/// (token, what was typed, why).
+fn page_of(
+    st: &Staff,
+    w: &'static Words,
+    here: &str,
+    case: CaseId,
+    r: &CaseRecord,
+    notice: Option<&'static str>,
+    refused: Option<(u32, &str, &str)>,
+) -> CasePage {
     let en = w.lang == "en";
     let v = &r.view;
-    let page = CasePage {
-        c: st.chrome(w, &here),
+    CasePage {
+        c: st.chrome(w, here),
         id: digits(w, &case.0.to_string()),
-        href: here.clone(),
+        href: here.to_owned(),
         process: match (en, &r.process_title_en) {
             (true, Some(t)) => t.clone(),
             _ => r.process_title.clone(),
@@ -128,7 +159,23 @@ pub(super) async fn case(
             })
             .collect(),
         timers: r.timers.iter().map(|t| digits(w, t)).collect(),
-        incidents: v.incidents.clone(),
+        incidents: r
+            .incidents
+            .iter()
+            .map(|i| {
+                let (data, error) = match refused {
+                    Some((t, d, e)) if t == i.token.0 => (d.to_owned(), Some(e.to_owned())),
+                    _ => (String::new(), None),
+                };
+                Incident {
+                    token: i.token.0,
+                    step: i.step.clone(),
+                    message: i.message.clone(),
+                    data,
+                    error,
+                }
+            })
+            .collect(),
         data: v
             .data
             .iter()
@@ -140,14 +187,76 @@ pub(super) async fn case(
                 (k.clone(), text)
             })
             .collect(),
-        moments: r.moments.iter().map(|m| (digits(w, &m.at), m.what.clone())).collect(),
+        moments: r
+            .moments
+            .iter()
+            .map(|m| {
+                let what = if en || m.what_fa.is_empty() {
+                    &m.what
+                } else {
+                    &m.what_fa
+                };
+                (digits(w, &m.at), what.clone())
+            })
+            .collect(),
         running: v.status == Status::Running,
         suspended: v.status == Status::Suspended,
         may_manage: r.may_manage,
-        notice: (q.done.as_deref() == Some("managed")).then_some(w.managed),
+        notice,
         graph: super::graph::svg(&r.graph),
+    }
+}
+
+/// `POST /ui/cases/{id}/incidents/{token}/resolve` (`_csrf`, and `data`: a
+/// JSON object of values to set first, or nothing): the step is tried
+/// again; the engine decides whether the caller may.
+pub(super) async fn resolve(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path((id, token)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (w, _) = words(&h, None);
+    let here = format!("/ui/cases/{id}");
+    let f = fields(&body);
+    let st = match checked(&s, &h, &f, &here).await? {
+        Ok(st) => st,
+        Err(r) => return Ok(*r),
     };
-    Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
+    let case = match super::super::api::case_id(&id) {
+        Ok(c) => c,
+        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
+    };
+    let Some(token) = token.parse::<u32>().ok().filter(|t| t.to_string() == token) else {
+        return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, "no such incident"));
+    };
+    let text = field(&f, "data").map(str::trim).unwrap_or("");
+    let values = if text.is_empty() {
+        Ok(crate::runtime::Data::new())
+    } else {
+        serde_json::from_str::<crate::runtime::Data>(text).map_err(|e| format!("{}: {e}", w.bad_json))
+    };
+    let cmd = values.map(|values| Command::Resolve {
+        token: crate::runtime::TokenId(token),
+        values,
+        by: Some(st.caller.user.clone()),
+    });
+    let refusal = match cmd {
+        Ok(cmd) => match s.engine.command_as(&st.caller.actor, case, cmd).await {
+            Ok(()) => return Ok(Redirect::to(&format!("{here}?done=resolved")).into_response()),
+            Err(crate::engine::EngineError::Command(crate::runtime::CommandError::BadData(m))) => m,
+            Err(e) => return Ok(engine_refusal(&st, w, e)),
+        },
+        Err(e) => e,
+    };
+    // Refused for what was typed: the page again, the reason beside the field.
+    match s.engine.case_record_as(&st.caller.actor, case).await {
+        Ok(r) => {
+            let page = page_of(&st, w, &here, case, &r, None, Some((token, text, &refusal)));
+            Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()))
+        }
+        Err(e) => Ok(engine_refusal(&st, w, e)),
+    }
 }
 
 /// `POST /ui/cases/{id}/suspend|resume|cancel` (`_csrf`, for a cancel a

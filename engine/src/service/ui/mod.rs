@@ -52,6 +52,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/cases/{id}", get(case::case))
         .route("/ui/cases/{id}/graph.svg", get(case::graph_svg))
         .route("/ui/cases/{id}/{action}", post(case::manage))
+        .route("/ui/cases/{id}/incidents/{token}/resolve", post(case::resolve))
         .route("/ui/cases/{id}/tasks/{task}", get(desk::task))
         .route("/ui/cases/{id}/tasks/{task}/claim", post(desk::claim))
         .route("/ui/cases/{id}/tasks/{task}/complete", post(desk::complete))
