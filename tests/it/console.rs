@@ -23,6 +23,20 @@ async fn site() -> Site {
     site_with(vec![Token::for_secret("t", Access::Admin, "admin")]).await
 }
 
+/// Asserts the page the browser is at passes axe-core's serious and
+/// critical rules and loaded nothing from elsewhere (when axe is there).
+pub(crate) async fn accessible(b: &Browser, what: &str) {
+    if let Some(a) = b.audit().await {
+        assert!(a["error"].is_null(), "axe on {what}: {a}");
+        assert_eq!(a["violations"], json!([]), "accessibility of {what}: {a}");
+        assert_eq!(a["foreign"], json!([]), "{what} loaded from elsewhere: {a}");
+        assert!(
+            a["checked"].as_u64().is_some_and(|n| n > 5),
+            "axe checked little on {what}: {a}"
+        );
+    }
+}
+
 /// A service on loopback over an in-memory engine with the committed
 /// calendars and the 137 process, accepting `tokens`.
 pub(crate) async fn site_with(tokens: Vec<Token>) -> Site {
@@ -230,6 +244,15 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium the size of a phone, or
     /// `None` when they are not installed and CI does not require them.
     pub(crate) async fn start() -> Option<Browser> {
+        Browser::launch(true).await
+    }
+
+    /// The same at a desk's screen, 1280 × 900.
+    pub(crate) async fn start_desk() -> Option<Browser> {
+        Browser::launch(false).await
+    }
+
+    async fn launch(phone: bool) -> Option<Browser> {
         let driver_bin = std::path::Path::new("/usr/bin/chromedriver");
         if !driver_bin.exists() || !std::path::Path::new("/usr/bin/chromium").exists() {
             assert!(
@@ -272,10 +295,14 @@ impl Browser {
         .map(|a| a.to_string())
         .chain([format!("--user-data-dir={}", profile.display())])
         .collect::<Vec<_>>();
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args,
-                // A phone's screen (headless windows are at least 500 wide).
-                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}}}}}});
+        let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
+        if phone {
+            // A phone's screen (headless windows are at least 500 wide).
+            options["mobileEmulation"] = json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}});
+        } else if let Some(a) = options["args"].as_array_mut() {
+            a.push(json!("--window-size=1280,900"));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}});
         let v: serde_json::Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -323,6 +350,37 @@ impl Browser {
         } else {
             Err(v)
         }
+    }
+
+    /// The page now, checked by axe-core (vendored from npm by `.ci/run` at
+    /// `RAVAND_AXE`): its serious and critical accessibility violations,
+    /// and every resource it loaded from anywhere but this test's
+    /// 127.0.0.1. `None` when axe-core is not there and CI does not
+    /// require it (`RAVAND_REQUIRE_BROWSER`).
+    pub(crate) async fn audit(&self) -> Option<serde_json::Value> {
+        let Some(path) = std::env::var_os("RAVAND_AXE") else {
+            assert!(
+                std::env::var_os("RAVAND_REQUIRE_BROWSER").is_none(),
+                "RAVAND_REQUIRE_BROWSER is set but RAVAND_AXE (axe.min.js from the npm package axe-core) is not"
+            );
+            eprintln!("SKIPPED: the accessibility check; set RAVAND_AXE to axe-core's axe.min.js (.ci/run does)");
+            return None;
+        };
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("RAVAND_AXE {path:?}: {e}"));
+        self.call("POST", "/timeouts", json!({"script": 120_000})).await;
+        let script = format!(
+            "{axe}\nconst done = arguments[arguments.length - 1];\n\
+             axe.run(document, {{resultTypes: ['violations']}}).then(r => done({{\
+               violations: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => ({{id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}})),\
+               foreign: performance.getEntriesByType('resource').map(e => e.name)\
+                 .filter(u => !u.startsWith(location.origin + '/')),\
+               checked: r.passes.length}}), e => done({{error: String(e)}}));"
+        );
+        Some(
+            self.call("POST", "/execute/async", json!({"script": script, "args": []}))
+                .await,
+        )
     }
 
     pub(crate) async fn go(&self, url: &str) {
@@ -385,6 +443,7 @@ async fn in_chromium_the_form_leads_to_the_case_set_right_to_left_in_vazirmatn()
     b.go(&format!("{}/track", s.base)).await;
     // The form, typed into and sent as a person would: no script on the page.
     let input = b.element("#code").await;
+    accessible(&b, "the citizen's form").await;
     b.call(
         "POST",
         &format!("/element/{input}/value"),
@@ -434,6 +493,7 @@ async fn in_chromium_the_form_leads_to_the_case_set_right_to_left_in_vazirmatn()
             .is_some_and(|t| t.contains("ثبت درخواست شهروند")),
         "{looks}"
     );
+    accessible(&b, "the citizen's case").await;
     // The language switch.
     let link = b.element("nav a").await;
     b.call("POST", &format!("/element/{link}/click"), json!({})).await;

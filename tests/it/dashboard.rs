@@ -529,26 +529,29 @@ async fn the_dashboard_opens_in_chromium_at_a_phones_and_a_desks_width() {
     let s = crate::console::site_with(tokens()).await;
     s.engine.deploy("dash-test.yaml", DASH).await.expect("deploys");
     work(&s, 1405).await;
-    let Some(b) = crate::console::Browser::start().await else {
-        return;
-    };
-    b.go(&format!("{}/ui/dashboard", s.base)).await;
-    let input = b.element("#token").await;
-    b.call(
-        "POST",
-        &format!("/element/{input}/value"),
-        json!({"text": "admin-secret"}),
-    )
-    .await;
-    let button = b.element("form.stack button[type=submit]").await;
-    b.call("POST", &format!("/element/{button}/click"), json!({})).await;
-    crate::desk::settle(&b, "/ui/dashboard").await;
     let path = "/ui/dashboard?process=dash-test&from=2026-05-03&to=2026-05-04";
-    for width in [390, 1280] {
-        b.call("POST", "/window/rect", json!({"width": width, "height": 900}))
-            .await;
+    for (width, phone) in [(390, true), (1280, false)] {
+        let started = if phone {
+            crate::console::Browser::start().await
+        } else {
+            crate::console::Browser::start_desk().await
+        };
+        let Some(b) = started else { return };
+        b.go(&format!("{}/ui/dashboard", s.base)).await;
+        let input = b.element("#token").await;
+        b.call(
+            "POST",
+            &format!("/element/{input}/value"),
+            json!({"text": "admin-secret"}),
+        )
+        .await;
+        let button = b.element("form.stack button[type=submit]").await;
+        b.call("POST", &format!("/element/{button}/click"), json!({})).await;
+        crate::desk::settle(&b, "/ui/dashboard").await;
         b.go(&format!("{}{path}", s.base)).await;
         let looks = crate::desk::settle(&b, path).await;
+        assert_eq!(looks["width"], json!(width), "{looks}");
+        crate::console::accessible(&b, &format!("the dashboard at {width}")).await;
         assert_eq!(
             (&looks["lang"], &looks["dir"]),
             (&json!("fa"), &json!("rtl")),
@@ -572,6 +575,6 @@ async fn the_dashboard_opens_in_chromium_at_a_phones_and_a_desks_width() {
             units["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
             "{units}"
         );
+        let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
     }
-    let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
 }

@@ -510,6 +510,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     b.go(&format!("{}/ui/desk", s.base)).await;
     // On the login page: type the token and send.
     let input = b.element("#token").await;
+    crate::console::accessible(&b, "the login page").await;
     b.call(
         "POST",
         &format!("/element/{input}/value"),
@@ -535,12 +536,14 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
             .is_some_and(|f| f.contains(&json!("Vazirmatn"))),
         "{looks}"
     );
+    crate::console::accessible(&b, "the desk").await;
     // Claim from the desk, then open the task and complete it.
     let claim = b.element("table.tasks form button").await;
     b.call("POST", &format!("/element/{claim}/click"), json!({})).await;
     let task = s.engine.status(case).await.expect("status").tasks[0].task;
     let href = format!("/ui/cases/{}/tasks/{}", case.0, task.0);
     settle(&b, &format!("{href}?done=claimed")).await;
+    crate::console::accessible(&b, "a task's page").await;
     let partner = b.element("#f-partner option[value=false]").await;
     b.call("POST", &format!("/element/{partner}/click"), json!({})).await;
     let done = b.element("form.task-form button[type=submit]").await;
@@ -553,6 +556,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     // The case's page: its graph drawn inside a box that scrolls, the page no wider than the phone.
     b.go(&format!("{}/ui/cases/{}", s.base, case.0)).await;
     let looks = settle(&b, &format!("/ui/cases/{}", case.0)).await;
+    crate::console::accessible(&b, "a case's page").await;
     assert_eq!(
         looks["overflow"],
         json!(false),
@@ -592,6 +596,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     ] {
         b.go(&format!("{}{path}", s.base)).await;
         let looks = settle(&b, &path).await;
+        crate::console::accessible(&b, &path).await;
         assert_eq!(
             (&looks["lang"], &looks["dir"]),
             (&json!("fa"), &json!("rtl")),

@@ -203,7 +203,7 @@ fn page_of(
         suspended: v.status == Status::Suspended,
         may_manage: r.may_manage,
         notice,
-        graph: super::graph::svg(&r.graph),
+        graph: super::graph::svg(&r.graph, &format!("{}: {}", w.graph, r.process_title)),
     }
 }
 
@@ -309,7 +309,7 @@ pub(super) async fn graph_svg(
         Ok(x) => x,
         Err(r) => return Ok(*r),
     };
-    let Some(svg) = super::graph::svg(&r.graph) else {
+    let Some(svg) = super::graph::svg(&r.graph, &format!("{}: {}", w.graph, r.process_title)) else {
         return Ok(refusal_page(
             &st,
             w,

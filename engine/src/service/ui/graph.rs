@@ -5,9 +5,9 @@
 //!
 //! Must not: place nodes itself, or let a layout fault take a page down.
 
-/// The SVG of a DOT graph for inlining in a page, or `None` when it could
-/// not be laid out.
-pub(super) fn svg(dot: &str) -> Option<String> {
+/// The SVG of a DOT graph for inlining in a page, named `label` for
+/// screen readers, or `None` when it could not be laid out.
+pub(super) fn svg(dot: &str, label: &str) -> Option<String> {
     let dot = dot.to_owned();
     // The layout library is not ours: a panic inside it is a missing
     // graph, never a failed page.
@@ -29,7 +29,16 @@ pub(super) fn svg(dot: &str) -> Option<String> {
             svg.replace_range(a..b + "</style>".len(), "");
         }
     }
-    Some(svg.replacen("<svg ", r#"<svg class="graph" role="img" "#, 1))
+    let label = label
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    Some(svg.replacen(
+        "<svg ",
+        &format!(r#"<svg class="graph" role="img" aria-label="{label}" "#),
+        1,
+    ))
 }
 
 #[cfg(test)]
@@ -38,12 +47,16 @@ mod tests {
     fn a_graph_is_laid_out_without_a_style_block_and_bad_dot_is_none() {
         let svg = super::svg(
             "digraph g { a [label=\"آغاز\"]; b [label=\"پایان\", style=filled, fillcolor=\"#ffd27a\"]; a -> b; }",
+            "نمودار \"<g>\"",
         )
         .expect("laid out");
-        assert!(svg.starts_with(r#"<svg class="graph" role="img" "#), "{svg}");
+        assert!(
+            svg.starts_with(r#"<svg class="graph" role="img" aria-label="نمودار &quot;&lt;g&gt;&quot;" "#),
+            "{svg}"
+        );
         assert!(svg.contains("آغاز") && svg.contains("پایان"), "{svg}");
         assert!(svg.to_lowercase().contains("#ffd27a"), "the fill is kept: {svg}");
         assert!(!svg.contains("<style>"), "{svg}");
-        assert!(super::svg("digraph { a -> ").is_none());
+        assert!(super::svg("digraph { a -> ", "").is_none());
     }
 }

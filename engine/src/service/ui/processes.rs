@@ -294,7 +294,7 @@ pub(super) async fn one(
             .iter()
             .map(|v| (format!("{here}?version={v}"), n(*v), *v == p.version))
             .collect(),
-        graph: super::graph::svg(&dot),
+        graph: super::graph::svg(&dot, &format!("{}: {}", w.graph, p.title)),
         legend,
         figures,
     };
