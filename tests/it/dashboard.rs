@@ -525,9 +525,13 @@ async fn the_dashboard_figures_equal_a_count_from_the_histories(url: &str) {
 }
 
 #[tokio::test]
-async fn the_dashboard_opens_in_chromium_at_a_phones_and_a_desks_width() {
+async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_desks_width() {
     let s = crate::console::site_with(tokens()).await;
     s.engine.deploy("dash-test.yaml", DASH).await.expect("deploys");
+    for f in ["building-permit-current.yaml", "building-permit-reformed.yaml"] {
+        let text = std::fs::read_to_string(crate::helpers::root().join("definitions").join(f)).expect("definition");
+        s.engine.deploy(f, &text).await.expect("deploys");
+    }
     work(&s, 1405).await;
     let path = "/ui/dashboard?process=dash-test&from=2026-05-03&to=2026-05-04";
     for (width, phone) in [(390, true), (1280, false)] {
@@ -575,6 +579,22 @@ async fn the_dashboard_opens_in_chromium_at_a_phones_and_a_desks_width() {
             units["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
             "{units}"
         );
+        // The permit's reform side by side: the page no wider than the screen, both graphs in their boxes.
+        let compare = "/ui/compare?a=building-permit@1&b=building-permit@2";
+        b.go(&format!("{}{compare}", s.base)).await;
+        let looks = crate::desk::settle(&b, compare).await;
+        assert_eq!(looks["overflow"], json!(false), "wider than {width}: {looks}");
+        assert_eq!(looks["title"], json!("مقایسهٔ دو فرایند"), "{looks}");
+        let boxes = b
+            .call(
+                "POST",
+                "/execute/sync",
+                json!({"script": "return [...document.querySelectorAll('.side-by-side div.graph')]\
+                    .map(g => g.getBoundingClientRect().right <= window.innerWidth + 1 && g.clientWidth > 100);", "args": []}),
+            )
+            .await;
+        assert_eq!(boxes, json!([true, true]), "{boxes}");
+        crate::console::accessible(&b, &format!("the comparison at {width}")).await;
         let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
     }
 }

@@ -4,6 +4,7 @@
 mod both;
 mod calendars;
 mod cli;
+mod compare_page;
 mod console;
 mod crash;
 mod dashboard;

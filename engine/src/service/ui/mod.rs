@@ -9,6 +9,7 @@
 //! of work, as for the API); need JavaScript or the network.
 
 mod case;
+mod compare;
 mod dashboard;
 mod desk;
 mod graph;
@@ -47,6 +48,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/ui/dashboard", get(dashboard::dashboard))
         .route("/ui/dashboard/events.csv", get(dashboard::events_csv))
         .route("/ui/processes", get(processes::list))
+        .route("/ui/compare", get(compare::compare))
         .route("/ui/processes/check", get(processes::check_form).post(processes::check))
         .route("/ui/processes/{id}", get(processes::one))
         .route("/ui/cases/{id}", get(case::case))

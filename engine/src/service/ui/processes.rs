@@ -43,6 +43,7 @@ struct PWords {
     none: &'static str,
     figures: &'static str,
     check: &'static str,
+    compare: &'static str,
     check_hint: &'static str,
     source: &'static str,
     file_name: &'static str,
@@ -63,6 +64,7 @@ const PFA: PWords = PWords {
     none: "فرایندی در دسترس شما نیست.",
     figures: "شمارش‌ها",
     check: "بررسی یک تعریف",
+    compare: "مقایسهٔ دو فرایند یا دو نسخه",
     check_hint: "متن YAML یک فرایند را اینجا بگذارید؛ هر ایراد با شمارهٔ سطرش نشان داده می‌شود. چیزی مستقر نمی‌شود.",
     source: "متن تعریف",
     file_name: "نام پرونده",
@@ -94,6 +96,7 @@ const PEN: PWords = PWords {
     none: "No process is open to you.",
     figures: "Figures",
     check: "Check a definition",
+    compare: "Compare two processes or versions",
     check_hint: "Paste a process's YAML here; every problem is shown at its line. Nothing is deployed.",
     source: "Definition",
     file_name: "File name",
@@ -127,8 +130,17 @@ fn pwords(w: &Words) -> &'static PWords {
 }
 
 /// Whether this member of staff may see `process`'s definition.
-fn may_see(st: &Staff, process: &str) -> bool {
+pub(super) fn may_see(st: &Staff, process: &str) -> bool {
     matches!(st.caller.access, Access::Analyst | Access::Auditor | Access::Admin) || st.caller.actor.may_read(process)
+}
+
+/// A process's graph in DOT with its discretionary, signature, inspection
+/// and payment steps filled in.
+pub(super) fn tagged_dot(p: &crate::model::Process) -> String {
+    crate::render::dot_marked(p, |ix| {
+        let tags = p.step(ix).tags;
+        MARKED.iter().find(|(t, _)| tags.contains(*t)).map(|(_, fill)| *fill)
+    })
 }
 
 /// A process on the list.
@@ -257,10 +269,7 @@ pub(super) async fn one(
         .map(|k| k.version)
         .collect();
     versions.sort_unstable();
-    let dot = crate::render::dot_marked(&p, |ix| {
-        let tags = p.step(ix).tags;
-        MARKED.iter().find(|(t, _)| tags.contains(*t)).map(|(_, fill)| *fill)
-    });
+    let dot = tagged_dot(&p);
     let m = crate::measure::measure(&p);
     let n = |x: u32| digits(w, &x.to_string());
     let values = [
