@@ -90,7 +90,7 @@ async fn the_permits_reform_side_by_side_in_persian_with_counts_as_integers() {
     assert!(change.starts_with('-') && change.ends_with('٪'), "{change}");
     // Persian labels, both graphs, each named.
     assert!(page.contains("<th scope=\"row\">گام‌ها</th>"), "{page}");
-    assert!(page.contains("<th scope=\"row\">امضاهای طلایی (صلاحدیدی)</th>"), "{page}");
+    assert!(page.contains("<th scope=\"row\">گام‌های امضای صلاحدیدی</th>"), "{page}");
     assert_eq!(page.matches("<svg class=\"graph\"").count(), 2);
     assert!(page.contains(r#"aria-label="پیش از اصلاح: "#), "{page}");
 

@@ -846,8 +846,84 @@ async fn the_permit_process_of_a_hundred_and_more_steps_is_drawn_on_its_case_pag
     assert_eq!(st, 200);
     let svg = &page[page.find(r#"<svg class="graph""#).expect("the graph is on the page")..];
     let svg = &svg[..svg.find("</svg>").expect("the graph ends")];
-    let drawn = p.steps.iter().filter(|st| svg.contains(&st.title)).count();
+    // Each box's text: its lines (wrapped at 22 characters, a longer word
+    // whole on its own), read back as one title.
+    let mut labels = Vec::new();
+    for text in svg.split("<text ").skip(1) {
+        let text = &text[..text.find("</text>").expect("text end")];
+        let lines: Vec<String> = text
+            .split("<tspan")
+            .skip(1)
+            .map(|t| {
+                let t = &t[t.find('>').expect("tspan") + 1..];
+                t[..t.find("</tspan>").expect("tspan end")]
+                    .replace(['\u{2068}', '\u{2069}'], "")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&amp;", "&")
+            })
+            .collect();
+        for l in &lines {
+            assert!(l.chars().count() <= 22 || !l.contains(' '), "a line too long: {l}");
+        }
+        labels.push(lines.join(" "));
+    }
+    let drawn = p
+        .steps
+        .iter()
+        .filter(|st| labels.iter().any(|l| l.starts_with(&st.title)))
+        .count();
     assert_eq!(drawn, p.steps.len(), "every step is drawn with its title");
+    assert!(
+        labels.iter().any(|l| l.contains(' ') && l.chars().count() > 22),
+        "long titles are there, wrapped"
+    );
+    // No two steps' boxes overlap: every rectangle and ellipse the layout
+    // drew (outside clip paths; a double circle's rings are one box).
+    let num = |el: &str, attr: &str| -> f64 {
+        let at = el
+            .find(&format!(" {attr}=\""))
+            .unwrap_or_else(|| panic!("no {attr} in {el}"));
+        let v = &el[at + attr.len() + 3..];
+        v[..v.find('"').expect("quote")].parse().expect("a number")
+    };
+    let mut boxes: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut rest = svg;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let el = &rest[..rest.find('>').expect("tag end")];
+        if el.starts_with("clipPath") {
+            rest = &rest[rest.find("</clipPath>").expect("clip end")..];
+        } else if el.starts_with("rect") {
+            let (x, y) = (num(el, "x"), num(el, "y"));
+            boxes.push((x, y, x + num(el, "width"), y + num(el, "height")));
+        } else if el.starts_with("ellipse") {
+            let (cx, cy, rx, ry) = (num(el, "cx"), num(el, "cy"), num(el, "rx"), num(el, "ry"));
+            let b = (cx - rx, cy - ry, cx + rx, cy + ry);
+            // The outer ring of a double circle holds its inner one.
+            if let Some(o) = boxes
+                .iter_mut()
+                .find(|o| ((o.0 + o.2) / 2.0 - cx).abs() < 0.5 && ((o.1 + o.3) / 2.0 - cy).abs() < 0.5)
+            {
+                *o = (o.0.min(b.0), o.1.min(b.1), o.2.max(b.2), o.3.max(b.3));
+            } else {
+                boxes.push(b);
+            }
+        }
+    }
+    assert!(
+        boxes.len() >= p.steps.len(),
+        "{} boxes for {} steps",
+        boxes.len(),
+        p.steps.len()
+    );
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart = a.2 <= b.0 + 0.5 || b.2 <= a.0 + 0.5 || a.3 <= b.1 + 0.5 || b.3 <= a.1 + 0.5;
+            assert!(apart, "boxes overlap: {a:?} {b:?}");
+        }
+    }
 }
 
 #[tokio::test]

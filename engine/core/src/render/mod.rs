@@ -134,6 +134,45 @@ fn mermaid(p: &Process) -> String {
     s
 }
 
+/// The widest line of a step's label in a DOT graph, in characters.
+pub const DOT_LINE: usize = 22;
+
+/// `text` broken at spaces into lines of at most `width` characters (a
+/// word longer than that stays whole on its own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let n = line.chars().count();
+        if n > 0 && n + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A step's label for DOT: its lines wrapped at [`DOT_LINE`], each
+/// isolated for right-to-left, joined by DOT's `\n`.
+fn dot_label(p: &Process, i: usize) -> String {
+    let st = &p.steps[i];
+    let text = match (st.kind, st.outcome()) {
+        (StepKind::End | StepKind::Terminate, Some(o)) => format!("{} [{o}]", st.title),
+        _ => st.title.clone(),
+    };
+    wrap(&text, DOT_LINE)
+        .iter()
+        .map(|l| dot_text(&isolate(l)))
+        .collect::<Vec<_>>()
+        .join("\\n")
+}
+
 fn dot(p: &Process) -> String {
     dot_marked(p, |_| None)
 }
@@ -163,7 +202,7 @@ pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) ->
             s,
             "    {} [label=\"{}\", shape={shape}, tooltip=\"{}\"{filled}];",
             node_id(i),
-            dot_text(&label(p, i)),
+            dot_label(p, i),
             dot_text(&st.id)
         );
     }
@@ -180,7 +219,11 @@ pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) ->
                     "    {} -> {} [label=\"{}\"{style}];",
                     node_id(e.from.ix()),
                     node_id(e.to.ix()),
-                    dot_text(&l)
+                    wrap(&l, DOT_LINE)
+                        .iter()
+                        .map(|l| dot_text(l))
+                        .collect::<Vec<_>>()
+                        .join("\\n")
                 );
             }
             None => {
@@ -200,4 +243,27 @@ pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) ->
     }
     s.push_str("}\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn labels_wrap_at_spaces_and_keep_long_words_whole() {
+        // 22 characters (the zero-width non-joiner counts), then the rest.
+        assert_eq!(
+            wrap("بررسی مدارک و نقشه‌های معماری توسط کارشناس", 22),
+            ["بررسی مدارک و نقشه‌های", "معماری توسط کارشناس"]
+        );
+        assert_eq!(wrap("short", 22), ["short"]);
+        assert_eq!(wrap("", 22), [""]);
+        assert_eq!(
+            wrap("abcdefghijklmnopqrstuvwxyz x", 5),
+            ["abcdefghijklmnopqrstuvwxyz", "x"]
+        );
+        for line in wrap(&"کلمه ".repeat(40), 22) {
+            assert!(line.chars().count() <= 22, "{line}");
+        }
+    }
 }

@@ -64,24 +64,6 @@ const CEN: CWords = CWords {
     version: "version",
 };
 
-/// `measure::compare`'s figures in Persian, and whether each is a count.
-const FIGURES: [(&str, &str, bool); 14] = [
-    ("steps", "گام‌ها", true),
-    ("expected steps per case", "گام‌های مورد انتظار هر پرونده", false),
-    ("expected days (analytical)", "روزهای مورد انتظار (تحلیلی)", false),
-    ("approval steps", "گام‌های تأیید", true),
-    ("signature steps", "امضاها", true),
-    ("discretionary steps", "امضاهای طلایی (صلاحدیدی)", true),
-    ("inspection steps", "بازدیدها", true),
-    ("payment steps", "پرداخت‌ها", true),
-    ("citizen-visit steps", "مراجعه‌های حضوری شهروند", true),
-    ("inquiry steps", "استعلام‌ها", true),
-    ("handoffs", "دست‌به‌دست شدن‌ها", true),
-    ("roles involved", "نقش‌های درگیر", true),
-    ("fewest steps a case", "کمترین گام یک پرونده", true),
-    ("most steps a case", "بیشترین گام یک پرونده", true),
-];
-
 /// One line of the comparison.
 struct Row {
     key: String,
@@ -199,12 +181,14 @@ pub(super) async fn compare(
     page.rows = crate::measure::compare(pa, pb)
         .into_iter()
         .map(|c| {
-            let (name, count) = FIGURES
-                .iter()
-                .find(|f| f.0 == c.figure)
-                .map_or((c.figure.clone(), false), |f| {
-                    (if w.lang == "en" { f.0.to_owned() } else { f.1.to_owned() }, f.2)
-                });
+            let fa = crate::render::html::figure_fa(&c.figure);
+            let name = if w.lang == "en" || fa.is_empty() {
+                c.figure.clone()
+            } else {
+                fa
+            };
+            // What the models count is a whole number; expectations are not.
+            let count = !c.figure.starts_with("expected");
             Row {
                 name,
                 old: number(w, c.old, count),
