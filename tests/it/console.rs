@@ -298,7 +298,7 @@ impl Browser {
         let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
         if phone {
             // A phone's screen (headless windows are at least 500 wide).
-            options["mobileEmulation"] = json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0}});
+            options["mobileEmulation"] = json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0}});
         } else if let Some(a) = options["args"].as_array_mut() {
             a.push(json!("--window-size=1280,900"));
         }
@@ -352,6 +352,22 @@ impl Browser {
         }
     }
 
+    /// The screen now as `{RAVAND_SCREENSHOTS}/{name}.png`, when that
+    /// folder is set (`scripts/screenshots.sh` sets it for the README).
+    pub(crate) async fn shot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("RAVAND_SCREENSHOTS") else {
+            return;
+        };
+        use base64::Engine as _;
+        let shot = self.call("GET", "/screenshot", json!({})).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("base64"))
+            .expect("png");
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).expect("the screenshots folder");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
+    }
+
     /// The page now, checked by axe-core (vendored from npm by `.ci/run` at
     /// `RAVAND_AXE`): its serious and critical accessibility violations,
     /// and every resource it loaded from anywhere but this test's
@@ -403,7 +419,7 @@ impl Browser {
         let script = "const done = arguments[0]; document.fonts.ready.then(() => done({\
             lang: document.documentElement.lang, dir: document.documentElement.dir,\
             loaded: [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/\"/g, '')),\
-            overflow: document.documentElement.scrollWidth > window.innerWidth,\
+            overflow: document.documentElement.scrollWidth > window.innerWidth || (screen.width < 600 && window.innerWidth > screen.width),\
             width: window.innerWidth,\
             title: (document.querySelector('h2') || {}).innerText || null,\
             stage: (document.querySelector('.stage') || {}).innerText || null,\
@@ -444,6 +460,7 @@ async fn in_chromium_the_form_leads_to_the_case_set_right_to_left_in_vazirmatn()
     // The form, typed into and sent as a person would: no script on the page.
     let input = b.element("#code").await;
     accessible(&b, "the citizen's form").await;
+    b.shot("track-form-phone").await;
     b.call(
         "POST",
         &format!("/element/{input}/value"),
@@ -494,6 +511,7 @@ async fn in_chromium_the_form_leads_to_the_case_set_right_to_left_in_vazirmatn()
         "{looks}"
     );
     accessible(&b, "the citizen's case").await;
+    b.shot("track-case-phone").await;
     // The language switch.
     let link = b.element("nav a").await;
     b.call("POST", &format!("/element/{link}/click"), json!({})).await;

@@ -556,6 +556,8 @@ async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_des
         let looks = crate::desk::settle(&b, path).await;
         assert_eq!(looks["width"], json!(width), "{looks}");
         crate::console::accessible(&b, &format!("the dashboard at {width}")).await;
+        let screen = if phone { "phone" } else { "desk" };
+        b.shot(&format!("dashboard-{screen}")).await;
         assert_eq!(
             (&looks["lang"], &looks["dir"]),
             (&json!("fa"), &json!("rtl")),
@@ -583,6 +585,7 @@ async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_des
         let compare = "/ui/compare?a=building-permit@1&b=building-permit@2";
         b.go(&format!("{}{compare}", s.base)).await;
         let looks = crate::desk::settle(&b, compare).await;
+        assert_eq!(looks["width"], json!(width), "{looks}");
         assert_eq!(looks["overflow"], json!(false), "wider than {width}: {looks}");
         assert_eq!(looks["title"], json!("مقایسهٔ دو فرایند"), "{looks}");
         let boxes = b
@@ -595,6 +598,7 @@ async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_des
             .await;
         assert_eq!(boxes, json!([true, true]), "{boxes}");
         crate::console::accessible(&b, &format!("the comparison at {width}")).await;
+        b.shot(&format!("compare-{screen}")).await;
         let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
     }
 }

@@ -511,6 +511,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     // On the login page: type the token and send.
     let input = b.element("#token").await;
     crate::console::accessible(&b, "the login page").await;
+    b.shot("login-phone").await;
     b.call(
         "POST",
         &format!("/element/{input}/value"),
@@ -537,6 +538,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
         "{looks}"
     );
     crate::console::accessible(&b, "the desk").await;
+    b.shot("desk-phone").await;
     // Claim from the desk, then open the task and complete it.
     let claim = b.element("table.tasks form button").await;
     b.call("POST", &format!("/element/{claim}/click"), json!({})).await;
@@ -544,6 +546,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     let href = format!("/ui/cases/{}/tasks/{}", case.0, task.0);
     settle(&b, &format!("{href}?done=claimed")).await;
     crate::console::accessible(&b, "a task's page").await;
+    b.shot("task-phone").await;
     let partner = b.element("#f-partner option[value=false]").await;
     b.call("POST", &format!("/element/{partner}/click"), json!({})).await;
     let done = b.element("form.task-form button[type=submit]").await;
@@ -557,6 +560,7 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
     b.go(&format!("{}/ui/cases/{}", s.base, case.0)).await;
     let looks = settle(&b, &format!("/ui/cases/{}", case.0)).await;
     crate::console::accessible(&b, "a case's page").await;
+    b.shot("case-phone").await;
     assert_eq!(
         looks["overflow"],
         json!(false),
@@ -597,6 +601,8 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
         b.go(&format!("{}{path}", s.base)).await;
         let looks = settle(&b, &path).await;
         crate::console::accessible(&b, &path).await;
+        let name = path.trim_start_matches("/ui/").replace('/', "-");
+        b.shot(&format!("{name}-phone")).await;
         assert_eq!(
             (&looks["lang"], &looks["dir"]),
             (&json!("fa"), &json!("rtl")),
@@ -604,14 +610,6 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
         );
         assert_eq!(looks["overflow"], json!(false), "{path} is wider than a phone: {looks}");
         assert_eq!(looks["title"], json!(title), "{path}: {looks}");
-    }
-    if let Some(dir) = std::env::var_os("RAVAND_SCREENSHOTS") {
-        let shot = b.call("GET", "/screenshot", json!({})).await;
-        use base64::Engine as _;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot.as_str().expect("base64"))
-            .expect("png");
-        std::fs::write(std::path::Path::new(&dir).join("case-page.png"), png).expect("screenshot");
     }
     let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
 }

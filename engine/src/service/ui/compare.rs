@@ -73,8 +73,9 @@ struct Row {
     change: String,
 }
 
-/// A side: its title and graph.
+/// A side: its heading in the table, its title and graph.
 struct Side {
+    short: String,
     title: String,
     graph: Option<String>,
 }
@@ -207,6 +208,7 @@ pub(super) async fn compare(
         };
         let title = format!("{side}: {title} — {} {}", d.version, digits(w, &p.version.to_string()));
         page.sides.push(Side {
+            short: format!("{side} ({} {})", d.version, digits(w, &p.version.to_string())),
             graph: super::graph::svg(&tagged_dot(p), &title),
             title,
         });
