@@ -211,22 +211,24 @@ fn percentiles(samples: &mut [f64]) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-/// `ravand bench-lists`: `open` cases of the 137 process (half of them
-/// classified a few working days ago, their deadlines passed, half new at
-/// their first task)
-/// and `finished` cases of a one-step process, on a database; then the
-/// lists an outside system asks for, each `queries` times, timed one call at
-/// a time through the engine (no HTTP): a role's task page, an empty role's,
-/// the overdue page, a search by searchable data, a lookup by tracking code,
-/// and the whole unpaged worklist.
-pub async fn run_lists(
+/// The benchmarks' city: `open` cases of the 137 process (half of them
+/// classified three days ago, their deadlines passed and reminders fired,
+/// half new at their first task) and `finished` cases of a one-step
+/// process, on a database; the engine, its clock and the fill's seconds.
+async fn fill_city(
     url: &str,
     definitions: &std::path::Path,
     open: usize,
     finished: usize,
-    queries: usize,
-) -> Result<String, String> {
-    use ravand_engine::engine::{Actor, CaseFilter, Engine, TaskFilter};
+) -> Result<
+    (
+        std::sync::Arc<ravand_engine::engine::Engine>,
+        std::sync::Arc<ravand_engine::time::VirtualClock>,
+        f64,
+    ),
+    String,
+> {
+    use ravand_engine::engine::Engine;
     use std::sync::Arc;
     let err = |e: ravand_engine::engine::EngineError| e.to_string();
     let t0 = Timestamp(1_777_708_800); // a Saturday, 08:00 UTC: a working day in Iran
@@ -298,6 +300,27 @@ pub async fn run_lists(
     engine.tick(later).await.map_err(err)?;
     fill("complaint-137", open / 2, open, false).await?;
     let fill_s = t.elapsed().as_secs_f64();
+    Ok((engine, clock, fill_s))
+}
+
+/// `ravand bench-lists`: `open` cases of the 137 process (half of them
+/// classified a few working days ago, their deadlines passed, half new at
+/// their first task)
+/// and `finished` cases of a one-step process, on a database; then the
+/// lists an outside system asks for, each `queries` times, timed one call at
+/// a time through the engine (no HTTP): a role's task page, an empty role's,
+/// the overdue page, a search by searchable data, a lookup by tracking code,
+/// and the whole unpaged worklist.
+pub async fn run_lists(
+    url: &str,
+    definitions: &std::path::Path,
+    open: usize,
+    finished: usize,
+    queries: usize,
+) -> Result<String, String> {
+    use ravand_engine::engine::{Actor, CaseFilter, TaskFilter};
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let (engine, _, fill_s) = fill_city(url, definitions, open, finished).await?;
     let system = Actor::system(None);
     let backend = if url.starts_with("sqlite") {
         "sqlite"
@@ -605,4 +628,150 @@ pub async fn run_jobs(url: &str, n: usize, workers: usize, batch: usize) -> Resu
         "peer=ravand bench=jobs store={backend} workers={workers} batch={batch} n={n} jobs_per_s={:.0}",
         n as f64 / secs
     ))
+}
+
+/// `ravand bench-pages`: the console's pages at city scale. The database
+/// is filled as for `bench-lists`, the service is served on a loopback
+/// port, an administrator signs in through the login form, and each page
+/// is asked `queries` times (the dashboard of a month and the manager's
+/// view a tenth as often) by one client: p50 and p99 per page, from the
+/// request to the last byte of the answer over loopback.
+pub async fn run_pages(
+    url: &str,
+    definitions: &std::path::Path,
+    open: usize,
+    finished: usize,
+    queries: usize,
+) -> Result<String, String> {
+    use ravand_engine::engine::{Actor, CaseFilter};
+    use ravand_engine::service::{self, Access, ServeLimits, Token};
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let (engine, _, fill_s) = fill_city(url, definitions, open, finished).await?;
+    let system = Actor::system(None);
+    let first = engine
+        .cases_as(
+            &system,
+            &CaseFilter {
+                process: Some("complaint-137".into()),
+                ..Default::default()
+            },
+            None,
+            Some(1),
+        )
+        .await
+        .map_err(err)?;
+    let case = first.items.first().ok_or("no open case")?;
+    let view = engine.status(case.case).await.map_err(err)?;
+    let task = view.tasks.first().ok_or("the case has no open task")?.task;
+    let svc = service::Service::new(
+        engine.clone(),
+        vec![Token::for_secret("bench-secret", Access::Admin, "admin")],
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(service::serve(
+        listener,
+        service::router(svc),
+        ServeLimits::default(),
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    // Sign in as a person does: the form, its cookie and secret, the token.
+    let form = http
+        .get(format!("{base}/ui/login"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie_of = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    };
+    let login = cookie_of(&form, "ravand_login").ok_or("no login cookie")?;
+    let body = form.text().await.map_err(|e| e.to_string())?;
+    let nonce = body
+        .split(r#"name="nonce" value=""#)
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or("no nonce on the login form")?
+        .to_owned();
+    let signed = http
+        .post(format!("{base}/ui/login"))
+        .header("cookie", login)
+        .header("origin", base.clone())
+        .form(&[
+            ("token", "bench-secret"),
+            ("nonce", nonce.as_str()),
+            ("next", "/ui/desk"),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let session = cookie_of(&signed, "ravand_session").ok_or("not signed in")?;
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let mut out = vec![format!(
+        "# ravand pages store={backend} open={open} finished={finished} queries={queries} fill_s={fill_s:.1}"
+    )];
+    let pages = [
+        ("track", format!("/track/{}", case.tracking_code), false),
+        ("desk", "/ui/desk".to_owned(), true),
+        ("desk-roles", "/ui/desk?view=roles".to_owned(), true),
+        ("task", format!("/ui/cases/{}/tasks/{}", case.case.0, task.0), true),
+        ("case", format!("/ui/cases/{}", case.case.0), true),
+        ("processes", "/ui/processes".to_owned(), true),
+        ("process", "/ui/processes/complaint-137".to_owned(), true),
+        (
+            "compare",
+            "/ui/compare?a=complaint-137@1&b=complaint-137@1".to_owned(),
+            true,
+        ),
+        ("manage", "/ui/manage".to_owned(), true),
+        (
+            "dashboard-month",
+            "/ui/dashboard?process=complaint-137".to_owned(),
+            true,
+        ),
+    ];
+    for (name, path, staff) in pages {
+        let n = if name == "dashboard-month" || name == "manage" {
+            (queries / 10).max(3)
+        } else {
+            queries.max(1)
+        };
+        let mut samples = Vec::with_capacity(n);
+        let mut bytes = 0;
+        for _ in 0..n {
+            let mut r = http.get(format!("{base}{path}"));
+            if staff {
+                r = r.header("cookie", session.clone());
+            }
+            let t = Instant::now();
+            let res = r.send().await.map_err(|e| e.to_string())?;
+            let status = res.status();
+            let body = res.bytes().await.map_err(|e| e.to_string())?;
+            samples.push(t.elapsed().as_secs_f64());
+            if !status.is_success() {
+                return Err(format!("{path}: {status}"));
+            }
+            bytes = body.len();
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        out.push(format!(
+            "peer=ravand bench=pages store={backend} open={open} finished={finished} page={name} bytes={bytes} p50_ms={p50:.2} p99_ms={p99:.2}"
+        ));
+    }
+    Ok(out.join("\n"))
 }

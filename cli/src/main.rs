@@ -210,6 +210,24 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         queries: usize,
     },
+    /// Fill a database as `bench-lists` does, serve the console on loopback
+    /// and time each page for a signed-in administrator: p50 and p99.
+    BenchPages {
+        #[arg(long)]
+        db: String,
+        /// Where the municipal definitions and calendars are.
+        #[arg(long, default_value = "definitions")]
+        definitions: PathBuf,
+        /// Cases left open at their first tasks.
+        #[arg(long, default_value_t = 10_000)]
+        open: usize,
+        /// Cases finished.
+        #[arg(long, default_value_t = 0)]
+        finished: usize,
+        /// Calls timed per page (the dashboard and manager's view: a tenth).
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+    },
     /// Run N cases of an automatic model in memory (or, with `--db`, through
     /// the engine on a database, each acknowledged after its commit); print
     /// the peers' result line.
@@ -358,6 +376,17 @@ fn main() -> ExitCode {
             queries,
         } => block_on(true, async {
             bench::run_lists(&db, &definitions, open, finished, queries)
+                .await
+                .map(Some)
+        }),
+        Command::BenchPages {
+            db,
+            definitions,
+            open,
+            finished,
+            queries,
+        } => block_on(true, async {
+            bench::run_pages(&db, &definitions, open, finished, queries)
                 .await
                 .map(Some)
         }),

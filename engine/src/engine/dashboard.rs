@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::definition::EscalationAction;
-pub use crate::store::{OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS};
+pub use crate::store::{OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS, PERIOD_LOG};
 
 /// Tasks a person must have finished in the period to be ranked among its
 /// best three.
@@ -259,7 +259,7 @@ impl Engine {
             None => lp.variables.iter().find(|v| v.searchable),
         }
         .map(|v| (v.name.clone(), v.title.clone()));
-        let events = self.store.period_events(process, from, to).await?;
+        let events = self.store.period_events(PERIOD_EVENTS, process, from, to).await?;
         let (cases_open_now, open_rows) = self.store.open_now(process).await?;
 
         let mut deployments: HashMap<u32, Arc<Deployment>> = HashMap::new();
@@ -492,7 +492,7 @@ impl Engine {
 impl Engine {
     /// Every event of the cases of `process` in `[from, to)`, by case and
     /// history order, with steps, roles and people named, for an
-    /// administrator or an auditor (the rows [`PERIOD_EVENTS`] selects).
+    /// administrator or an auditor (the rows [`PERIOD_LOG`] selects).
     pub async fn event_log_as(
         &self,
         actor: &Actor,
@@ -501,7 +501,7 @@ impl Engine {
         to: Timestamp,
     ) -> Result<Vec<LogLine>, EngineError> {
         overseer(actor, "the event log")?;
-        let events = self.store.period_events(process, from, to).await?;
+        let events = self.store.period_events(PERIOD_LOG, process, from, to).await?;
         let mut deployments: HashMap<u32, Arc<Deployment>> = HashMap::new();
         let mut tasks: HashMap<(i64, TaskId), (crate::model::StepIx, Option<crate::model::RoleIx>)> = HashMap::new();
         let mut out = Vec::new();

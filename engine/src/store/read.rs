@@ -587,12 +587,22 @@ impl Store {
     }
 }
 
-/// The query the dashboard folds a period from: every event before the
-/// period's end of the cases of one process that started before it and
-/// were open during it (changed at or after its start, or open still), in
-/// case and history order. `$1` the process, `$2` the period's start, `$3`
-/// its end (seconds since the epoch).
+/// The query the dashboard folds a period from: the events it counts
+/// (cases starting and ending, their data, tasks opened, claimed, moved,
+/// done and withdrawn, rungs fired) before the period's end, of the cases
+/// of one process that started before it and were open during it (changed
+/// at or after its start, or open still), in case and history order. `$1`
+/// the process, `$2` the period's start, `$3` its end (seconds since the
+/// epoch).
 pub const PERIOD_EVENTS: &str =
+    "SELECT c.id, c.version, c.tracking_code, e.body FROM cases c JOIN events e ON e.case_id = c.id \
+     WHERE c.process = $1 AND c.started_at < $3 AND (c.updated_at >= $2 OR c.status IN ('running', 'suspended')) \
+     AND e.at < $3 AND e.kind IN ('started', 'data-set', 'task-created', 'task-claimed', 'task-reassigned', \
+     'task-completed', 'task-cancelled', 'escalated', 'completed', 'terminated', 'cancelled') ORDER BY c.id, e.seq";
+
+/// The query the period's event log is read with: as [`PERIOD_EVENTS`],
+/// every kind of event.
+pub const PERIOD_LOG: &str =
     "SELECT c.id, c.version, c.tracking_code, e.body FROM cases c JOIN events e ON e.case_id = c.id \
      WHERE c.process = $1 AND c.started_at < $3 AND (c.updated_at >= $2 OR c.status IN ('running', 'suspended')) \
      AND e.at < $3 ORDER BY c.id, e.seq";
@@ -619,14 +629,15 @@ pub struct PeriodEvent {
 }
 
 impl Store {
-    /// The events [`PERIOD_EVENTS`] selects.
+    /// The events `query` ([`PERIOD_EVENTS`] or [`PERIOD_LOG`]) selects.
     pub async fn period_events(
         &self,
+        query: &'static str,
         process: &str,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<PeriodEvent>, StoreError> {
-        let rows = sqlx::query(PERIOD_EVENTS)
+        let rows = sqlx::query(query)
             .bind(process)
             .bind(from.0)
             .bind(to.0)
