@@ -1179,3 +1179,50 @@ async fn an_incident_is_repaired_from_the_case_page_and_the_timeline_is_in_persi
     let (_, _, en) = s.get_with(&format!("{here}?lang=en"), &admin).await;
     assert!(en.contains("incident resolved by admin"), "{en}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_desk_brings_new_tasks_without_a_reload() {
+    let s = site_with(tokens()).await;
+    let start = || async {
+        let mut d = Data::new();
+        d.insert("category".into(), json!("roads"));
+        s.engine.start("complaint-137", d, None).await.expect("starts").case
+    };
+    start().await;
+    let Some(b) = Browser::start().await else { return };
+    b.go(&format!("{}/ui/desk", s.base)).await;
+    let input = b.element("#token").await;
+    b.call(
+        "POST",
+        &format!("/element/{input}/value"),
+        json!({"text": "operator-secret"}),
+    )
+    .await;
+    let button = b.element("form.stack button[type=submit]").await;
+    b.call("POST", &format!("/element/{button}/click"), json!({})).await;
+    settle(&b, "/ui/desk").await;
+    let rows = "window.__stay = window.__stay || 'here'; \
+        return {rows: document.querySelectorAll('#desk-list table.tasks tbody tr').length, stay: window.__stay, \
+        htmx: typeof window.htmx};";
+    let before = b
+        .call("POST", "/execute/sync", json!({"script": rows, "args": []}))
+        .await;
+    assert_eq!(before["rows"], json!(1), "{before}");
+    assert_eq!(before["htmx"], json!("object"), "the vendored htmx loaded: {before}");
+    // A new case for the clerk's role: the list refreshes itself (every 10 s), the page stays.
+    start().await;
+    let mut now = before.clone();
+    for _ in 0..60 {
+        now = b
+            .call("POST", "/execute/sync", json!({"script": rows, "args": []}))
+            .await;
+        if now["rows"] == json!(2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(now["rows"], json!(2), "the new task did not come: {now}");
+    assert_eq!(now["stay"], json!("here"), "the page was reloaded: {now}");
+    crate::console::accessible(&b, "the desk, refreshed").await;
+    let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
+}

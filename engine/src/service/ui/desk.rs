@@ -81,6 +81,8 @@ struct DeskPage {
     next_href: Option<String>,
     paged: bool,
     first_href: String,
+    /// This page again, for the list's refresh.
+    here_href: String,
 }
 
 /// The desk's query: which list, from where, and what was just done.
@@ -179,6 +181,13 @@ pub(super) async fn desk(
         next_href: page.next.map(|n| format!("/ui/desk?view={view}&after={n}")),
         paged: q.after.is_some(),
         first_href: format!("/ui/desk?view={view}"),
+        here_href: match &q.after {
+            Some(a) => format!(
+                "/ui/desk?view={view}&after={}",
+                form_urlencoded::byte_serialize(a.as_bytes()).collect::<String>()
+            ),
+            None => format!("/ui/desk?view={view}"),
+        },
     };
     Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
 }

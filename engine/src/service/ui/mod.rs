@@ -107,7 +107,7 @@ fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> Response
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; font-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; font-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -123,6 +123,7 @@ async fn asset(Path(path): Path<String>) -> Response {
     let kind = match path.rsplit('.').next() {
         Some("css") => "text/css; charset=utf-8",
         Some("woff2") => "font/woff2",
+        Some("js") => "text/javascript; charset=utf-8",
         Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     };
