@@ -1025,6 +1025,39 @@ async fn the_processes_pages_show_the_graph_and_figures_and_the_check_marks_each
         .post_form("/ui/processes/check", &[&admin], &[("source", TYPED)], None)
         .await;
     assert_eq!(st, 403, "the form's secret is needed");
+
+    // The same definition uploaded as a file (multipart, as the page's form sends it).
+    let multipart = |file: &[u8]| {
+        let mut body = Vec::new();
+        for (name, value) in [("_csrf", csrf.as_str()), ("name", ""), ("source", "")] {
+            body.extend_from_slice(
+                format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.yaml\"\r\nContent-Type: application/x-yaml\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--XyZ--\r\n");
+        body
+    };
+    let post = |body: Vec<u8>| {
+        s.http
+            .post(format!("{}/ui/processes/check", s.base))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .header("cookie", admin.clone())
+            .body(body)
+            .send()
+    };
+    let r = post(multipart(bad.as_bytes())).await.expect("posts");
+    assert_eq!(r.status().as_u16(), 422);
+    let uploaded = r.text().await.expect("page");
+    let n = line_of("performer: clerc");
+    assert!(uploaded.contains(&format!("upload.yaml:{n}:")), "{uploaded}");
+    assert!(uploaded.contains("clerc"), "{uploaded}");
+    let r = post(multipart(&[0xff, 0xfe, b'x'])).await.expect("posts");
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.expect("page").contains("این فرم خوانده نشد"));
 }
 
 #[tokio::test]

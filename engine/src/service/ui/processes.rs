@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::super::{Access, ApiError, Service};
 use super::desk::{checked, digits, engine_refusal, refusal_page};
 use super::html;
-use super::staff::{field, fields, staff, to_login, with_cookies, words, Chrome, Staff, Words};
+use super::staff::{field, form_fields, staff, to_login, with_cookies, words, Chrome, Staff, Words};
 use crate::definition::Tag;
 use crate::diagnostic::Severity;
 
@@ -53,6 +53,8 @@ struct PWords {
     error: &'static str,
     warning: &'static str,
     too_big: &'static str,
+    unreadable: &'static str,
+    upload: &'static str,
     tags: [&'static str; 4],
     figure_names: [&'static str; 10],
 }
@@ -74,6 +76,8 @@ const PFA: PWords = PWords {
     error: "خطا",
     warning: "هشدار",
     too_big: "متن بیش از اندازه بزرگ است.",
+    unreadable: "این فرم خوانده نشد (پرونده باید متن UTF-8 باشد).",
+    upload: "یا بارگذاری پروندهٔ YAML",
     tags: ["امضای طلایی (صلاحدیدی)", "امضا", "بازدید", "پرداخت"],
     figure_names: [
         "گام‌ها",
@@ -106,6 +110,8 @@ const PEN: PWords = PWords {
     error: "error",
     warning: "warning",
     too_big: "The text is too large.",
+    unreadable: "The form could not be read (a file must be UTF-8 text).",
+    upload: "or upload a YAML file",
     tags: ["discretionary (golden signature)", "signature", "inspection", "payment"],
     figure_names: [
         "steps",
@@ -367,14 +373,26 @@ pub(super) async fn check(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let (w, _) = words(&h, None);
-    let f = fields(&body);
-    let st = match checked(&s, &h, &f, "/ui/processes/check").await? {
+    let read = form_fields(&h, body).await;
+    let f = read.as_ref().map_or(&[][..], Vec::as_slice);
+    let st = match checked(&s, &h, f, "/ui/processes/check").await? {
         Ok(st) => st,
         Err(r) => return Ok(*r),
     };
     let mut page = check_page(&st, w);
-    let source = field(&f, "source").unwrap_or("");
-    if let Some(name) = field(&f, "name").map(str::trim).filter(|n| !n.is_empty()) {
+    if read.is_err() || f.iter().any(|(k, _)| k.ends_with(".unreadable")) {
+        page.refusal = Some(page.p.unreadable);
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page.render()));
+    }
+    // An uploaded file stands in for the text when nothing was pasted.
+    let pasted = field(f, "source").filter(|t| !t.trim().is_empty());
+    let uploaded = field(f, "file").filter(|t| !t.trim().is_empty());
+    let source = pasted.or(uploaded).unwrap_or("");
+    let named = field(f, "name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or_else(|| field(f, "file.name").filter(|_| pasted.is_none()));
+    if let Some(name) = named {
         page.name = name.chars().take(200).collect();
     }
     if source.len() > MAX_PASTED {

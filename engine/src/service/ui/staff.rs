@@ -541,7 +541,35 @@ pub(super) async fn login_form(
     Ok(with_cookies(login_page(&h, w, next, StatusCode::OK, None), lang))
 }
 
-/// The fields of a posted form (the first of each name).
+/// The fields of a posted form, url-encoded or `multipart/form-data` (a
+/// file's name as the field `NAME.name`, its content, UTF-8, as `NAME`; a
+/// field that is not UTF-8 as `NAME.unreadable`, empty).
+pub(super) async fn form_fields(h: &HeaderMap, body: axum::body::Bytes) -> Result<Vec<(String, String)>, String> {
+    let kind = h
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !kind.starts_with("multipart/form-data") {
+        return Ok(fields(&body));
+    }
+    let boundary = multer::parse_boundary(kind).map_err(|e| e.to_string())?;
+    let mut form = multer::Multipart::with_reader(std::io::Cursor::new(body), boundary);
+    let mut out = Vec::new();
+    while let Some(f) = form.next_field().await.map_err(|e| e.to_string())? {
+        let name = f.name().unwrap_or("").to_owned();
+        if let Some(file) = f.file_name().filter(|n| !n.is_empty()) {
+            out.push((format!("{name}.name"), file.to_owned()));
+        }
+        let bytes = f.bytes().await.map_err(|e| e.to_string())?;
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => out.push((name, text)),
+            Err(_) => out.push((format!("{name}.unreadable"), String::new())),
+        }
+    }
+    Ok(out)
+}
+
+/// A url-encoded form's fields, in order.
 pub(super) fn fields(body: &[u8]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(body) {
