@@ -399,6 +399,18 @@ impl Browser {
         )
     }
 
+    /// Signs in through the login form at `base` with `token`, landing on
+    /// the page the login was asked from (`from`, e.g. `/ui/desk`).
+    pub(crate) async fn sign_in(&self, base: &str, from: &str, token: &str) {
+        self.go(&format!("{base}{from}")).await;
+        let input = self.element("#token").await;
+        self.call("POST", &format!("/element/{input}/value"), json!({ "text": token }))
+            .await;
+        let button = self.element("form.stack button[type=submit]").await;
+        self.call("POST", &format!("/element/{button}/click"), json!({})).await;
+        crate::desk::settle(self, from).await;
+    }
+
     pub(crate) async fn go(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url })).await;
     }

@@ -541,17 +541,7 @@ async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_des
             crate::console::Browser::start_desk().await
         };
         let Some(b) = started else { return };
-        b.go(&format!("{}/ui/dashboard", s.base)).await;
-        let input = b.element("#token").await;
-        b.call(
-            "POST",
-            &format!("/element/{input}/value"),
-            json!({"text": "admin-secret"}),
-        )
-        .await;
-        let button = b.element("form.stack button[type=submit]").await;
-        b.call("POST", &format!("/element/{button}/click"), json!({})).await;
-        crate::desk::settle(&b, "/ui/dashboard").await;
+        b.sign_in(&s.base, "/ui/dashboard", "admin-secret").await;
         b.go(&format!("{}{path}", s.base)).await;
         let looks = crate::desk::settle(&b, path).await;
         assert_eq!(looks["width"], json!(width), "{looks}");

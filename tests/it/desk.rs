@@ -1223,17 +1223,7 @@ async fn in_chromium_the_desk_brings_new_tasks_without_a_reload() {
     };
     start().await;
     let Some(b) = Browser::start().await else { return };
-    b.go(&format!("{}/ui/desk", s.base)).await;
-    let input = b.element("#token").await;
-    b.call(
-        "POST",
-        &format!("/element/{input}/value"),
-        json!({"text": "operator-secret"}),
-    )
-    .await;
-    let button = b.element("form.stack button[type=submit]").await;
-    b.call("POST", &format!("/element/{button}/click"), json!({})).await;
-    settle(&b, "/ui/desk").await;
+    b.sign_in(&s.base, "/ui/desk", "operator-secret").await;
     let rows = "window.__stay = window.__stay || 'here'; \
         return {rows: document.querySelectorAll('#desk-list table.tasks tbody tr').length, stay: window.__stay, \
         htmx: typeof window.htmx};";

@@ -207,6 +207,30 @@ fn page_of(
     }
 }
 
+/// The signed-in sender of a form posted to case `id`'s page (its secret
+/// and origin checked) and the case; else the page that answers instead.
+async fn posted_to_case(
+    s: &Service,
+    h: &HeaderMap,
+    w: &'static Words,
+    f: &[(String, String)],
+    id: &str,
+) -> Result<Result<(Staff, CaseId), Box<Response>>, ApiError> {
+    let st = match checked(s, h, f, &format!("/ui/cases/{id}")).await? {
+        Ok(st) => st,
+        Err(r) => return Ok(Err(r)),
+    };
+    match super::super::api::case_id(id) {
+        Ok(c) => Ok(Ok((st, c))),
+        Err(e) => Ok(Err(Box::new(refusal_page(
+            &st,
+            w,
+            StatusCode::NOT_FOUND,
+            &e.body.message,
+        )))),
+    }
+}
+
 /// `POST /ui/cases/{id}/incidents/{token}/resolve` (`_csrf`, and `data`: a
 /// JSON object of values to set first, or nothing): the step is tried
 /// again; the engine decides whether the caller may.
@@ -219,13 +243,9 @@ pub(super) async fn resolve(
     let (w, _) = words(&h, None);
     let here = format!("/ui/cases/{id}");
     let f = fields(&body);
-    let st = match checked(&s, &h, &f, &here).await? {
-        Ok(st) => st,
+    let (st, case) = match posted_to_case(&s, &h, w, &f, &id).await? {
+        Ok(x) => x,
         Err(r) => return Ok(*r),
-    };
-    let case = match super::super::api::case_id(&id) {
-        Ok(c) => c,
-        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
     };
     let Some(token) = token.parse::<u32>().ok().filter(|t| t.to_string() == token) else {
         return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, "no such incident"));
@@ -270,13 +290,9 @@ pub(super) async fn manage(
     let (w, _) = words(&h, None);
     let here = format!("/ui/cases/{id}");
     let f = fields(&body);
-    let st = match checked(&s, &h, &f, &here).await? {
-        Ok(st) => st,
+    let (st, case) = match posted_to_case(&s, &h, w, &f, &id).await? {
+        Ok(x) => x,
         Err(r) => return Ok(*r),
-    };
-    let case = match super::super::api::case_id(&id) {
-        Ok(c) => c,
-        Err(e) => return Ok(refusal_page(&st, w, StatusCode::NOT_FOUND, &e.body.message)),
     };
     let by = Some(st.caller.user.clone());
     let cmd = match action.as_str() {
