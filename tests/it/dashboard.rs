@@ -571,6 +571,12 @@ async fn the_dashboard_and_the_comparison_open_in_chromium_at_a_phones_and_a_des
             units["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
             "{units}"
         );
+        // The manager's view of open work, as an administrator sees it.
+        b.go(&format!("{}/ui/manage", s.base)).await;
+        let looks = crate::desk::settle(&b, "/ui/manage").await;
+        assert_eq!(looks["overflow"], json!(false), "wider than {width}: {looks}");
+        assert_eq!(looks["title"], json!("کار باز و دیرکرد"), "{looks}");
+        crate::console::accessible(&b, &format!("the manager's view at {width}")).await;
         // The permit's reform side by side: the page no wider than the screen, both graphs in their boxes.
         let compare = "/ui/compare?a=building-permit@1&b=building-permit@2";
         b.go(&format!("{}{compare}", s.base)).await;

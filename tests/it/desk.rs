@@ -588,6 +588,32 @@ async fn in_chromium_a_clerk_signs_in_and_completes_a_task_with_no_script() {
         graph["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")),
         "{graph}"
     );
+    // The graph at full size, a document of its own: an SVG set in the binary's Vazirmatn.
+    b.go(&format!("{}/ui/cases/{}/graph.svg", s.base, case.0)).await;
+    let mut full = json!(null);
+    for _ in 0..50 {
+        full = b
+            .call(
+                "POST",
+                "/execute/async",
+                json!({"script": "const done = arguments[0]; document.fonts.ready.then(() => done({root: document.documentElement.tagName, \
+                    boxes: document.querySelectorAll('rect, ellipse').length, width: document.documentElement.getBoundingClientRect().width, \
+                    font: getComputedStyle(document.querySelector('text')).fontFamily, \
+                    loaded: [...document.fonts].filter(f => f.status === 'loaded').length}));", "args": []}),
+            )
+            .await;
+        if full["root"] == json!("svg") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(full["root"], json!("svg"), "{full}");
+    assert!(full["boxes"].as_u64().is_some_and(|n| n > 10), "{full}");
+    assert!(
+        full["width"].as_f64().is_some_and(|w| w > 390.0),
+        "at full size, wider than the phone: {full}"
+    );
+    assert!(full["font"].as_str().is_some_and(|f| f.contains("Vazirmatn")), "{full}");
     // The processes pages, the check and the manager's view (refused to a clerk, as a page) at a phone's width.
     for (path, title) in [
         ("/ui/processes".to_owned(), "فرایندها"),

@@ -479,7 +479,6 @@ pub(super) async fn dashboard(
 /// The page's figures from the engine's dashboard.
 fn fill(page: &mut DashboardPage, w: &Words, dw: &'static DWords, dash: &Dashboard) {
     let t = &dash.tasks;
-    let with_due = t.done;
     page.totals = vec![
         (
             dw.cases,
@@ -495,11 +494,7 @@ fn fill(page: &mut DashboardPage, w: &Words, dw: &'static DWords, dash: &Dashboa
             vec![
                 cell(w, "done", t.done),
                 cell(w, "late", t.late),
-                percent(
-                    w,
-                    "breach",
-                    (with_due > 0).then(|| (t.late * 100 + with_due / 2) / with_due),
-                ),
+                percent(w, "breach", (t.done > 0).then(|| (t.late * 100 + t.done / 2) / t.done)),
                 cell(w, "open_now", t.open_now),
                 cell(w, "overdue_now", t.overdue_now),
                 cell(w, "notices", t.notices_open),
