@@ -30,6 +30,22 @@ struct Cli {
     command: Command,
 }
 
+/// The database the list and page benchmarks fill, and with what.
+#[derive(clap::Args, Debug)]
+struct City {
+    #[arg(long)]
+    db: String,
+    /// Where the municipal definitions and calendars are.
+    #[arg(long, default_value = "definitions")]
+    definitions: PathBuf,
+    /// Cases left open at their first tasks.
+    #[arg(long, default_value_t = 10_000)]
+    open: usize,
+    /// Cases finished.
+    #[arg(long, default_value_t = 0)]
+    finished: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse and check definitions (and calendars); print every problem.
@@ -195,17 +211,8 @@ enum Command {
     /// Fill a database with open and finished cases, then time the lists
     /// (task pages, overdue, search, the unpaged worklist): p50 and p99.
     BenchLists {
-        #[arg(long)]
-        db: String,
-        /// Where the municipal definitions and calendars are.
-        #[arg(long, default_value = "definitions")]
-        definitions: PathBuf,
-        /// Cases left open at their first tasks.
-        #[arg(long, default_value_t = 10_000)]
-        open: usize,
-        /// Cases finished.
-        #[arg(long, default_value_t = 0)]
-        finished: usize,
+        #[command(flatten)]
+        city: City,
         /// Calls timed per list.
         #[arg(long, default_value_t = 200)]
         queries: usize,
@@ -213,17 +220,8 @@ enum Command {
     /// Fill a database as `bench-lists` does, serve the console on loopback
     /// and time each page for a signed-in administrator: p50 and p99.
     BenchPages {
-        #[arg(long)]
-        db: String,
-        /// Where the municipal definitions and calendars are.
-        #[arg(long, default_value = "definitions")]
-        definitions: PathBuf,
-        /// Cases left open at their first tasks.
-        #[arg(long, default_value_t = 10_000)]
-        open: usize,
-        /// Cases finished.
-        #[arg(long, default_value_t = 0)]
-        finished: usize,
+        #[command(flatten)]
+        city: City,
         /// Calls timed per page (the dashboard and manager's view: a tenth).
         #[arg(long, default_value_t = 100)]
         queries: usize,
@@ -368,25 +366,13 @@ fn main() -> ExitCode {
         } => block_on(true, async {
             bench::run_jobs(&db, jobs, workers, batch).await.map(Some)
         }),
-        Command::BenchLists {
-            db,
-            definitions,
-            open,
-            finished,
-            queries,
-        } => block_on(true, async {
-            bench::run_lists(&db, &definitions, open, finished, queries)
+        Command::BenchLists { city, queries } => block_on(true, async {
+            bench::run_lists(&city.db, &city.definitions, city.open, city.finished, queries)
                 .await
                 .map(Some)
         }),
-        Command::BenchPages {
-            db,
-            definitions,
-            open,
-            finished,
-            queries,
-        } => block_on(true, async {
-            bench::run_pages(&db, &definitions, open, finished, queries)
+        Command::BenchPages { city, queries } => block_on(true, async {
+            bench::run_pages(&city.db, &city.definitions, city.open, city.finished, queries)
                 .await
                 .map(Some)
         }),
