@@ -543,31 +543,7 @@ fn compare(
                 }
             }
         }
-        rows.push(measure::Change::new(
-            "simulated steps per case",
-            sims[0].steps_mean,
-            sims[1].steps_mean,
-        ));
-        rows.push(measure::Change::new(
-            "simulated mean days",
-            sims[0].cycle_days.mean,
-            sims[1].cycle_days.mean,
-        ));
-        rows.push(measure::Change::new(
-            "simulated p50 days",
-            sims[0].cycle_days.p50,
-            sims[1].cycle_days.p50,
-        ));
-        rows.push(measure::Change::new(
-            "simulated p90 days",
-            sims[0].cycle_days.p90,
-            sims[1].cycle_days.p90,
-        ));
-        rows.push(measure::Change::new(
-            "simulated days on the citizen",
-            sims[0].citizen_days_mean,
-            sims[1].citizen_days_mean,
-        ));
+        rows.extend(ravand_engine::sim::compare_rows(&sims[0], &sims[1]));
         sim_reports = Some(sims);
     }
     if let Some(path) = html {

@@ -121,3 +121,73 @@ async fn the_permits_reform_side_by_side_in_persian_with_counts_as_integers() {
         404
     );
 }
+
+/// The simulated rows: both versions under the default scenario with the
+/// form's cases and seed, each on its own calendar, as the simulator gives
+/// them when run here on its own; the same seed gives the same figures.
+#[tokio::test]
+async fn the_comparison_adds_the_simulated_figures_of_both_versions() {
+    let s = site_with(tokens()).await;
+    for f in ["building-permit-current.yaml", "building-permit-reformed.yaml"] {
+        let text = std::fs::read_to_string(root().join("definitions").join(f)).expect("definition");
+        s.engine.deploy(f, &text).await.expect("deploys");
+    }
+    let admin = s.sign_in("admin-secret").await;
+    let (cases, seed) = (300, 11);
+    let path = format!("/ui/compare?a=building-permit@1&b=building-permit@2&sim=1&cases={cases}&seed={seed}&lang=en");
+    let (st, _, page) = s.get_with(&path, &admin).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains(r#"id="sim-note""#), "{page}");
+    let run = |v: u32| {
+        let e = &s.engine;
+        async move {
+            let d = e
+                .deployed("building-permit", v)
+                .await
+                .expect("reads")
+                .expect("deployed");
+            let (mut sc, _) = ravand_engine::sim::default_scenario().expect("the default scenario");
+            sc.cases = Some(cases);
+            sc.seed = seed;
+            ravand_engine::sim::simulate(&d.process, &d.calendar, &sc).expect("simulates")
+        }
+    };
+    let (old, new) = (run(1).await, run(2).await);
+    assert!(old.finished > 0 && new.finished > 0);
+    let shown = |x: f64| {
+        if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    let sims = ravand_engine::sim::compare_rows(&old, &new);
+    assert_eq!(sims.len(), 5);
+    for c in &sims {
+        let (a, b, _) = row(&page, &c.figure);
+        assert_eq!((a, b), (shown(c.old), shown(c.new)), "{}", c.figure);
+    }
+    // The reform shortens the simulated case too.
+    let mean = sims.iter().find(|c| c.figure == "simulated mean days").expect("mean");
+    assert!(mean.new < mean.old, "{mean:?}");
+    // The same seed, the same page; another seed, other figures.
+    let (_, _, again) = s.get_with(&path, &admin).await;
+    assert_eq!(row(&again, "simulated mean days"), row(&page, "simulated mean days"));
+    let other = path.replace("seed=11", "seed=12");
+    let (_, _, other) = s.get_with(&other, &admin).await;
+    assert_ne!(row(&other, "simulated p90 days"), row(&page, "simulated p90 days"));
+    // Without `sim`, no simulated rows; a bad count or seed is refused.
+    let (_, _, plain) = s
+        .get_with("/ui/compare?a=building-permit@1&b=building-permit@2", &admin)
+        .await;
+    assert!(!plain.contains(r#"data-key="simulated"#), "{plain}");
+    for bad in ["cases=0", "cases=5001", "cases=many", "seed=-1"] {
+        let (st, _, refused) = s
+            .get_with(
+                &format!("/ui/compare?a=building-permit@1&b=building-permit@2&sim=1&{bad}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(st, 422, "{bad}: {refused}");
+    }
+}

@@ -1275,3 +1275,49 @@ async fn in_chromium_the_desk_brings_new_tasks_without_a_reload() {
     crate::console::accessible(&b, "the desk, refreshed").await;
     let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_case_page_follows_the_case_without_a_reload() {
+    let s = site_with(tokens()).await;
+    let mut d = Data::new();
+    d.insert("category".into(), json!("roads"));
+    let case = s.engine.start("complaint-137", d, None).await.expect("starts").case;
+    let Some(b) = Browser::start().await else { return };
+    b.sign_in(&s.base, &format!("/ui/cases/{case}"), "admin-secret").await;
+    let look = "window.__stay = window.__stay || 'here'; \
+        return {moments: document.querySelectorAll('#case-history .timeline li').length, \
+        tasks: document.querySelectorAll('#case-now .open-tasks li').length, \
+        first: (document.querySelector('#case-now .open-tasks li a') || {}).textContent || '', \
+        stay: window.__stay, htmx: typeof window.htmx};";
+    let before = b
+        .call("POST", "/execute/sync", json!({"script": look, "args": []}))
+        .await;
+    assert_eq!(before["htmx"], json!("object"), "the vendored htmx loaded: {before}");
+    assert_eq!(before["tasks"], json!(1), "{before}");
+    // The clerk registers the request elsewhere: the page shows the next
+    // task and the longer history by itself (every 10 s), and stays.
+    let v = s.engine.status(case).await.expect("status");
+    let task = v.tasks.first().expect("a task").task;
+    s.engine
+        .complete(case, task, Some("operator-ali".into()), Data::new())
+        .await
+        .expect("completes");
+    let mut now = before.clone();
+    for _ in 0..60 {
+        now = b
+            .call("POST", "/execute/sync", json!({"script": look, "args": []}))
+            .await;
+        if now["first"] != before["first"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_ne!(now["first"], before["first"], "the next task did not come: {now}");
+    assert!(
+        now["moments"].as_u64() > before["moments"].as_u64(),
+        "the history did not grow: {before} {now}"
+    );
+    assert_eq!(now["stay"], json!("here"), "the page was reloaded: {now}");
+    crate::console::accessible(&b, "the case page, refreshed").await;
+    let _ = b.http.delete(format!("{}/session/{}", b.base, b.session)).send().await;
+}

@@ -294,6 +294,42 @@ async fn carries_on(url: &str, shown_then: &Value) {
         assert_eq!(fed, history, "case {id} in the feed");
     }
     assert_eq!(feed.len(), total);
+    // The dashboard's rows were built from the stored histories: over all
+    // time, each process's counts are the histories' counts.
+    let all = (Timestamp(0), Timestamp(i64::from(i32::MAX)));
+    let mut by_process: std::collections::BTreeMap<String, [i64; 5]> = Default::default();
+    for (id, process, status) in h.engine.cases().await.expect("cases") {
+        let c = by_process.entry(process).or_default();
+        c[0] += 1;
+        c[1] += i64::from(status.is_finished());
+        for e in h.engine.history(id).await.expect("history") {
+            let kind = serde_json::to_value(&e).expect("json")["type"]
+                .as_str()
+                .map(str::to_owned);
+            match kind.as_deref() {
+                Some("task-completed") => c[2] += 1,
+                Some("escalated") => c[3] += 1,
+                Some("task-created") => c[4] += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(by_process.values().any(|c| c[2] > 0 && c[3] > 0), "{by_process:?}");
+    for (process, [started, finished, done, rungs, created]) in &by_process {
+        let d = h
+            .engine
+            .dashboard_as(&system, process, all.0, all.1, None)
+            .await
+            .expect("dashboard");
+        assert_eq!(
+            (d.cases.started, d.cases.finished, d.cases.open),
+            (*started, *finished, started - finished),
+            "{process}"
+        );
+        assert_eq!(d.tasks.done, *done, "{process}");
+        assert_eq!(d.escalations.iter().map(|e| e.1).sum::<i64>(), *rungs, "{process}");
+        assert!(d.tasks.open_now <= *created - *done, "{process}");
+    }
     let cases = h.engine.cases().await.expect("cases");
     assert!(cases.len() >= 10, "{}", cases.len());
     for (id, _, _) in &cases {

@@ -141,6 +141,56 @@ impl Engine {
         }
     }
 
+    /// Builds the dashboard's rows (task log, rungs, end instants, keys
+    /// with process and openness) of cases stored before they existed,
+    /// from their histories, a batch of cases per transaction under their
+    /// row locks (once: a marker in `meta` says it was done).
+    pub(super) async fn backfill_work_log(&self) -> Result<(), EngineError> {
+        const MARK: &str = "work-log-backfilled";
+        const BATCH: i64 = 200;
+        let done = {
+            let mut w = self.work().await?;
+            let r = self.store.meta(&mut w.tx, MARK).await.map_err(EngineError::from);
+            w.finish(r).await?
+        };
+        if done.is_some() {
+            return Ok(());
+        }
+        let mut after = 0;
+        loop {
+            let mut w = self.work().await?;
+            let r = async {
+                let rows = self.store.lock_cases_after(&mut w.tx, after, BATCH).await?;
+                let Some(last) = rows.last().map(|r| r.id) else {
+                    self.store.set_meta(&mut w.tx, MARK, "1").await?;
+                    return Ok::<_, EngineError>(None);
+                };
+                let mut histories: HashMap<i64, Vec<Event>> = HashMap::new();
+                for (case, e) in self.store.histories_in(&mut w.tx, after, last).await? {
+                    histories.entry(case).or_default().push(e);
+                }
+                for row in &rows {
+                    let Some(d) = self.catalog().get(&row.process, row.version) else {
+                        tracing::error!(case = row.id, process = %row.process, version = row.version, "no dashboard rows: the case's definition cannot be loaded here");
+                        continue;
+                    };
+                    let events = histories.get(&row.id).map_or(&[][..], Vec::as_slice);
+                    self.store.clear_work_log(&mut w.tx, row.id).await?;
+                    let log = super::worklog::work_log(&d.process, events);
+                    self.store.write_work_log(&mut w.tx, row.id, &row.process, &log).await?;
+                    let read = work::read_rows(row.id, &d.process, &d.calendar, &row.state);
+                    self.store.write_keys(&mut w.tx, row.id, &read, false).await?;
+                }
+                Ok(Some(last))
+            }
+            .await;
+            match w.finish(r).await? {
+                Some(last) => after = last,
+                None => return Ok(()),
+            }
+        }
+    }
+
     pub(super) fn compile_calendar(&self, name: &str, text: &str) -> Result<String, EngineError> {
         let (def, diags) = crate::validate::validate_calendar(&SourceFile::new(name, text), &self.limits);
         if diags.iter().any(Diagnostic::is_error) {
@@ -293,6 +343,12 @@ impl Engine {
     }
 
     /// A deployed version of a process.
+    pub async fn deployed(&self, id: &str, version: u32) -> Result<Option<Arc<Deployment>>, EngineError> {
+        self.reload().await?;
+        Ok(self.catalog().get(id, version))
+    }
+
+    /// One version of a process.
     pub async fn process_version(&self, id: &str, version: u32) -> Result<Option<Arc<Process>>, EngineError> {
         self.reload().await?;
         Ok(self.catalog().get(id, version).map(|d| d.process.clone()))

@@ -6,9 +6,11 @@
 //! unit score in which unanswered notices to the mayor's office weigh
 //! against the unit. Hamedan's 137 centre shows the mayor exactly this.
 //!
-//! Every period figure is folded from the events [`PERIOD_EVENTS`] selects;
-//! the figures of work open now come from the task rows by
-//! [`OPEN_TASKS_NOW`] and [`OPEN_CASES_NOW`]. The page names those queries.
+//! Every figure is counted by the database with one of
+//! [`DASHBOARD_QUERIES`], from the rows written with each case's events in
+//! its transaction (the task log, the rungs, the cases' end instants and
+//! searchable keys; `engine/src/engine/worklog.rs` folds them) and from the
+//! open task rows. The page names those queries.
 //!
 //! Owns: [`Dashboard`], [`Tally`] and [`Engine::dashboard_as`]. Must not:
 //! read cases' states, or show a process to a clerk.
@@ -17,7 +19,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::definition::EscalationAction;
-pub use crate::store::{OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS, PERIOD_LOG};
+use crate::store::{
+    CASES_ENDED, CASES_ENDED_BY, CASES_ENDED_SINCE, CASES_ENDED_SINCE_BY, CASES_OPEN_BY, CASES_OPEN_SINCE,
+    CASES_OPEN_SINCE_BY, CASES_STARTED, CASES_STARTED_BY,
+};
+pub use crate::store::{DASHBOARD_QUERIES, OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_LOG};
 
 /// Tasks a person must have finished in the period to be ranked among its
 /// best three.
@@ -45,6 +51,15 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Adds `o`'s figures to these.
+    pub fn add(&mut self, o: &Tally) {
+        self.done += o.done;
+        self.late += o.late;
+        self.open_now += o.open_now;
+        self.overdue_now += o.overdue_now;
+        self.notices_open += o.notices_open;
+    }
+
     /// Tasks finished in the period by their due instant (or without one).
     pub fn on_time(&self) -> i64 {
         self.done - self.late
@@ -114,6 +129,9 @@ pub struct Dashboard {
     pub escalations: Vec<(EscalationAction, i64)>,
     /// Time per step, slowest median first.
     pub steps: Vec<StepTime>,
+    /// By organisation, when the process's roles name theirs (`""`: a
+    /// role without one, or no role): the sum of its roles' figures.
+    pub organisations: BTreeMap<String, Tally>,
     /// By unit (`""`: a role without a unit, or no role).
     pub units: BTreeMap<String, Tally>,
     /// By role id: its title and figures (`""`: tasks without a role).
@@ -127,25 +145,6 @@ pub struct Dashboard {
     pub field: Option<(String, Option<String>)>,
     /// Cases by that variable's value at the period's end (`""`: unset).
     pub by_field: BTreeMap<String, CaseCounts>,
-}
-
-/// An open task as the fold follows it.
-struct Open {
-    step: String,
-    role: String,
-    unit: String,
-    opened: Timestamp,
-    due: Option<Timestamp>,
-    holder: Option<String>,
-    notified: bool,
-}
-
-/// A case as the fold follows it.
-#[derive(Default)]
-struct Followed {
-    started: Option<Timestamp>,
-    ended: bool,
-    field: Option<String>,
 }
 
 /// One event of a process's event log, as the auditor downloads it.
@@ -184,21 +183,6 @@ fn overseer(actor: &Actor, what: &str) -> Result<(), EngineError> {
         Err(EngineError::Forbidden(format!(
             "{what} is for administrators and auditors"
         )))
-    }
-}
-
-/// The nearest-rank percentile `p` (0–100) of sorted `v`.
-fn rank(v: &[i64], p: usize) -> i64 {
-    let n = v.len();
-    let k = (p * n).div_ceil(100).clamp(1, n.max(1));
-    v.get(k - 1).copied().unwrap_or(0)
-}
-
-fn text_of(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -259,23 +243,27 @@ impl Engine {
             None => lp.variables.iter().find(|v| v.searchable),
         }
         .map(|v| (v.name.clone(), v.title.clone()));
-        let events = self.store.period_events(PERIOD_EVENTS, process, from, to).await?;
         let (cases_open_now, open_rows) = self.store.open_now(process).await?;
-
-        let mut deployments: HashMap<u32, Arc<Deployment>> = HashMap::new();
-        let mut open: HashMap<(i64, TaskId), Open> = HashMap::new();
-        let mut cases: HashMap<i64, Followed> = HashMap::new();
+        let st = &self.store;
         let mut d = Dashboard {
             process: process.to_owned(),
             title: lp.title.clone(),
             title_en: lp.title_en.clone(),
             from,
             to,
-            cases: CaseCounts::default(),
+            cases: CaseCounts {
+                started: st.count(CASES_STARTED, process, from.0, Some(to.0)).await?,
+                finished: st.count(CASES_ENDED, process, from.0, Some(to.0)).await?,
+                // Open at the end: open now, less those started since, plus
+                // those that ended since having started before.
+                open: cases_open_now - st.count(CASES_OPEN_SINCE, process, to.0, None).await?
+                    + st.count(CASES_ENDED_SINCE, process, to.0, None).await?,
+            },
             cases_open_now,
             tasks: Tally::default(),
             escalations: Vec::new(),
             steps: Vec::new(),
+            organisations: BTreeMap::new(),
             units: BTreeMap::new(),
             roles: BTreeMap::new(),
             people: BTreeMap::new(),
@@ -283,193 +271,92 @@ impl Engine {
             by_field: BTreeMap::new(),
             field,
         };
-        let mut rungs: BTreeMap<EscalationAction, i64> = BTreeMap::new();
-        let mut times: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        let mut titles: HashMap<String, (String, Option<String>)> = HashMap::new();
-        let mut role_titles: HashMap<String, String> = HashMap::new();
-        let in_period = |t: Timestamp| t >= from && t < to;
-        for pe in &events {
-            let (case, e) = (&pe.case, &pe.event);
-            let dep = self.deployment_cached(&mut deployments, process, pe.version).await?;
-            let p = &dep.process;
-            let role_of = |r: Option<crate::model::RoleIx>| -> (String, String, String) {
-                r.and_then(|r| p.roles.get(r.ix()))
-                    .map(|r| (r.id.clone(), r.title.clone(), r.unit.clone().unwrap_or_default()))
-                    .unwrap_or_default()
-            };
-            let c = cases.entry(*case).or_default();
-            let field_name = d.field.as_ref().map(|f| f.0.as_str());
-            match &e.kind {
-                EventKind::Started { data, .. } => {
-                    c.started = Some(e.at);
-                    if let Some(v) = field_name.and_then(|f| data.get(f)) {
-                        c.field = Some(text_of(v));
-                    }
-                }
-                EventKind::DataSet { values, .. } => {
-                    if let Some(v) = field_name.and_then(|f| values.get(f)) {
-                        c.field = Some(text_of(v));
-                    }
-                }
-                EventKind::Completed { .. } | EventKind::Terminated { .. } | EventKind::Cancelled { .. } => {
-                    c.ended = true;
-                    let k = c.field.clone().unwrap_or_default();
-                    if in_period(e.at) {
-                        d.cases.finished += 1;
-                        d.by_field.entry(k).or_default().finished += 1;
-                    }
-                    open.retain(|(oc, _), _| oc != case);
-                }
-                EventKind::TaskCreated {
-                    task, step, role, due, ..
-                } => {
-                    let s = p.steps.get(step.ix());
-                    let step_id = s.map(|s| s.id.clone()).unwrap_or_default();
-                    if let Some(s) = s {
-                        titles.insert(step_id.clone(), (s.title.clone(), s.title_en.clone()));
-                    }
-                    let (role, title, unit) = role_of(*role);
-                    role_titles.insert(role.clone(), title);
-                    open.insert(
-                        (*case, *task),
-                        Open {
-                            step: step_id,
-                            role,
-                            unit,
-                            opened: e.at,
-                            due: *due,
-                            holder: None,
-                            notified: false,
-                        },
-                    );
-                }
-                EventKind::TaskClaimed { task, user } => {
-                    if let Some(o) = open.get_mut(&(*case, *task)) {
-                        o.holder = Some(user.clone());
-                    }
-                }
-                EventKind::TaskReassigned { task, role } => {
-                    let (role, title, unit) = role_of(Some(*role));
-                    if let Some(o) = open.get_mut(&(*case, *task)) {
-                        role_titles.insert(role.clone(), title);
-                        o.role = role;
-                        o.unit = unit;
-                        o.holder = None;
-                    }
-                }
-                EventKind::TaskCompleted { task, by } => {
-                    if let Some(o) = open.remove(&(*case, *task)) {
-                        if in_period(e.at) {
-                            let late = i64::from(o.due.is_some_and(|due| e.at > due));
-                            let who = by.clone().or(o.holder.clone());
-                            let mut tallies = vec![
-                                &mut d.tasks,
-                                d.units.entry(o.unit.clone()).or_default(),
-                                &mut d
-                                    .roles
-                                    .entry(o.role.clone())
-                                    .or_insert_with(|| {
-                                        (role_titles.get(&o.role).cloned().unwrap_or_default(), Tally::default())
-                                    })
-                                    .1,
-                            ];
-                            if let Some(who) = who {
-                                tallies.push(d.people.entry(who).or_default());
-                            }
-                            for t in tallies {
-                                t.done += 1;
-                                t.late += late;
-                            }
-                            times.entry(o.step).or_default().push(e.at.0 - o.opened.0);
-                        }
-                    }
-                }
-                EventKind::TaskCancelled { task } => {
-                    open.remove(&(*case, *task));
-                }
-                EventKind::Escalated { scope, action, .. } => {
-                    if in_period(e.at) {
-                        *rungs.entry(*action).or_default() += 1;
-                    }
-                    if let (runtime::Scope::Task { task }, EscalationAction::Notify) = (scope, action) {
-                        if let Some(o) = open.get_mut(&(*case, *task)) {
-                            o.notified = true;
-                        }
-                    }
-                }
-                _ => {}
+        if let Some((name, _)) = &d.field {
+            let key = format!("data.{name}");
+            let mut by: BTreeMap<String, CaseCounts> = BTreeMap::new();
+            for (v, n) in st.counts_by(CASES_STARTED_BY, process, &[from.0, to.0], &key).await? {
+                by.entry(v).or_default().started += n;
             }
+            for (v, n) in st.counts_by(CASES_ENDED_BY, process, &[from.0, to.0], &key).await? {
+                by.entry(v).or_default().finished += n;
+            }
+            for (v, n) in st.counts_by(CASES_OPEN_BY, process, &[], &key).await? {
+                by.entry(v).or_default().open += n;
+            }
+            for (v, n) in st.counts_by(CASES_OPEN_SINCE_BY, process, &[to.0], &key).await? {
+                by.entry(v).or_default().open -= n;
+            }
+            for (v, n) in st.counts_by(CASES_ENDED_SINCE_BY, process, &[to.0], &key).await? {
+                by.entry(v).or_default().open += n;
+            }
+            // The cases without a value: what the values leave of the whole.
+            let valued: i64 = by.iter().filter(|(v, _)| !v.is_empty()).map(|(_, c)| c.open).sum();
+            by.entry(String::new()).or_default().open = d.cases.open - valued;
+            by.retain(|_, c| c.started != 0 || c.finished != 0 || c.open != 0);
+            d.by_field = by;
         }
-        for c in cases.values() {
-            let k = c.field.clone().unwrap_or_default();
-            if c.started.is_some_and(in_period) {
-                d.cases.started += 1;
-                d.by_field.entry(k.clone()).or_default().started += 1;
-            }
-            if c.started.is_some() && !c.ended {
-                d.cases.open += 1;
-                d.by_field.entry(k).or_default().open += 1;
-            }
-        }
-        for o in open.values().filter(|o| o.notified) {
-            d.tasks.notices_open += 1;
-            d.units.entry(o.unit.clone()).or_default().notices_open += 1;
-            d.roles
-                .entry(o.role.clone())
-                .or_insert_with(|| (role_titles.get(&o.role).cloned().unwrap_or_default(), Tally::default()))
-                .1
-                .notices_open += 1;
-            if let Some(h) = &o.holder {
-                d.people.entry(h.clone()).or_default().notices_open += 1;
-            }
-        }
-        for (unit, role, assignee, n, overdue) in open_rows {
-            let title = lp
-                .roles
+        let role_title = |role: &str| {
+            lp.roles
                 .iter()
                 .find(|r| r.id == role)
                 .map(|r| r.title.clone())
-                .or_else(|| role_titles.get(&role).cloned())
-                .unwrap_or_default();
-            let mut tallies = vec![
-                &mut d.tasks,
-                d.units.entry(unit).or_default(),
-                &mut d.roles.entry(role).or_insert_with(|| (title, Tally::default())).1,
-            ];
-            if !assignee.is_empty() {
-                tallies.push(d.people.entry(assignee).or_default());
+                .unwrap_or_default()
+        };
+        let add = |d: &mut Dashboard, unit: String, role: String, person: String, f: &dyn Fn(&mut Tally)| {
+            f(&mut d.tasks);
+            f(d.units.entry(unit).or_default());
+            let title = role_title(&role);
+            f(&mut d.roles.entry(role).or_insert_with(|| (title, Tally::default())).1);
+            if !person.is_empty() {
+                f(d.people.entry(person).or_default());
             }
-            for t in tallies {
+        };
+        for (unit, role, person, n, late) in st.tasks_done(process, from, to).await? {
+            add(&mut d, unit, role, person, &|t| {
+                t.done += n;
+                t.late += late;
+            });
+        }
+        for (unit, role, holder, n) in st.notices_open(process, to).await? {
+            add(&mut d, unit, role, holder, &|t| t.notices_open += n);
+        }
+        for (unit, role, assignee, n, overdue) in open_rows {
+            add(&mut d, unit, role, assignee, &|t| {
                 t.open_now += n;
                 t.overdue_now += overdue;
+            });
+        }
+        if lp.roles.iter().any(|r| r.organisation.is_some()) {
+            for (role, (_, t)) in &d.roles {
+                let org = lp
+                    .roles
+                    .iter()
+                    .find(|r| &r.id == role)
+                    .and_then(|r| r.organisation.clone());
+                d.organisations.entry(org.unwrap_or_default()).or_default().add(t);
             }
         }
-        d.escalations = [
-            EscalationAction::Remind,
-            EscalationAction::Warn,
-            EscalationAction::Record,
-            EscalationAction::Reassign,
-            EscalationAction::Notify,
-        ]
-        .into_iter()
-        .map(|a| (a, rungs.get(&a).copied().unwrap_or(0)))
-        .collect();
-        d.steps = times
+        let fired: HashMap<String, i64> = st.rungs_fired(process, from, to).await?.into_iter().collect();
+        d.escalations = EscalationAction::ALL
             .into_iter()
-            .map(|(step, mut v)| {
-                v.sort_unstable();
+            .map(|a| (a, fired.get(a.as_str()).copied().unwrap_or(0)))
+            .collect();
+        d.steps = st
+            .step_times(process, from, to)
+            .await?
+            .into_iter()
+            .map(|r| {
                 let (title, title_en) = lp
                     .steps
                     .iter()
-                    .find(|s| s.id == step)
+                    .find(|s| s.id == r.step)
                     .map(|s| (s.title.clone(), s.title_en.clone()))
-                    .or_else(|| titles.get(&step).cloned())
                     .unwrap_or_default();
                 StepTime {
-                    done: v.len() as i64,
-                    median_s: rank(&v, 50),
-                    p90_s: rank(&v, 90),
-                    step,
+                    done: r.n,
+                    median_s: r.median,
+                    p90_s: r.p90,
+                    step: r.step,
                     title,
                     title_en,
                 }
@@ -592,16 +479,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(rank(&v, 50), 5);
-        assert_eq!(rank(&v, 90), 9);
-        assert_eq!(rank(&[7], 90), 7);
-        assert_eq!(rank(&[], 50), 0);
-        assert_eq!(rank(&[1, 2, 3], 50), 2);
-    }
 
     #[test]
     fn the_score_weighs_late_and_unanswered_work() {

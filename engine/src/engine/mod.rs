@@ -31,6 +31,7 @@ mod sessions;
 mod stats;
 mod tick;
 mod work;
+mod worklog;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -43,7 +44,7 @@ pub use access::{Actor, Grants, Scope};
 use catalog::Catalog;
 pub use catalog::Deployment;
 pub use dashboard::{
-    CaseCounts, Dashboard, LogLine, StepTime, Tally, BEST_MIN_DONE, OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS,
+    CaseCounts, Dashboard, LogLine, StepTime, Tally, BEST_MIN_DONE, DASHBOARD_QUERIES, OPEN_CASES_NOW, OPEN_TASKS_NOW,
     SCORE_NOTICE, SCORE_OVERDUE,
 };
 pub use desk::{CaseRecord, Field, Moment, Notice, Stuck, TaskForm};
@@ -224,6 +225,7 @@ impl Engine {
         e.reload().await?;
         e.backfill_incidents().await?;
         e.backfill_read_rows().await?;
+        e.backfill_work_log().await?;
         Ok(e)
     }
 

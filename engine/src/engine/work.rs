@@ -123,6 +123,8 @@ pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance)
         tasks,
         keys,
         jobs,
+        process: st.process.clone(),
+        open: !st.status.is_finished(),
     }
 }
 
@@ -559,6 +561,10 @@ impl Work<'_> {
                     (!c.resync).then_some(&c.stored),
                 )
                 .await?;
+            let log = super::worklog::work_log(&c.deployment.process, &c.new);
+            if !log.is_empty() {
+                store.write_work_log(&mut self.tx, *id, &c.row.process, &log).await?;
+            }
         }
         Ok(())
     }

@@ -22,10 +22,12 @@ mod hooks;
 mod jobs;
 mod read;
 mod sessions;
+mod worklog;
 pub use hooks::*;
 pub use jobs::*;
 pub use read::*;
 pub use sessions::*;
+pub use worklog::*;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

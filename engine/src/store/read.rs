@@ -59,6 +59,10 @@ pub struct ReadRows {
     pub keys: Vec<(String, String)>,
     /// Its open tasks that are jobs for outside workers (not in `tasks`).
     pub jobs: Vec<super::NewJob>,
+    /// Its process (the keys carry it).
+    pub process: String,
+    /// Whether it is open (the keys carry that too).
+    pub open: bool,
 }
 
 /// Which open tasks to list.
@@ -244,8 +248,8 @@ impl Store {
             self.write_tasks(tx, id, &rows.tasks, before.is_some_and(|b| b.tasks.is_empty()))
                 .await?;
         }
-        if before.is_none_or(|b| b.keys != rows.keys) {
-            self.write_keys(tx, id, &rows.keys, before.is_some_and(|b| b.keys.is_empty()))
+        if before.is_none_or(|b| b.keys != rows.keys || b.open != rows.open) {
+            self.write_keys(tx, id, rows, before.is_some_and(|b| b.keys.is_empty()))
                 .await?;
         }
         if before.is_none_or(|b| b.jobs != rows.jobs) {
@@ -295,14 +299,10 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a case's searchable keys (`none_stored`: none to delete).
-    async fn write_keys(
-        &self,
-        tx: &mut Tx,
-        id: i64,
-        keys: &[(String, String)],
-        none_stored: bool,
-    ) -> Result<(), StoreError> {
+    /// Replaces a case's searchable keys (`none_stored`: none to delete),
+    /// with its process and whether it is open.
+    pub async fn write_keys(&self, tx: &mut Tx, id: i64, rows: &ReadRows, none_stored: bool) -> Result<(), StoreError> {
+        let keys = &rows.keys;
         if !none_stored {
             sqlx::query("DELETE FROM case_keys WHERE case_id = $1")
                 .bind(id)
@@ -310,16 +310,22 @@ impl Store {
                 .await?;
         }
         for chunk in keys.chunks(100) {
-            let mut sql = String::from("INSERT INTO case_keys (case_id, key, value) VALUES ");
+            let mut sql = String::from("INSERT INTO case_keys (case_id, key, value, process, open) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+                let b = i * 5;
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (k, v) in chunk {
-                q = q.bind(id).bind(k.as_str()).bind(v.as_str());
+                q = q
+                    .bind(id)
+                    .bind(k.as_str())
+                    .bind(v.as_str())
+                    .bind(rows.process.as_str())
+                    .bind(i64::from(rows.open));
             }
             q.execute(&mut **tx).await?;
         }
@@ -587,21 +593,11 @@ impl Store {
     }
 }
 
-/// The query the dashboard folds a period from: the events it counts
-/// (cases starting and ending, their data, tasks opened, claimed, moved,
-/// done and withdrawn, rungs fired) before the period's end, of the cases
-/// of one process that started before it and were open during it (changed
-/// at or after its start, or open still), in case and history order. `$1`
-/// the process, `$2` the period's start, `$3` its end (seconds since the
-/// epoch).
-pub const PERIOD_EVENTS: &str =
-    "SELECT c.id, c.version, c.tracking_code, e.body FROM cases c JOIN events e ON e.case_id = c.id \
-     WHERE c.process = $1 AND c.started_at < $3 AND (c.updated_at >= $2 OR c.status IN ('running', 'suspended')) \
-     AND e.at < $3 AND e.kind IN ('started', 'data-set', 'task-created', 'task-claimed', 'task-reassigned', \
-     'task-completed', 'task-cancelled', 'escalated', 'completed', 'terminated', 'cancelled') ORDER BY c.id, e.seq";
-
-/// The query the period's event log is read with: as [`PERIOD_EVENTS`],
-/// every kind of event.
+/// The query the period's event log is read with: every event before the
+/// period's end of the cases of one process that started before it and
+/// were open during it (changed at or after its start, or open still), in
+/// case and history order. `$1` the process, `$2` the period's start, `$3`
+/// its end (seconds since the epoch).
 pub const PERIOD_LOG: &str =
     "SELECT c.id, c.version, c.tracking_code, e.body FROM cases c JOIN events e ON e.case_id = c.id \
      WHERE c.process = $1 AND c.started_at < $3 AND (c.updated_at >= $2 OR c.status IN ('running', 'suspended')) \
@@ -615,7 +611,7 @@ pub const OPEN_TASKS_NOW: &str = "SELECT COALESCE(unit, ''), COALESCE(role, ''),
 /// The query the dashboard counts cases open now with.
 pub const OPEN_CASES_NOW: &str = "SELECT COUNT(*) FROM cases WHERE process = $1 AND status IN ('running', 'suspended')";
 
-/// An event of a case as [`PERIOD_EVENTS`] selects it.
+/// An event of a case as [`PERIOD_LOG`] selects it.
 #[derive(Debug, Clone)]
 pub struct PeriodEvent {
     /// The case.
@@ -629,7 +625,7 @@ pub struct PeriodEvent {
 }
 
 impl Store {
-    /// The events `query` ([`PERIOD_EVENTS`] or [`PERIOD_LOG`]) selects.
+    /// The events `query` ([`PERIOD_LOG`]) selects.
     pub async fn period_events(
         &self,
         query: &'static str,
@@ -637,12 +633,7 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<PeriodEvent>, StoreError> {
-        let rows = sqlx::query(query)
-            .bind(process)
-            .bind(from.0)
-            .bind(to.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = self.period_rows(query, process, from, to).await?;
         rows.iter()
             .map(|r| {
                 let version: i64 = r.try_get(1)?;

@@ -76,9 +76,13 @@ pub struct RoleDef {
     pub title: String,
     #[serde(default)]
     pub title_en: Option<String>,
-    /// The organisation or unit the role belongs to.
+    /// The unit the role belongs to (واحد).
     #[serde(default)]
     pub unit: Option<String>,
+    /// The organisation above that unit (سازمان), for the dashboard's
+    /// figures by organisation.
+    #[serde(default)]
+    pub organisation: Option<String>,
 }
 
 /// The type of a case variable.
@@ -576,6 +580,22 @@ pub enum EscalationAction {
     Reassign,
     /// Notify a named role (e.g. the mayor's office).
     Notify,
+}
+
+impl EscalationAction {
+    /// Every action, in ladder order.
+    pub const ALL: [EscalationAction; 5] = [Self::Remind, Self::Warn, Self::Record, Self::Reassign, Self::Notify];
+
+    /// Its one spelling, as YAML, the API and the stored rows write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Remind => "remind",
+            Self::Warn => "warn",
+            Self::Record => "record",
+            Self::Reassign => "reassign",
+            Self::Notify => "notify",
+        }
+    }
 }
 
 /// One rung of an escalation ladder.

@@ -226,6 +226,8 @@ pub struct Role {
     pub title: String,
     /// The organisational unit it belongs to.
     pub unit: Option<String>,
+    /// The organisation above that unit.
+    pub organisation: Option<String>,
 }
 
 /// A case variable.

@@ -700,6 +700,23 @@ pub fn default_scenario() -> Result<(Scenario, crate::definition::SourceFile), V
     Ok((sc, src))
 }
 
+/// The simulated figures of two versions under one scenario, as rows of a
+/// comparison (after the models' own, `measure::compare`'s).
+pub fn compare_rows(old: &Report, new: &Report) -> Vec<crate::measure::Change> {
+    use crate::measure::Change;
+    vec![
+        Change::new("simulated steps per case", old.steps_mean, new.steps_mean),
+        Change::new("simulated mean days", old.cycle_days.mean, new.cycle_days.mean),
+        Change::new("simulated p50 days", old.cycle_days.p50, new.cycle_days.p50),
+        Change::new("simulated p90 days", old.cycle_days.p90, new.cycle_days.p90),
+        Change::new(
+            "simulated days on the citizen",
+            old.citizen_days_mean,
+            new.citizen_days_mean,
+        ),
+    ]
+}
+
 /// The JSON Schema of scenario files.
 pub fn scenario_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()

@@ -36,6 +36,12 @@ struct CWords {
     no_such: &'static str,
     graphs: &'static str,
     version: &'static str,
+    simulate: &'static str,
+    cases: &'static str,
+    seed: &'static str,
+    sim_note: &'static str,
+    bad_cases: &'static str,
+    bad_seed: &'static str,
 }
 
 const CFA: CWords = CWords {
@@ -49,6 +55,12 @@ const CFA: CWords = CWords {
     no_such: "این نسخه مستقر نیست یا در دسترس شما نیست",
     graphs: "نمودارها",
     version: "نسخه",
+    simulate: "با شبیه‌سازی",
+    cases: "پرونده‌ها",
+    seed: "بذر",
+    sim_note: "شبیه‌سازی هر دو نسخه با یک سناریو: پرونده‌ها روزی یکی می‌رسند، مدت‌ها و احتمال‌ها همان‌اند که تعریف می‌گوید، و کسی در صف نمی‌ماند (سناریوی پیش‌فرض ravand simulate؛ سناریوی دیگر با ravand compare --scenario).",
+    bad_cases: "شمار پرونده‌ها باید عددی از ۱ تا ۵۰۰۰ باشد",
+    bad_seed: "بذر باید عددی نامنفی باشد",
 };
 
 const CEN: CWords = CWords {
@@ -62,6 +74,12 @@ const CEN: CWords = CWords {
     no_such: "that version is not deployed or not granted to you",
     graphs: "Graphs",
     version: "version",
+    simulate: "with a simulation",
+    cases: "cases",
+    seed: "seed",
+    sim_note: "Both versions simulated under one scenario: one case a day, the definition's durations and probabilities, nobody queues (ravand simulate's default scenario; another with ravand compare --scenario).",
+    bad_cases: "the number of cases must be a whole number from 1 to 5000",
+    bad_seed: "the seed must be a whole number, not negative",
 };
 
 /// One line of the comparison.
@@ -91,6 +109,10 @@ struct ComparePage {
     rows: Vec<Row>,
     sides: Vec<Side>,
     note: Option<String>,
+    sim: bool,
+    cases: String,
+    seed: String,
+    sim_note: Option<String>,
 }
 
 /// The page's query: `ID@VERSION` each (the version may be left out).
@@ -99,7 +121,19 @@ pub(super) struct CompareQuery {
     lang: Option<String>,
     a: Option<String>,
     b: Option<String>,
+    /// Add the simulated figures.
+    sim: Option<String>,
+    /// How many cases to simulate (1–[`MAX_SIM_CASES`], by default
+    /// [`SIM_CASES`]).
+    cases: Option<String>,
+    /// The simulation's seed (by default 1).
+    seed: Option<String>,
 }
+
+/// Cases simulated per version unless the form says otherwise.
+pub const SIM_CASES: u32 = 500;
+/// The most cases the page simulates per version.
+pub const MAX_SIM_CASES: u32 = 5000;
 
 fn number(w: &Words, x: f64, count: bool) -> String {
     let text = if count || x.fract() == 0.0 {
@@ -135,6 +169,10 @@ pub(super) async fn compare(
         rows: Vec::new(),
         sides: Vec::new(),
         note: None,
+        sim: q.sim.is_some(),
+        cases: q.cases.clone().unwrap_or_else(|| SIM_CASES.to_string()),
+        seed: q.seed.clone().unwrap_or_else(|| "1".to_owned()),
+        sim_note: None,
     };
     for k in &keys {
         let title = match s.engine.process_version(&k.process, k.version).await? {
@@ -151,21 +189,21 @@ pub(super) async fn compare(
         page.note = Some(d.pick.to_owned());
         return Ok(with_cookies(html(StatusCode::OK, page.render()), lang));
     };
-    let mut found: Vec<Arc<Process>> = Vec::new();
+    let mut found: Vec<Arc<crate::engine::Deployment>> = Vec::new();
     for spec in [a, b] {
         let (id, version) = spec.split_once('@').unwrap_or((spec, ""));
-        let p = if !may_see(&st, id) {
+        let dep = if !may_see(&st, id) {
             None
         } else if version.is_empty() {
-            s.engine.process(id).await?
+            s.engine.latest_deployment(id).await?
         } else {
             match version.parse::<u32>() {
-                Ok(v) => s.engine.process_version(id, v).await?,
+                Ok(v) => s.engine.deployed(id, v).await?,
                 Err(_) => None,
             }
         };
-        match p {
-            Some(p) => found.push(p),
+        match dep {
+            Some(dep) => found.push(dep),
             None => {
                 return Ok(refusal_page(
                     &st,
@@ -176,10 +214,41 @@ pub(super) async fn compare(
             }
         }
     }
+    let sims = if page.sim {
+        let cases = match page.cases.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_SIM_CASES).contains(&n) => n,
+            _ => return Ok(refusal_page(&st, w, StatusCode::UNPROCESSABLE_ENTITY, d.bad_cases)),
+        };
+        let Ok(seed) = page.seed.trim().parse::<u64>() else {
+            return Ok(refusal_page(&st, w, StatusCode::UNPROCESSABLE_ENTITY, d.bad_seed));
+        };
+        let deps = (found[0].clone(), found[1].clone());
+        let ran = tokio::task::spawn_blocking(move || simulate_both(&deps.0, &deps.1, cases, seed))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the simulation stopped: {e}"),
+                )
+            })?;
+        match ran {
+            Ok(r) => Some(r),
+            Err(e) => return Ok(refusal_page(&st, w, StatusCode::UNPROCESSABLE_ENTITY, &e)),
+        }
+    } else {
+        None
+    };
+    let found: Vec<Arc<Process>> = found.iter().map(|d| d.process.clone()).collect();
     let (pa, pb) = (&found[0], &found[1]);
     page.a = format!("{}@{}", pa.id.0, pa.version);
     page.b = format!("{}@{}", pb.id.0, pb.version);
-    page.rows = crate::measure::compare(pa, pb)
+    let mut changes = crate::measure::compare(pa, pb);
+    if let Some((ra, rb)) = &sims {
+        changes.extend(crate::sim::compare_rows(ra, rb));
+        page.sim_note = Some(d.sim_note.to_owned());
+    }
+    page.rows = changes
         .into_iter()
         .map(|c| {
             let fa = crate::render::html::figure_fa(&c.figure);
@@ -189,7 +258,7 @@ pub(super) async fn compare(
                 fa
             };
             // What the models count is a whole number; expectations are not.
-            let count = !c.figure.starts_with("expected");
+            let count = !c.figure.starts_with("expected") && !c.figure.starts_with("simulated");
             Row {
                 name,
                 old: number(w, c.old, count),
@@ -214,4 +283,25 @@ pub(super) async fn compare(
         });
     }
     Ok(with_cookies(html(StatusCode::OK, page.render()), lang))
+}
+
+/// Both versions simulated under the default scenario with `cases` and
+/// `seed`, each on its own calendar.
+fn simulate_both(
+    a: &crate::engine::Deployment,
+    b: &crate::engine::Deployment,
+    cases: u32,
+    seed: u64,
+) -> Result<(crate::sim::Report, crate::sim::Report), String> {
+    let (mut sc, _) = crate::sim::default_scenario().map_err(|d| {
+        d.first().map_or_else(
+            || "the default scenario does not load".to_owned(),
+            |d| d.message.clone(),
+        )
+    })?;
+    sc.cases = Some(cases);
+    sc.seed = seed;
+    let run =
+        |d: &crate::engine::Deployment| crate::sim::simulate(&d.process, &d.calendar, &sc).map_err(|e| e.to_string());
+    Ok((run(a)?, run(b)?))
 }

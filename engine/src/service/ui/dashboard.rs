@@ -20,8 +20,8 @@ use super::desk::{digits, engine_refusal, refusal_page};
 use super::staff::{staff, to_login, with_cookies, words, Staff, Words};
 use super::{html, western_digits};
 use crate::definition::{parse_local_datetime, EscalationAction};
+use crate::engine::DASHBOARD_QUERIES;
 use crate::engine::{Dashboard, Deployment, Tally, BEST_MIN_DONE, SCORE_NOTICE, SCORE_OVERDUE};
-use crate::engine::{OPEN_CASES_NOW, OPEN_TASKS_NOW, PERIOD_EVENTS};
 use crate::time::Timestamp;
 
 /// The longest period the dashboard folds, in days.
@@ -62,6 +62,9 @@ struct DWords {
     median: &'static str,
     p90: &'static str,
     units: &'static str,
+    organisations: &'static str,
+    organisation: &'static str,
+    no_organisation: &'static str,
     unit: &'static str,
     no_unit: &'static str,
     roles: &'static str,
@@ -120,6 +123,9 @@ const DFA: DWords = DWords {
     median: "میانه",
     p90: "صدک ۹۰",
     units: "واحدها",
+    organisations: "سازمان‌ها",
+    organisation: "سازمان",
+    no_organisation: "بدون سازمان",
     unit: "واحد",
     no_unit: "بدون واحد",
     roles: "نقش‌ها",
@@ -136,7 +142,7 @@ const DFA: DWords = DWords {
     value: "مقدار",
     unset: "بی‌مقدار",
     how: "این شمارش‌ها از کجا می‌آیند",
-    how_text: "شمارش‌های بازه از رویدادهای این پرسش جمع زده می‌شوند ($1 فرایند، $2 آغاز و $3 پایان بازه)؛ کار و پرونده‌های باز اکنون از ردیف‌های کار و پرونده:",
+    how_text: "هر عدد را پایگاه داده با یکی از این پرسش‌ها می‌شمارد ($1 فرایند؛ $2 و $3 آغاز و پایان بازه، یا پایان بازه)، از ردیف‌هایی که با هر رویداد پرونده در همان تراکنش نوشته می‌شوند: سرگذشت هر کار، پله‌های پیگیری، زمان پایان پرونده‌ها و کلیدهای جست‌وجوی آن‌ها. پرونده‌های باز در پایان بازه = باز اکنون − آغازشده از پایان بازه به بعد + پایان‌یافته از آن پس. تفکیک بر پایهٔ مقدار کنونی فیلد است.",
     log: "دریافت رویدادهای بازه (CSV)",
     now_view: "کار باز اکنون به تفکیک واحد و کارمند",
     day: "روز",
@@ -178,6 +184,9 @@ const DEN: DWords = DWords {
     median: "Median",
     p90: "90th percentile",
     units: "Units",
+    organisations: "Organisations",
+    organisation: "Organisation",
+    no_organisation: "no organisation",
     unit: "Unit",
     no_unit: "no unit",
     roles: "Roles",
@@ -194,7 +203,7 @@ const DEN: DWords = DWords {
     value: "Value",
     unset: "unset",
     how: "Where these figures come from",
-    how_text: "The period's figures are folded from the events this query selects ($1 the process, $2 and $3 the period's start and end); open work and cases now from the task and case rows:",
+    how_text: "The database counts each figure with one of these queries ($1 the process; $2 and $3 the period's start and end, or its end), from rows written with each of a case's events in the same transaction: each task's life, the ladders' rungs, when cases ended, and their searchable keys. Cases open at the period's end = open now − those started since its end + those ended since. The split by field uses the field's value now.",
     log: "Download the period's events (CSV)",
     now_view: "Open work now by unit and person",
     day: "d",
@@ -239,7 +248,7 @@ struct DashboardPage {
     best: Vec<String>,
     best_rule: String,
     formula: String,
-    queries: [&'static str; 3],
+    queries: &'static [(&'static str, &'static str)],
     log_href: String,
 }
 
@@ -410,7 +419,7 @@ pub(super) async fn dashboard(
             .formula
             .replace("{o}", &digits(w, &SCORE_OVERDUE.to_string()))
             .replace("{n}", &digits(w, &SCORE_NOTICE.to_string())),
-        queries: [PERIOD_EVENTS, OPEN_TASKS_NOW, OPEN_CASES_NOW],
+        queries: &DASHBOARD_QUERIES,
         log_href: String::new(),
     };
     let Some(dep) = dep else {
@@ -501,13 +510,6 @@ fn fill(page: &mut DashboardPage, w: &Words, dw: &'static DWords, dash: &Dashboa
             ],
         ),
     ];
-    let rungs = [
-        EscalationAction::Remind,
-        EscalationAction::Warn,
-        EscalationAction::Record,
-        EscalationAction::Reassign,
-        EscalationAction::Notify,
-    ];
     page.tables.push(Table {
         id: "rungs",
         title: dw.escalations.to_owned(),
@@ -516,11 +518,12 @@ fn fill(page: &mut DashboardPage, w: &Words, dw: &'static DWords, dash: &Dashboa
             .escalations
             .iter()
             .map(|(a, n)| Line {
-                key: serde_json::to_value(a)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                name: rungs.iter().position(|r| r == a).map_or("", |i| dw.rungs[i]).to_owned(),
+                key: a.as_str().to_owned(),
+                name: EscalationAction::ALL
+                    .iter()
+                    .position(|r| r == a)
+                    .map_or("", |i| dw.rungs[i])
+                    .to_owned(),
                 cells: vec![cell(w, "fired", *n)],
             })
             .collect(),
@@ -546,6 +549,26 @@ fn fill(page: &mut DashboardPage, w: &Words, dw: &'static DWords, dash: &Dashboa
             })
             .collect(),
     });
+    if !dash.organisations.is_empty() {
+        page.tables.push(Table {
+            id: "organisations",
+            title: dw.organisations.to_owned(),
+            heads: tally_heads(dw, dw.organisation, true),
+            lines: dash
+                .organisations
+                .iter()
+                .map(|(o, t)| Line {
+                    key: o.clone(),
+                    name: if o.is_empty() {
+                        dw.no_organisation.to_owned()
+                    } else {
+                        o.clone()
+                    },
+                    cells: tally_cells(w, t, true),
+                })
+                .collect(),
+        });
+    }
     page.tables.push(Table {
         id: "units",
         title: dw.units.to_owned(),

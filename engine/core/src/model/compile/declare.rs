@@ -43,7 +43,29 @@ impl Compiler {
         let mut roles = Vec::new();
         let mut ix: HashMap<&str, RoleIx> = HashMap::new();
         let mut seen = HashMap::new();
+        // Each unit's organisation, as its first role with one says.
+        let mut orgs: HashMap<&str, (&str, Place)> = HashMap::new();
         for r in &def.roles {
+            if let (Some(unit), Some(org)) = (&r.unit, &r.organisation) {
+                match orgs.get(unit.as_str()) {
+                    Some((first, place)) if first != org => {
+                        let place = place.clone();
+                        self.diags.push(
+                            Diagnostic::warning(
+                                "unit-organisation",
+                                Place::of(&r.id),
+                                format!("unit `{unit}` is put in organisation `{org}` here and in `{first}` before"),
+                            )
+                            .related(place, "its first organisation")
+                            .help("a unit belongs to one organisation: give its roles the same `organisation`"),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        orgs.insert(unit, (org, Place::of(&r.id)));
+                    }
+                }
+            }
             if !valid_id(&r.id.value) {
                 self.err(
                     "bad-id",
@@ -60,6 +82,7 @@ impl Compiler {
                 id: r.id.value.clone(),
                 title: r.title.clone(),
                 unit: r.unit.clone(),
+                organisation: r.organisation.clone(),
             });
         }
         (roles, ix)
