@@ -274,24 +274,33 @@ impl Engine {
         if let Some((name, _)) = &d.field {
             let key = format!("data.{name}");
             let mut by: BTreeMap<String, CaseCounts> = BTreeMap::new();
-            for (v, n) in st.counts_by(CASES_STARTED_BY, process, &[from.0, to.0], &key).await? {
+            let (period, end) = ([from.0, to.0], [to.0]);
+            for (v, n) in st.counts_by(CASES_STARTED_BY, process, &period, &key).await? {
                 by.entry(v).or_default().started += n;
             }
-            for (v, n) in st.counts_by(CASES_ENDED_BY, process, &[from.0, to.0], &key).await? {
+            for (v, n) in st.counts_by(CASES_ENDED_BY, process, &period, &key).await? {
                 by.entry(v).or_default().finished += n;
             }
             for (v, n) in st.counts_by(CASES_OPEN_BY, process, &[], &key).await? {
                 by.entry(v).or_default().open += n;
             }
-            for (v, n) in st.counts_by(CASES_OPEN_SINCE_BY, process, &[to.0], &key).await? {
+            for (v, n) in st.counts_by(CASES_OPEN_SINCE_BY, process, &end, &key).await? {
                 by.entry(v).or_default().open -= n;
             }
-            for (v, n) in st.counts_by(CASES_ENDED_SINCE_BY, process, &[to.0], &key).await? {
+            for (v, n) in st.counts_by(CASES_ENDED_SINCE_BY, process, &end, &key).await? {
                 by.entry(v).or_default().open += n;
             }
             // The cases without a value: what the values leave of the whole.
-            let valued: i64 = by.iter().filter(|(v, _)| !v.is_empty()).map(|(_, c)| c.open).sum();
-            by.entry(String::new()).or_default().open = d.cases.open - valued;
+            let valued = by.values().fold(CaseCounts::default(), |mut a, c| {
+                a.started += c.started;
+                a.finished += c.finished;
+                a.open += c.open;
+                a
+            });
+            let unset = by.entry(String::new()).or_default();
+            unset.started = d.cases.started - valued.started;
+            unset.finished = d.cases.finished - valued.finished;
+            unset.open = d.cases.open - valued.open;
             by.retain(|_, c| c.started != 0 || c.finished != 0 || c.open != 0);
             d.by_field = by;
         }

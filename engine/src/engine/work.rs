@@ -124,7 +124,7 @@ pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance)
         keys,
         jobs,
         process: st.process.clone(),
-        open: !st.status.is_finished(),
+        span: (st.started_at.0, st.ended_at.map(|t| t.0)),
     }
 }
 

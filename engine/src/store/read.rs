@@ -61,8 +61,8 @@ pub struct ReadRows {
     pub jobs: Vec<super::NewJob>,
     /// Its process (the keys carry it).
     pub process: String,
-    /// Whether it is open (the keys carry that too).
-    pub open: bool,
+    /// When it started and ended (the keys carry these too).
+    pub span: (i64, Option<i64>),
 }
 
 /// Which open tasks to list.
@@ -248,7 +248,7 @@ impl Store {
             self.write_tasks(tx, id, &rows.tasks, before.is_some_and(|b| b.tasks.is_empty()))
                 .await?;
         }
-        if before.is_none_or(|b| b.keys != rows.keys || b.open != rows.open) {
+        if before.is_none_or(|b| b.keys != rows.keys || b.span != rows.span) {
             self.write_keys(tx, id, rows, before.is_some_and(|b| b.keys.is_empty()))
                 .await?;
         }
@@ -300,7 +300,7 @@ impl Store {
     }
 
     /// Replaces a case's searchable keys (`none_stored`: none to delete),
-    /// with its process and whether it is open.
+    /// with its process and when it started and ended.
     pub async fn write_keys(&self, tx: &mut Tx, id: i64, rows: &ReadRows, none_stored: bool) -> Result<(), StoreError> {
         let keys = &rows.keys;
         if !none_stored {
@@ -310,13 +310,22 @@ impl Store {
                 .await?;
         }
         for chunk in keys.chunks(100) {
-            let mut sql = String::from("INSERT INTO case_keys (case_id, key, value, process, open) VALUES ");
+            let mut sql =
+                String::from("INSERT INTO case_keys (case_id, key, value, process, started_at, ended_at) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                let b = i * 5;
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
+                let b = i * 6;
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (k, v) in chunk {
@@ -325,7 +334,8 @@ impl Store {
                     .bind(k.as_str())
                     .bind(v.as_str())
                     .bind(rows.process.as_str())
-                    .bind(i64::from(rows.open));
+                    .bind(rows.span.0)
+                    .bind(rows.span.1);
             }
             q.execute(&mut **tx).await?;
         }
@@ -401,23 +411,26 @@ impl Store {
     /// Per process, unit and assignee (`''` for none): open tasks, and of
     /// them overdue.
     pub async fn task_load(&self) -> Result<Vec<(String, String, String, i64, i64)>, StoreError> {
+        // Grouped in the order of the covering index `tasks_load` (process,
+        // unit, role, assignee), so no sort; the roles are summed here.
         let rows = sqlx::query(
             "SELECT process, COALESCE(unit, ''), COALESCE(assignee, ''), COUNT(*), CAST(SUM(overdue) AS BIGINT) \
-             FROM tasks GROUP BY process, unit, assignee ORDER BY process, unit, assignee",
+             FROM tasks GROUP BY process, unit, role, assignee ORDER BY process, unit, role, assignee",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                ))
-            })
-            .collect()
+        let mut load: std::collections::BTreeMap<(String, String, String), (i64, i64)> = Default::default();
+        for r in &rows {
+            let n: i64 = r.try_get(3)?;
+            let late: Option<i64> = r.try_get(4)?;
+            let e = load.entry((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)).or_default();
+            e.0 += n;
+            e.1 += late.unwrap_or(0);
+        }
+        Ok(load
+            .into_iter()
+            .map(|((p, u, a), (n, late))| (p, u, a, n, late))
+            .collect())
     }
 
     /// Per process: open incidents.
@@ -609,7 +622,7 @@ pub const OPEN_TASKS_NOW: &str = "SELECT COALESCE(unit, ''), COALESCE(role, ''),
      CAST(SUM(overdue) AS BIGINT) FROM tasks WHERE process = $1 GROUP BY unit, role, assignee ORDER BY unit, role, assignee";
 
 /// The query the dashboard counts cases open now with.
-pub const OPEN_CASES_NOW: &str = "SELECT COUNT(*) FROM cases WHERE process = $1 AND status IN ('running', 'suspended')";
+pub const OPEN_CASES_NOW: &str = "SELECT COUNT(*) FROM cases WHERE process = $1 AND ended_at IS NULL";
 
 /// An event of a case as [`PERIOD_LOG`] selects it.
 #[derive(Debug, Clone)]

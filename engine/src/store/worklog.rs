@@ -114,39 +114,38 @@ pub const CASES_OPEN_SINCE: &str =
 /// Cases of a process that started before `$2` and ended at or after it.
 pub const CASES_ENDED_SINCE: &str =
     "SELECT COUNT(*) FROM cases WHERE process = $1 AND ended_at >= $2 AND started_at < $2";
-/// As [`CASES_STARTED`], by a searchable key's value (`$4`: `data.NAME`).
+/// As [`CASES_STARTED`], by a searchable key's value (`$4`: `data.NAME`;
+/// the cases without one are what the values leave of the whole).
 pub const CASES_STARTED_BY: &str =
-    "SELECT COALESCE(k.value, ''), COUNT(*) FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id AND k.key = $4 \
-     WHERE c.process = $1 AND c.started_at >= $2 AND c.started_at < $3 GROUP BY k.value";
+    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $4 AND key <> 'stage' \
+     AND started_at >= $2 AND started_at < $3 GROUP BY value";
 /// As [`CASES_ENDED`], by a searchable key's value.
 pub const CASES_ENDED_BY: &str =
-    "SELECT COALESCE(k.value, ''), COUNT(*) FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id AND k.key = $4 \
-     WHERE c.process = $1 AND c.ended_at >= $2 AND c.ended_at < $3 GROUP BY k.value";
+    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $4 AND key <> 'stage' \
+     AND ended_at IS NOT NULL AND ended_at >= $2 AND ended_at < $3 GROUP BY value";
 /// As [`CASES_OPEN_SINCE`], by a searchable key's value (`$3`).
 pub const CASES_OPEN_SINCE_BY: &str =
-    "SELECT COALESCE(k.value, ''), COUNT(*) FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id AND k.key = $3 \
-     WHERE c.process = $1 AND c.started_at >= $2 AND c.ended_at IS NULL GROUP BY k.value";
+    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $3 AND key <> 'stage' \
+     AND started_at >= $2 AND ended_at IS NULL GROUP BY value";
 /// As [`CASES_ENDED_SINCE`], by a searchable key's value (`$3`).
 pub const CASES_ENDED_SINCE_BY: &str =
-    "SELECT COALESCE(k.value, ''), COUNT(*) FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id AND k.key = $3 \
-     WHERE c.process = $1 AND c.ended_at >= $2 AND c.started_at < $2 GROUP BY k.value";
-/// The open cases of a process by a searchable key's value (`$2`), from
-/// the keys' own index.
+    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $3 AND key <> 'stage' \
+     AND ended_at IS NOT NULL AND ended_at >= $2 AND started_at < $2 GROUP BY value";
+/// The open cases of a process by a searchable key's value (`$2`).
 pub const CASES_OPEN_BY: &str =
-    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $2 AND open = 1 GROUP BY value";
+    "SELECT value, COUNT(*) FROM case_keys WHERE process = $1 AND key = $2 AND key <> 'stage' \
+     AND ended_at IS NULL GROUP BY value";
 /// Tasks of a process completed in `[$2, $3)`, by unit, role and person
 /// (who completed it, or else who held it), with how many after their due
 /// instant.
 pub const TASKS_DONE: &str = "SELECT COALESCE(unit, ''), COALESCE(role, ''), COALESCE(done_by, holder, ''), COUNT(*), \
      SUM(CASE WHEN due IS NOT NULL AND closed_at > due THEN 1 ELSE 0 END) FROM task_log \
      WHERE process = $1 AND outcome = 'completed' AND closed_at >= $2 AND closed_at < $3 GROUP BY unit, role, COALESCE(done_by, holder, '')";
-/// The median and the 90th percentile (nearest rank) of the time from
-/// opened to completed of a process's tasks completed in `[$2, $3)`, by
-/// step: the rows at those ranks, with the step's count.
-pub const STEP_TIMES: &str = "SELECT step, n, k, d FROM (SELECT step, closed_at - opened_at AS d, \
-     ROW_NUMBER() OVER (PARTITION BY step ORDER BY closed_at - opened_at) AS k, COUNT(*) OVER (PARTITION BY step) AS n \
-     FROM task_log WHERE process = $1 AND outcome = 'completed' AND closed_at >= $2 AND closed_at < $3) t \
-     WHERE k = (n * 50 + 99) / 100 OR k = (n * 90 + 99) / 100 ORDER BY step, k";
+/// The time from opened to completed of each of a process's tasks
+/// completed in `[$2, $3)`, with its step: the median and the 90th
+/// percentile (nearest rank) of each step's are taken from these.
+pub const STEP_TIMES: &str = "SELECT step, closed_at - opened_at FROM task_log \
+     WHERE process = $1 AND outcome = 'completed' AND closed_at >= $2 AND closed_at < $3";
 /// Rungs of a process's ladders fired in `[$2, $3)`, by action.
 pub const RUNGS_FIRED: &str =
     "SELECT action, COUNT(*) FROM rungs WHERE process = $1 AND at >= $2 AND at < $3 GROUP BY action";
@@ -432,27 +431,27 @@ impl Store {
         to: Timestamp,
     ) -> Result<Vec<StepRanks>, StoreError> {
         let rows = self.period_rows(STEP_TIMES, process, from, to).await?;
-        let mut out: Vec<StepRanks> = Vec::new();
+        let mut by_step: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
         for r in &rows {
-            let (step, n, k, d): (String, i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-            if out.last().is_none_or(|s| s.step != step) {
-                out.push(StepRanks {
-                    step: step.clone(),
-                    n,
-                    median: 0,
-                    p90: 0,
-                });
-            }
-            if let Some(s) = out.last_mut() {
-                if k == nearest_rank(n, 50) {
-                    s.median = d;
-                }
-                if k == nearest_rank(n, 90) {
-                    s.p90 = d;
-                }
-            }
+            by_step.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
         }
-        Ok(out)
+        Ok(by_step
+            .into_iter()
+            .map(|(step, mut took)| {
+                took.sort_unstable();
+                let n = took.len() as i64;
+                let at = |p: i64| {
+                    let k = usize::try_from(nearest_rank(n, p).max(1) - 1).unwrap_or(0);
+                    took.get(k).copied().unwrap_or(0)
+                };
+                StepRanks {
+                    median: at(50),
+                    p90: at(90),
+                    step,
+                    n,
+                }
+            })
+            .collect())
     }
 }
 
