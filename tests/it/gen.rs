@@ -1,7 +1,7 @@
 //! A generator of well-structured processes for property tests: nested
 //! sequences, exclusive, parallel and inclusive blocks and loops, whose work
-//! steps are service tasks, user tasks with deadlines, waits and receives
-//! with timeouts.
+//! steps are service tasks, user tasks with deadlines, waits, receives
+//! with timeouts and first-come choices of messages and a timer.
 
 use proptest::prelude::*;
 
@@ -25,6 +25,8 @@ pub enum Leaf {
     Wait,
     /// A receive with a timeout that merges back.
     Receive,
+    /// A first-come choice of two messages and a timer, merging back.
+    First,
 }
 
 pub fn block() -> impl Strategy<Value = Block> {
@@ -33,6 +35,7 @@ pub fn block() -> impl Strategy<Value = Block> {
         Just(Block::Task(Leaf::User)),
         Just(Block::Task(Leaf::Wait)),
         Just(Block::Task(Leaf::Receive)),
+        Just(Block::Task(Leaf::First)),
     ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
@@ -74,6 +77,14 @@ impl Writer {
                         self.steps.push(format!("  - {{id: {merge}, title: ادغام, mode: service, next: {next}}}"));
                         self.steps.push(format!("  - {{id: {late}, title: دیر, mode: service, next: {merge}}}"));
                         format!("  - {{id: {id}, kind: receive, title: پیام, message: m, timeout: {{after: 2 days, next: {late}}}, next: {merge}}}")
+                    }
+                    Leaf::First => {
+                        // Two messages and a timer, each its own way: merge them.
+                        let (other, late, merge) = (self.id("n"), self.id("r"), self.id("q"));
+                        self.steps.push(format!("  - {{id: {merge}, title: ادغام, mode: service, next: {next}}}"));
+                        self.steps.push(format!("  - {{id: {late}, title: دیر, mode: service, next: {merge}}}"));
+                        self.steps.push(format!("  - {{id: {other}, title: دیگر, mode: service, next: {merge}}}"));
+                        format!("  - {{id: {id}, kind: first, title: هر کدام زودتر, arms: [{{message: m, next: {merge}}}, {{message: n, next: {other}}}, {{after: 2 days, next: {late}}}]}}")
                     }
                 };
                 self.steps.push(line);

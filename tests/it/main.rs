@@ -21,6 +21,7 @@ mod jobs;
 mod large;
 mod measure;
 mod nodes;
+mod patterns;
 mod pgrestart;
 mod properties;
 mod reads;

@@ -497,6 +497,103 @@ async fn article100_defence_in_time_and_demolition_by_the_municipality() {
     );
 }
 
+/// An Article 100 case defended in time and ruled `ruling` at first
+/// instance, the ruling notified on 10 May 2026: the owner's answer is open.
+async fn article100_ruled(h: &Harness, file_no: &str, ruling: &str) -> CaseId {
+    let case = article100_served(h, file_no, "2026-05-03T10:00").await;
+    h.set("2026-05-08T12:00");
+    h.engine
+        .message("written-defence", Some(file_no), Data::new())
+        .await
+        .expect("the defence correlates");
+    h.complete(case, "queue-for-session", json!({})).await;
+    h.complete(case, "first-instance-hearing", json!({"ruling": ruling}))
+        .await;
+    h.set("2026-05-10T10:00");
+    h.complete(case, "notify-ruling", json!({})).await;
+    case
+}
+
+/// What the case waits for now: its subscriptions' messages, sorted, and
+/// how many timers of a first-come choice are pending.
+async fn waiting_for(h: &Harness, case: CaseId) -> (Vec<String>, usize) {
+    let st = h.engine.instance(case).await.expect("state");
+    let mut messages: Vec<String> = st.subscriptions.iter().map(|s| s.message.clone()).collect();
+    messages.sort();
+    let arms = st
+        .timers
+        .iter()
+        .filter(|t| matches!(t.purpose, ravand_engine::runtime::Purpose::Arm { .. }))
+        .count();
+    (messages, arms)
+}
+
+#[tokio::test]
+async fn article100_the_owners_payment_comes_first_and_withdraws_the_objection_and_the_window() {
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
+    let case = article100_ruled(&h, "A100-1405-80", "fine").await;
+    assert_eq!(
+        waiting_for(&h, case).await,
+        (vec!["fine-paid".to_owned(), "objection".to_owned()], 1),
+        "an objection, a payment and the window's end are awaited at once"
+    );
+    h.set("2026-05-12T09:00");
+    h.engine
+        .message("fine-paid", Some("A100-1405-80"), Data::new())
+        .await
+        .expect("the payment correlates on the file number");
+    assert_eq!(waiting_for(&h, case).await, (vec![], 0), "the other two are withdrawn");
+    assert!(
+        h.engine
+            .message("objection", Some("A100-1405-80"), Data::new())
+            .await
+            .is_err(),
+        "an objection after the payment finds nothing waiting"
+    );
+    assert_eq!(
+        h.engine.instance(case).await.expect("s").data["final_ruling"],
+        json!("fine"),
+        "the ruling accepted is the final one"
+    );
+    assert_eq!(h.wait_until("2026-06-30T00:00").await, 0, "the window's timer is gone");
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        view.tasks.iter().map(|t| t.step.as_str()).collect::<Vec<_>>(),
+        ["close-file"]
+    );
+    h.complete(case, "close-file", json!({})).await;
+    assert_eq!(
+        h.engine.status(case).await.expect("s").outcome.as_deref(),
+        Some("enforced")
+    );
+    let lines = h.engine.history_lines(case).await.expect("h");
+    assert!(!lines.iter().any(|l| l.contains("ruling-final")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("register-appeal")), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn article100_an_objection_first_goes_to_the_appeal_commission() {
+    let h = Harness::new(&["article-100.yaml"], "tehran-municipal", "2026-05-02T09:00").await;
+    let case = article100_ruled(&h, "A100-1405-81", "demolition").await;
+    // The tenth day after notice (the day of notice not counted) is 20 May.
+    h.set("2026-05-20T16:00");
+    h.engine
+        .message("objection", Some("A100-1405-81"), Data::new())
+        .await
+        .expect("an objection on the last day is in time");
+    assert_eq!(waiting_for(&h, case).await, (vec![], 0));
+    assert!(h
+        .engine
+        .message("fine-paid", Some("A100-1405-81"), Data::new())
+        .await
+        .is_err());
+    let view = h.engine.status(case).await.expect("s");
+    assert_eq!(
+        view.tasks.iter().map(|t| t.step.as_str()).collect::<Vec<_>>(),
+        ["register-appeal"]
+    );
+}
+
 /// Drives a case to its end: completes every open task and answers every
 /// message, in this case and in the child cases it calls, with values from
 /// `plan`, and lets time pass for waits.

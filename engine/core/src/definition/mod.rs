@@ -145,6 +145,11 @@ pub enum StepKind {
     Wait,
     /// Waits for a message (e.g. "payment confirmed") matched by a correlation key.
     Receive,
+    /// Waits for several messages and timers at once (its `arms`); the first
+    /// to come takes its way and withdraws the others (a deferred choice;
+    /// BPMN's event-based gateway). E.g. the owner's defence, payment or
+    /// objection, or the end of the legal window.
+    First,
     /// Calls another process by id and waits for it to finish.
     Subprocess,
     /// Ends this path of the case with an outcome.
@@ -166,6 +171,7 @@ impl StepKind {
             StepKind::Join => "join",
             StepKind::Wait => "wait",
             StepKind::Receive => "receive",
+            StepKind::First => "first",
             StepKind::Subprocess => "subprocess",
             StepKind::End => "end",
             StepKind::Terminate => "terminate",
@@ -410,6 +416,10 @@ pub struct StepDef {
     /// Where a decision goes when no branch condition holds.
     #[serde(default)]
     pub otherwise: Option<OtherwiseDef>,
+    /// For `first`: the messages and timers it waits for at once, each with
+    /// its way out; whichever comes first is taken.
+    #[serde(default)]
+    pub arms: Vec<ArmDef>,
 
     /// For `wait`: what to wait for.
     #[serde(default)]
@@ -467,6 +477,33 @@ pub struct BranchDef {
 pub struct OtherwiseDef {
     #[schemars(with = "String")]
     pub next: SStr,
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub probability: Option<Spanned<f64>>,
+}
+
+/// One way out of a `first` step: a message, or a timer (`after` a
+/// duration, or `until_data` a date of the case), and the step it leads to.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArmDef {
+    /// The message whose arrival takes this way (matched by the step's
+    /// `correlation`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub message: Option<SStr>,
+    /// A timer: this long after the step is entered, e.g. `10 legal days`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub after: Option<SStr>,
+    /// A timer: at the date held by this `date` variable of the case.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub until_data: Option<SStr>,
+    /// Where the case goes when this comes first.
+    #[schemars(with = "String")]
+    pub next: SStr,
+    /// The chance this way is taken, used by simulation and measurement.
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub probability: Option<Spanned<f64>>,

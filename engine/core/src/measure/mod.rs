@@ -300,7 +300,7 @@ fn edge_share(p: &Process, e: crate::model::EdgeIx, inclusive: f64) -> f64 {
     let from = p.step(edge.from);
     match (&edge.kind, from.kind) {
         (EdgeKind::Timeout, _) => 0.0,
-        (k, StepKind::Decision) => {
+        (k, StepKind::Decision | StepKind::First) => {
             let ways = from
                 .outgoing
                 .iter()

@@ -318,6 +318,12 @@ pub enum Spec {
         /// The key that matches a message to this case.
         correlation: Option<Condition>,
     },
+    /// A first-come choice: its arms are its outgoing edges
+    /// ([`EdgeKind::Arm`]); the message arms share one correlation key.
+    First {
+        /// The key that matches its messages to this case.
+        correlation: Option<Condition>,
+    },
     /// A subprocess call, and the process it calls.
     Subprocess(ProcessId),
     /// An end or a terminate, and how the case ends there.
@@ -371,6 +377,17 @@ impl Step {
             _ => None,
         }
     }
+    /// The ways out of a `first` step with what each waits for, in the
+    /// order written (empty for any other step).
+    pub fn arms<'p>(&self, p: &'p Process) -> Vec<(EdgeIx, &'p Trigger)> {
+        self.outgoing
+            .iter()
+            .filter_map(|e| match &p.edge(*e).kind {
+                EdgeKind::Arm { trigger, .. } => Some((*e, trigger)),
+                _ => None,
+            })
+            .collect()
+    }
     /// The message a receive waits for, or that starts a case.
     pub fn message(&self) -> Option<&str> {
         match &self.spec {
@@ -379,10 +396,10 @@ impl Step {
             _ => None,
         }
     }
-    /// A receive's correlation key.
+    /// A receive's or a `first` step's correlation key.
     pub fn correlation(&self) -> Option<&Condition> {
         match &self.spec {
-            Spec::Receive { correlation, .. } => correlation.as_ref(),
+            Spec::Receive { correlation, .. } | Spec::First { correlation } => correlation.as_ref(),
             _ => None,
         }
     }
@@ -408,12 +425,13 @@ impl Step {
         }
     }
 
-    /// Whether a case "goes through" this step: tasks, waits, receives and
-    /// subprocess calls count; starts, gateways and ends do not.
+    /// Whether a case "goes through" this step: tasks, waits, receives,
+    /// first-come choices and subprocess calls count; starts, gateways and
+    /// ends do not.
     pub fn counts(&self) -> bool {
         matches!(
             self.kind,
-            StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+            StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::First | StepKind::Subprocess
         )
     }
     /// Whether the step is a gateway (decision, split or join).
@@ -457,13 +475,32 @@ pub enum EdgeKind {
     },
     /// Taken when the step's interrupting timer fires.
     Timeout,
+    /// One way out of a `first` step: taken when its message or timer comes
+    /// before the others'.
+    Arm {
+        /// What it waits for.
+        trigger: Trigger,
+        /// Its chance, for simulation and measurement.
+        probability: Option<f64>,
+    },
+}
+
+/// What an arm of a `first` step waits for.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// A message by this name (matched by the step's correlation key).
+    Message(String),
+    /// A timer: a duration from entering the step, or a date of the case.
+    Timer(WaitFor),
 }
 
 impl EdgeKind {
     /// The chance written on a branch or `otherwise`, for simulation.
     pub fn probability(&self) -> Option<f64> {
         match self {
-            EdgeKind::Branch { probability, .. } | EdgeKind::Otherwise { probability } => *probability,
+            EdgeKind::Branch { probability, .. }
+            | EdgeKind::Otherwise { probability }
+            | EdgeKind::Arm { probability, .. } => *probability,
             _ => None,
         }
     }

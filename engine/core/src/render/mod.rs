@@ -11,7 +11,7 @@ pub mod html;
 
 use std::fmt::Write;
 
-use crate::model::{EdgeKind, Process, StepIx, StepKind};
+use crate::model::{EdgeKind, Process, StepIx, StepKind, Trigger, WaitFor};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,7 @@ fn node_id(i: usize) -> String {
     format!("s{i}")
 }
 
-fn edge_label(kind: &EdgeKind) -> Option<String> {
+fn edge_label(p: &Process, kind: &EdgeKind) -> Option<String> {
     match kind {
         EdgeKind::Next => None,
         EdgeKind::Branch { condition, probability } => Some(match probability {
@@ -77,6 +77,18 @@ fn edge_label(kind: &EdgeKind) -> Option<String> {
             None => "otherwise".to_owned(),
         }),
         EdgeKind::Timeout => Some("timeout".to_owned()),
+        EdgeKind::Arm { trigger, probability } => {
+            let what = match trigger {
+                Trigger::Message(m) => format!("✉ {m}"),
+                Trigger::Timer(WaitFor::Duration(d)) => format!("⏱ {d}"),
+                Trigger::Timer(WaitFor::Until(t)) => format!("⏱ {t}"),
+                Trigger::Timer(WaitFor::UntilData(v)) => format!("⏱ {}", p.var(*v).name),
+            };
+            Some(match probability {
+                Some(x) => format!("{what} ({:.0}%)", x * 100.0),
+                None => what,
+            })
+        }
     }
 }
 
@@ -108,6 +120,7 @@ fn mermaid(p: &Process) -> String {
             StepKind::End => format!("{id}([\"{l}\"])"),
             StepKind::Terminate => format!("{id}(((\"{l}\")))"),
             StepKind::Decision | StepKind::Inclusive => format!("{id}{{\"{l}\"}}"),
+            StepKind::First => format!("{id}{{{{\"✉⏱ {l}\"}}}}"),
             StepKind::Parallel | StepKind::Join | StepKind::InclusiveJoin => format!("{id}{{{{\"{l}\"}}}}"),
             StepKind::Wait | StepKind::Receive => format!("{id}[/\"{l}\"/]"),
             StepKind::Subprocess => format!("{id}[[\"{l}\"]]"),
@@ -122,7 +135,7 @@ fn mermaid(p: &Process) -> String {
         } else {
             "-->"
         };
-        match edge_label(&e.kind) {
+        match edge_label(p, &e.kind) {
             Some(l) => {
                 let _ = writeln!(s, "    {a} {arrow}|\"{}\"| {b}", mermaid_text(&l));
             }
@@ -190,6 +203,7 @@ pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) ->
             StepKind::Start | StepKind::End => "ellipse",
             StepKind::Terminate => "doublecircle",
             StepKind::Decision | StepKind::Inclusive => "diamond",
+            StepKind::First => "pentagon",
             StepKind::Parallel | StepKind::Join | StepKind::InclusiveJoin => "hexagon",
             StepKind::Wait | StepKind::Receive => "parallelogram",
             StepKind::Subprocess => "box3d",
@@ -212,7 +226,7 @@ pub fn dot_marked(p: &Process, fill: impl Fn(StepIx) -> Option<&'static str>) ->
         } else {
             ""
         };
-        match edge_label(&e.kind) {
+        match edge_label(p, &e.kind) {
             Some(l) => {
                 let _ = writeln!(
                     s,

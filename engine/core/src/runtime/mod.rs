@@ -191,6 +191,9 @@ pub enum Park {
         /// The subscription.
         sub: SubId,
     },
+    /// At a first-come choice: for any of its arms' subscriptions and
+    /// timers (all carry this token).
+    First,
     /// At a join, for the other branches.
     Join,
     /// At a subprocess step, for its child case.
@@ -254,6 +257,14 @@ pub enum Purpose {
     Wait {
         /// The token waiting at the step.
         token: TokenId,
+    },
+    /// An arm of a first-come choice: when it fires first, the token leaves
+    /// by `edge`.
+    Arm {
+        /// The token waiting at the choice.
+        token: TokenId,
+        /// The arm's way out.
+        edge: EdgeIx,
     },
     /// An interrupting timeout.
     Timeout {
@@ -408,6 +419,13 @@ impl Instance {
                     .timer(timer)
                     .is_some_and(|k| k.purpose == Purpose::Wait { token: t.id }),
                 Park::Message { sub } => self.subscriptions.iter().any(|s| s.id == sub && s.token == t.id),
+                Park::First => {
+                    self.subscriptions.iter().any(|s| s.token == t.id)
+                        || self
+                            .timers
+                            .iter()
+                            .any(|k| matches!(k.purpose, Purpose::Arm { token, .. } if token == t.id))
+                }
                 Park::Join | Park::Child => true,
                 Park::Incident => self.incidents.contains_key(&t.id),
             };
@@ -431,7 +449,7 @@ impl Instance {
         for s in &self.subscriptions {
             if self
                 .token(s.token)
-                .is_none_or(|t| t.park != Park::Message { sub: s.id })
+                .is_none_or(|t| t.park != Park::Message { sub: s.id } && t.park != Park::First)
             {
                 return Err(format!("subscription {} has no token waiting on it", s.id));
             }
@@ -439,6 +457,7 @@ impl Instance {
         for t in &self.timers {
             let live = match t.purpose {
                 Purpose::Wait { token } | Purpose::Timeout { token } => self.token(token).is_some(),
+                Purpose::Arm { token, .. } => self.token(token).is_some_and(|t| t.park == Park::First),
                 Purpose::Due {
                     scope: Scope::Task { task },
                 }

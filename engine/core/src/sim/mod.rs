@@ -455,12 +455,12 @@ fn check(p: &Process, sc: &Scenario) -> Vec<Diagnostic> {
     for step in sc.durations.keys() {
         match p.steps.iter().find(|s| s.id == step.value) {
             None => d.push(unknown("step", step, p.steps.iter().map(|s| s.id.as_str()))),
-            Some(s) if !matches!(s.kind, StepKind::Task | StepKind::Receive | StepKind::Subprocess) => d.push(
+            Some(s) if !matches!(s.kind, StepKind::Task | StepKind::Receive | StepKind::First | StepKind::Subprocess) => d.push(
                 Diagnostic::error(
                     "scenario-duration",
                     Place::of(step),
                     format!(
-                        "`{}` is a {:?} step; only tasks, receives and subprocesses take a duration",
+                        "`{}` is a {:?} step; only tasks, receives, first-come choices and subprocesses take a duration",
                         step.value, s.kind
                     ),
                 )

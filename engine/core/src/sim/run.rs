@@ -633,12 +633,52 @@ impl<'a> Rep<'_, 'a> {
                     }
                 }
                 EventKind::TaskCancelled { task } => self.withdraw(case, *task, now),
+                // At a first-come choice one arm is drawn by the arms'
+                // probabilities (evenly when none): a message arm's message
+                // comes after the step's duration, racing the timer arms; a
+                // timer arm drawn sends no message, so a timer decides.
+                EventKind::TokenParked {
+                    token,
+                    park: runtime::Park::First,
+                } => {
+                    let st = &self.cases[ix(case)].st;
+                    let Some(step) = st.token(*token).map(|t| t.step) else {
+                        continue;
+                    };
+                    let arms = self.p.step(step).arms(self.p);
+                    let weights: Vec<f64> = arms
+                        .iter()
+                        .map(|(e, _)| self.p.edge(*e).kind.probability().unwrap_or(1.0))
+                        .collect();
+                    let drawn = arms.get(self.coin.pick(&weights)).map(|(_, t)| *t);
+                    let sub = match drawn {
+                        Some(crate::model::Trigger::Message(m)) => st
+                            .subscriptions
+                            .iter()
+                            .find(|s| s.token == *token && s.message == *m)
+                            .map(|s| s.id),
+                        _ => None,
+                    };
+                    if let (Some(sub), true) = (sub, self.plan.durations[step.ix()].is_some()) {
+                        let (_, done) = self.work(step, now, None);
+                        self.push(
+                            done,
+                            Ev::Message {
+                                case,
+                                sub,
+                                started: now,
+                            },
+                        );
+                    }
+                }
                 EventKind::SubscriptionOpened { sub, token, .. } => {
                     // The event just opened it for this token.
                     let Some(step) = self.cases[ix(case)].st.token(*token).map(|t| t.step) else {
                         continue;
                     };
-                    if self.plan.durations[step.ix()].is_some() {
+                    if self.p.step(step).kind != crate::model::StepKind::First
+                        && self.plan.durations[step.ix()].is_some()
+                    {
                         let (_, done) = self.work(step, now, None);
                         self.push(
                             done,
@@ -730,6 +770,7 @@ impl<'a> Rep<'_, 'a> {
                             Some(k) => {
                                 let what = match k.park {
                                     runtime::Park::Message { .. } => "still waiting for a message",
+                                    runtime::Park::First => "still waiting for a message or a timer",
                                     runtime::Park::Task { .. } => "still waiting for a person",
                                     runtime::Park::Timer { .. } => "still waiting for its timer",
                                     runtime::Park::Child => "still waiting for a called case",

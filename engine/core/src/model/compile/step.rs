@@ -9,8 +9,8 @@ use crate::definition::duration::Duration;
 use crate::definition::{NextDef, SStr, StepDef, StepKind, WaitsOn};
 use crate::diagnostic::{suggest, Place};
 use crate::model::{
-    Condition, Edge, EdgeIx, EdgeKind, ProcessId, RoleIx, Spec, Step, StepIx, Tag, TagSet, TaskMode, VarIx, VarType,
-    WaitFor,
+    Condition, Edge, EdgeIx, EdgeKind, ProcessId, RoleIx, Spec, Step, StepIx, Tag, TagSet, TaskMode, Trigger, VarIx,
+    VarType, WaitFor,
 };
 
 /// What a step's references are resolved against.
@@ -61,6 +61,7 @@ impl Compiler {
         match s.kind {
             StepKind::Decision | StepKind::Inclusive => self.decision_edges(s, names, &mut out),
             StepKind::Parallel => self.parallel_edges(s, names, &mut out),
+            StepKind::First => self.arm_edges(s, names, &mut out),
             StepKind::End | StepKind::Terminate => {}
             _ => self.next_edge(s, following, names, &mut out),
         }
@@ -95,6 +96,7 @@ impl Compiler {
             },
             StepKind::Wait => wait.map_or(Spec::Gateway, Spec::Wait),
             StepKind::Receive => message.map_or(Spec::Gateway, |message| Spec::Receive { message, correlation }),
+            StepKind::First => Spec::First { correlation },
             StepKind::Subprocess => calls.map_or(Spec::Gateway, Spec::Subprocess),
             StepKind::End | StepKind::Terminate => Spec::End(s.outcome.as_ref().map(|o| o.value.clone())),
             StepKind::Decision
@@ -229,6 +231,100 @@ impl Compiler {
         self.probabilities(s, kind, &probs, place);
     }
 
+    /// A first-come choice's arms: each a message or a timer and its way
+    /// out; messages told apart by name.
+    fn arm_edges(&mut self, s: &StepDef, names: &Names<'_>, out: &mut Out<'_>) {
+        let place = Place::of(&s.id);
+        match s.arms.len() {
+            0 => self.err(
+                "missing-arms",
+                place.clone(),
+                format!("first `{}` has no `arms`", s.id.value),
+                "list what it waits for: `arms: [{message: objection, next: appeal}, {after: 10 legal days, next: ruling-final}]`",
+            ),
+            1 => self.warn(
+                "useless-gateway",
+                place.clone(),
+                format!("first `{}` waits for only one thing", s.id.value),
+                "a `receive` (with a `timeout`) or a `wait` says this; or add the other arms",
+            ),
+            _ => {}
+        }
+        let mut messages: Vec<&str> = Vec::new();
+        let mut probs: Vec<(f64, Place)> = Vec::new();
+        for a in &s.arms {
+            let given = [a.message.is_some(), a.after.is_some(), a.until_data.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            let trigger = if given != 1 {
+                self.err(
+                    "bad-arm",
+                    Place::of(&a.next),
+                    format!(
+                        "an arm of `{}` must give exactly one of `message`, `after` and `until_data`",
+                        s.id.value
+                    ),
+                    "e.g. `{message: objection, next: register-appeal}` or `{after: 10 legal days, next: ruling-final}`",
+                );
+                None
+            } else if let Some(m) = &a.message {
+                if messages.contains(&m.value.as_str()) {
+                    self.err(
+                        "duplicate-arm",
+                        Place::of(m),
+                        format!("`{}` waits for message `{}` twice", s.id.value, m.value),
+                        "a message takes one way out; keep one arm for it",
+                    );
+                }
+                messages.push(&m.value);
+                Some(Trigger::Message(m.value.clone()))
+            } else if let Some(d) = &a.after {
+                self.duration(d, "arm").map(|d| Trigger::Timer(WaitFor::Duration(d)))
+            } else {
+                a.until_data
+                    .as_ref()
+                    .and_then(|v| self.date_var(v, names, "until_data"))
+                    .map(|ix| Trigger::Timer(WaitFor::UntilData(ix)))
+            };
+            let p = a.probability.as_ref().map(|p| (p.value, Place::of(p)));
+            match trigger {
+                Some(trigger) => self.edge_to(
+                    s,
+                    names,
+                    out,
+                    &a.next,
+                    EdgeKind::Arm {
+                        trigger,
+                        probability: p.as_ref().map(|x| x.0),
+                    },
+                ),
+                // Still resolve the target so its errors show too.
+                None if !names.steps.contains_key(&a.next.value) => {
+                    self.edge_to(s, names, out, &a.next, EdgeKind::Next)
+                }
+                None => {}
+            }
+            probs.extend(p);
+        }
+        self.probabilities(s, s.kind, &probs, place);
+    }
+
+    /// A variable that must hold a date (`until_data` of a wait or an arm).
+    fn date_var(&mut self, v: &SStr, names: &Names<'_>, field: &str) -> Option<VarIx> {
+        let ix = self.var(v, names.vars, "wait until")?;
+        if self.var_types.get(ix.ix()) != Some(&VarType::Date) {
+            self.err(
+                "wrong-type",
+                Place::of(v),
+                format!("`{field}: {}` must name a `date` variable", v.value),
+                "declare the variable with `type: date`",
+            );
+            return None;
+        }
+        Some(ix)
+    }
+
     /// A parallel split's branches: two or more.
     fn parallel_edges(&mut self, s: &StepDef, names: &Names<'_>, out: &mut Out<'_>) {
         let place = Place::of(&s.id);
@@ -294,7 +390,7 @@ impl Compiler {
         if s.title.is_none()
             && matches!(
                 s.kind,
-                StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+                StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::First | StepKind::Subprocess
             )
         {
             self.warn(
@@ -476,17 +572,7 @@ impl Compiler {
             };
         }
         let v = w.until_data.as_ref()?;
-        let ix = self.var(v, names.vars, "wait until")?;
-        if self.var_types.get(ix.ix()) != Some(&VarType::Date) {
-            self.err(
-                "wrong-type",
-                Place::of(v),
-                format!("`until_data: {}` must name a `date` variable", v.value),
-                "declare the variable with `type: date`",
-            );
-            return None;
-        }
-        Some(WaitFor::UntilData(ix))
+        self.date_var(v, names, "until_data").map(WaitFor::UntilData)
     }
 
     /// A receive names its message.
@@ -557,19 +643,29 @@ impl Compiler {
                 );
             }
         }
-        if kind != StepKind::Decision || probs.is_empty() {
+        let ways = match kind {
+            StepKind::Decision => s.branches.len() + usize::from(s.otherwise.is_some()),
+            StepKind::First => s.arms.len(),
+            _ => return,
+        };
+        if probs.is_empty() {
             return;
         }
-        let ways = s.branches.len() + usize::from(s.otherwise.is_some());
         if probs.len() != ways {
+            let help = if kind == StepKind::First {
+                "give every arm a probability, or none of them"
+            } else {
+                "give every branch and `otherwise` a probability, or none of them"
+            };
             self.err(
                 "bad-probability",
                 place,
                 format!(
-                    "decision `{}` gives probabilities to some ways out but not all",
+                    "{} `{}` gives probabilities to some ways out but not all",
+                    kind.name(),
                     s.id.value
                 ),
-                "give every branch and `otherwise` a probability, or none of them",
+                help,
             );
             return;
         }
@@ -579,7 +675,8 @@ impl Compiler {
                 "bad-probability",
                 place,
                 format!(
-                    "the probabilities of decision `{}` add up to {sum:.4}, not 1",
+                    "the probabilities of {} `{}` add up to {sum:.4}, not 1",
+                    kind.name(),
                     s.id.value
                 ),
                 "exactly one way is taken, so the chances must sum to 1",
@@ -591,27 +688,32 @@ impl Compiler {
     fn fields_for_kind(&mut self, s: &StepDef) {
         use StepKind::*;
         let k = s.kind;
-        let work = matches!(k, Task | Wait | Receive | Subprocess);
-        let checks: [(&str, bool, bool); 17] = [
+        let work = matches!(k, Task | Wait | Receive | First | Subprocess);
+        let checks: [(&str, bool, bool); 18] = [
             ("performer", s.performer.is_some(), k == Task),
             ("mode", s.mode.is_some(), k == Task),
             ("tags", !s.tags.is_empty(), work),
             ("value", s.value.is_some(), work),
             ("shows", !s.shows.is_empty(), k == Task),
-            ("sets", !s.sets.is_empty(), matches!(k, Task | Receive | Subprocess)),
+            (
+                "sets",
+                !s.sets.is_empty(),
+                matches!(k, Task | Receive | First | Subprocess),
+            ),
             (
                 "duration",
                 s.duration.is_some(),
-                matches!(k, Task | Receive | Subprocess),
+                matches!(k, Task | Receive | First | Subprocess),
             ),
             ("deadline", s.deadline.is_some(), matches!(k, Task | Subprocess)),
             ("timeout", s.timeout.is_some(), matches!(k, Task | Receive | Subprocess)),
             ("waits_on", s.waits_on.is_some(), work),
             ("branches", !s.branches.is_empty(), matches!(k, Decision | Inclusive)),
             ("otherwise", s.otherwise.is_some(), matches!(k, Decision | Inclusive)),
+            ("arms", !s.arms.is_empty(), k == First),
             ("wait", s.wait.is_some(), k == Wait),
             ("message", s.message.is_some(), matches!(k, Receive | Start)),
-            ("correlation", s.correlation.is_some(), k == Receive),
+            ("correlation", s.correlation.is_some(), matches!(k, Receive | First)),
             ("process", s.process.is_some(), k == Subprocess),
             ("outcome", s.outcome.is_some(), matches!(k, End | Terminate)),
         ];
@@ -633,9 +735,11 @@ impl Compiler {
                 "move it to the `start` step",
             );
         }
-        if s.next.is_some() && matches!(k, End | Terminate | Decision | Inclusive) {
+        if s.next.is_some() && matches!(k, End | Terminate | Decision | Inclusive | First) {
             let help = if matches!(k, Decision | Inclusive) {
                 "a decision leaves by its `branches` and `otherwise`"
+            } else if k == First {
+                "a first-come choice leaves by its `arms`: give each its `next`"
             } else {
                 "nothing follows an end"
             };

@@ -204,12 +204,24 @@ fn handle_inner(
             })?;
             check_data(p, &data, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+            // At a first-come choice, the arm waiting for this message.
+            let arm = p
+                .step(step)
+                .arms(p)
+                .into_iter()
+                .find(|(_, t)| matches!(t, crate::model::Trigger::Message(m) if *m == message))
+                .map(|(e, _)| e);
             x.emit(EventKind::MessageReceived { sub, message, by });
             if !data.is_empty() {
                 x.emit(EventKind::DataSet { values: data, by: None });
             }
-            x.cancel_timers(|pu| pu == Purpose::Timeout { token });
-            x.go_on(token, step);
+            match arm {
+                Some(edge) => x.take_arm(token, step, edge),
+                None => {
+                    x.cancel_timers(|pu| pu == Purpose::Timeout { token });
+                    x.go_on(token, step);
+                }
+            }
             x.run();
         }
         Input::Internal(Internal::FireTimer { timer }) => {
@@ -218,7 +230,7 @@ fn handle_inner(
             if t.due.is_none_or(|d| d > now) {
                 return Err(CommandError::TimerNotDue(timer));
             }
-            if let Purpose::Wait { token } = t.purpose {
+            if let Purpose::Wait { token } | Purpose::Arm { token, .. } = t.purpose {
                 st.token(token).ok_or_else(|| {
                     CommandError::Inconsistent(format!(
                         "timer {timer} wakes token {token}, which the case does not hold"

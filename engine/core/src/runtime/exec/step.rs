@@ -75,6 +75,7 @@ impl<'a> Exec<'a> {
                 Err(m) => self.incident(token, s, m),
             },
             StepKind::Receive => self.subscribe(token, s),
+            StepKind::First => self.arm(token, s),
             StepKind::Subprocess => {
                 let process = step.calls().as_ref().map(|c| c.0.clone()).unwrap_or_default();
                 self.emit(EventKind::ChildRequested {
@@ -208,29 +209,100 @@ impl<'a> Exec<'a> {
     /// When a `wait` step's timer falls due, and in which basis.
     pub(super) fn wait_due(&self, s: StepIx) -> Result<(Timestamp, crate::model::Basis), String> {
         match self.p.step(s).wait() {
-            Some(WaitFor::Duration(d)) => Ok((self.cal.add(self.now, d), d.basis)),
-            Some(WaitFor::Until(local)) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
-            Some(WaitFor::UntilData(v)) => {
+            Some(w) => self.due_of(w),
+            None => Err("the wait says nothing to wait for".into()),
+        }
+    }
+
+    /// When waiting for `w` from now ends, and in which basis.
+    fn due_of(&self, w: &WaitFor) -> Result<(Timestamp, crate::model::Basis), String> {
+        match w {
+            WaitFor::Duration(d) => Ok((self.cal.add(self.now, d), d.basis)),
+            WaitFor::Until(local) => Ok((self.cal.instant(*local), crate::model::Basis::Calendar)),
+            WaitFor::UntilData(v) => {
                 let name = &self.p.var(*v).name;
                 match self.st.data.get(name) {
                     Some(Value::String(text)) => self.cal.parse_local(text).map(|t| (t, crate::model::Basis::Calendar)),
                     _ => Err(format!("`{name}` has no date to wait for")),
                 }
             }
-            None => Err("the wait says nothing to wait for".into()),
         }
+    }
+
+    /// The correlation key of a receive or a first-come choice, from the
+    /// case data now.
+    fn correlation_key(&self, s: StepIx) -> Result<Option<String>, String> {
+        match self.p.step(s).correlation() {
+            None => Ok(None),
+            Some(c) => eval(c, &self.st.data).map(|v| match v {
+                Value::String(k) => Some(k),
+                v => Some(v.to_string()),
+            }),
+        }
+    }
+
+    /// A first-come choice opens a subscription for each message arm and a
+    /// timer for each timer arm, all on this token, and waits for the first.
+    /// Nothing opens when any of them cannot (an incident says why).
+    pub(super) fn arm(&mut self, token: TokenId, s: StepIx) {
+        let key = match self.correlation_key(s) {
+            Ok(k) => k,
+            Err(m) => return self.incident(token, s, m),
+        };
+        let mut timers = Vec::new();
+        for (edge, trigger) in self.p.step(s).arms(self.p) {
+            if let crate::model::Trigger::Timer(w) = trigger {
+                match self.due_of(w) {
+                    Ok(due) => timers.push((edge, due)),
+                    Err(m) => return self.incident(token, s, m),
+                }
+            }
+        }
+        for (_, trigger) in self.p.step(s).arms(self.p) {
+            if let crate::model::Trigger::Message(message) = trigger {
+                let sub = SubId(self.st.next_id);
+                self.emit(EventKind::SubscriptionOpened {
+                    sub,
+                    token,
+                    message: message.clone(),
+                    key: key.clone(),
+                });
+            }
+        }
+        for (edge, (due, basis)) in timers {
+            self.schedule(due, basis, Purpose::Arm { token, edge }, false);
+        }
+        self.park(token, Park::First);
+    }
+
+    /// The first arm of a choice came (its message was received, or its
+    /// timer fired): the others are withdrawn and the token leaves by it.
+    pub(super) fn take_arm(&mut self, token: TokenId, s: StepIx, edge: EdgeIx) {
+        let subs: Vec<SubId> = self
+            .st
+            .subscriptions
+            .iter()
+            .filter(|x| x.token == token)
+            .map(|x| x.id)
+            .collect();
+        for sub in subs {
+            self.emit(EventKind::SubscriptionClosed { sub });
+        }
+        self.cancel_timers(|pu| matches!(pu, Purpose::Arm { token: t, .. } if t == token));
+        self.emit(EventKind::Decided {
+            step: s,
+            taken: vec![edge],
+        });
+        self.step_done(s);
+        self.leave(token, edge);
     }
 
     /// A receive opens a subscription, keyed by its correlation, and waits.
     pub(super) fn subscribe(&mut self, token: TokenId, s: StepIx) {
         let step = self.p.step(s);
-        let key = match step.correlation() {
-            None => None,
-            Some(c) => match eval(c, &self.st.data) {
-                Ok(Value::String(k)) => Some(k),
-                Ok(v) => Some(v.to_string()),
-                Err(m) => return self.incident(token, s, m),
-            },
+        let key = match self.correlation_key(s) {
+            Ok(k) => k,
+            Err(m) => return self.incident(token, s, m),
         };
         let sub = SubId(self.st.next_id);
         let message = step.message().unwrap_or_default().to_owned();

@@ -217,6 +217,13 @@ impl<'a> Exec<'a> {
                 });
                 self.go_on(token, step);
             }
+            Purpose::Arm { token, edge } => {
+                // `handle` checked that the token waits at the choice.
+                let Some(step) = self.st.token(token).map(|t| t.step) else {
+                    return;
+                };
+                self.take_arm(token, step, edge);
+            }
             Purpose::Timeout { token } => {
                 let Some(tok) = self.st.token(token).cloned() else {
                     return;
