@@ -52,6 +52,44 @@ fn all_problems_at_once_not_only_the_first() {
 }
 
 #[test]
+fn every_wrong_type_and_key_of_a_file_in_one_run() {
+    // The fixture yaml-language-server is held to (`editors`): each line
+    // marked "planted" holds one mistake serde alone would stop at.
+    let path = crate::helpers::root().join("tests/fixtures/editors/mistakes.yaml");
+    let text = std::fs::read_to_string(&path).expect("the fixture");
+    let planted: Vec<u32> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("# planted:"))
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    let report = check("mistakes.yaml", &text);
+    let lines: Vec<u32> = report.diagnostics.iter().map(|d| d.line).collect();
+    assert_eq!(lines, planted, "{}", rendered(&report));
+    let c = codes(&report);
+    assert_eq!(
+        c,
+        [
+            "wrong-type",
+            "unknown-key",
+            "unknown-value",
+            "unknown-key",
+            "unknown-value"
+        ],
+        "{}",
+        rendered(&report)
+    );
+    let helps: Vec<&str> = report.diagnostics.iter().filter_map(|d| d.help.as_deref()).collect();
+    for want in [
+        "did you mean `title`?",
+        "did you mean `task`?",
+        "did you mean `performer`?",
+    ] {
+        assert!(helps.contains(&want), "`{want}` in {helps:?}");
+    }
+}
+
+#[test]
 fn json_shape_is_stable() {
     let report = check(
         "x.yaml",

@@ -13,6 +13,9 @@ pub enum Block {
     Xor(Vec<Block>),
     And(Vec<Block>),
     Or(Vec<Block>),
+    /// A parallel split whose join goes on after `needs` of the branches
+    /// (fewer than all) and withdraws the rest.
+    Partial(Vec<Block>, usize),
     Loop(Box<Block>),
 }
 
@@ -43,6 +46,10 @@ pub fn block() -> impl Strategy<Value = Block> {
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Xor),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::And),
             prop::collection::vec(inner.clone(), 2..4).prop_map(Block::Or),
+            (prop::collection::vec(inner.clone(), 2..4), any::<prop::sample::Index>()).prop_map(|(v, i)| {
+                let needs = 1 + i.index(v.len() - 1);
+                Block::Partial(v, needs)
+            }),
             inner.prop_map(|b| Block::Loop(Box::new(b))),
         ]
     })
@@ -133,6 +140,18 @@ impl Writer {
                         entries.join(", ")
                     ));
                 }
+                id
+            }
+            Block::Partial(v, needs) => {
+                let id = self.id("p");
+                let join = self.id("k");
+                self.steps
+                    .push(format!("  - {{id: {join}, kind: join, needs: {needs}, next: {next}}}"));
+                let entries: Vec<String> = v.iter().map(|b| self.write(b, &join)).collect();
+                self.steps.push(format!(
+                    "  - {{id: {id}, kind: parallel, next: [{}]}}",
+                    entries.join(", ")
+                ));
                 id
             }
             Block::Loop(body) => {

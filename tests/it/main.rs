@@ -11,6 +11,7 @@ mod dashboard;
 mod definitions;
 mod desk;
 mod diagnostics;
+mod editors;
 mod faults;
 mod gen;
 mod helpers;

@@ -25,6 +25,10 @@ enum Act {
     Refused(&'static str),
     /// An hour later; and the earliest timer, when one is due by then.
     Tick,
+    /// No task is open at this step (it was never opened, or withdrawn).
+    Gone(&'static str),
+    /// No timer is pending.
+    NoTimers,
     /// The case is cancelled from outside.
     Cancel,
     /// The case is still running here.
@@ -174,6 +178,58 @@ const RUNS: &[Run] = &[
         outcome: Some("done"),
     },
     Run {
+        // `b` is first: `a`'s task and the awaited reply are withdrawn.
+        file: "wcp29-cancelling-discriminator.yaml",
+        start: "{}",
+        acts: &[Complete("b", "{}"), Gone("a"), Refused("reply"), Complete("d", "{}")],
+        path: &["b", "d"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // The reply is first: both tasks are withdrawn.
+        file: "wcp29-cancelling-discriminator.yaml",
+        start: "{}",
+        acts: &[Message("reply"), Gone("a"), Gone("b"), Complete("d", "{}")],
+        path: &["c", "d"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // Water and power answer: gas's timer is withdrawn, and so is
+        // nothing else (water's deadline went with its task).
+        file: "wcp32-cancelling-partial-join.yaml",
+        start: "{}",
+        acts: &[
+            Complete("water", "{}"),
+            Running,
+            Message("power-reply"),
+            NoTimers,
+            Complete("decide", "{}"),
+        ],
+        path: &["water", "power", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // Two days pass: gas's wait ends and power replies; water's task is
+        // withdrawn with its deadline.
+        file: "wcp32-cancelling-partial-join.yaml",
+        start: "{}",
+        acts: &[
+            Tick,
+            Running,
+            Tick,
+            Message("power-reply"),
+            Gone("water"),
+            NoTimers,
+            Complete("decide", "{}"),
+        ],
+        path: &["gas", "power", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
         file: "wcp43-explicit-termination.yaml",
         start: "{}",
         acts: &[Complete("a", "{}")],
@@ -239,6 +295,15 @@ fn play(run: &Run) {
                     Some(&timer) => Internal::FireTimer { timer }.into(),
                     None => continue,
                 }
+            }
+            Gone(step) => {
+                let open = st.tasks.iter().any(|t| p.step(t.step).id == step);
+                assert!(!open, "{}: a task is still open at `{step}`", what(i));
+                continue;
+            }
+            NoTimers => {
+                assert!(st.timers.is_empty(), "{}: timers pending: {:?}", what(i), st.timers);
+                continue;
             }
             Cancel => Command::Cancel { by: None, reason: None }.into(),
             Running => {

@@ -61,8 +61,9 @@ proptest! {
     #[test]
     fn a_join_turned_into_a_task_is_unsound(b in block()) {
         let text = to_yaml(&b);
-        prop_assume!(text.contains("kind: join"));
-        let mutated = text.replacen("kind: join", "title: بدون همگام‌سازی, mode: service", 1);
+        // A plain join (a partial one is written `kind: join, needs: N`).
+        prop_assume!(text.contains("kind: join, next"));
+        let mutated = text.replacen("kind: join, next", "title: بدون همگام‌سازی, mode: service, next", 1);
         let r = check("gen.yaml", &mutated);
         prop_assert!(r.diagnostics.iter().any(|d| d.code == "lack-of-synchronisation" || d.code == "improper-completion"), "{}", mutated);
     }
@@ -70,6 +71,10 @@ proptest! {
     #[test]
     fn a_merge_turned_into_a_join_deadlocks(b in block()) {
         let text = to_yaml(&b);
+        // A partial join could go on without the stuck branch and withdraw it.
+        if text.contains("needs:") {
+            return Ok(());
+        }
         // Exclusive merges are named m<N>.
         let Some(at) = text.find("  - {id: m") else { return Ok(()) };
         let line_end = at + text[at..].find('\n').expect("line");
@@ -102,7 +107,7 @@ proptest! {
         // Optionally make it unsound, to compare verdicts on bad nets too.
         let mut text = to_yaml(&b);
         if swap {
-            text = text.replacen("kind: join", "title: x, mode: service", 1);
+            text = text.replacen("kind: join, next", "title: x, mode: service, next", 1);
         }
         let r = check("gen.yaml", &text);
         if let Some(p) = r.process.as_ref() {

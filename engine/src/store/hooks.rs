@@ -11,6 +11,10 @@ use sqlx::Row;
 use super::{corrupt, Backend, Store, StoreError};
 use crate::time::Timestamp;
 
+/// How many times (10 ms apart) a new subscription waits for the
+/// transactions running when it was asked for to end (see `feed_end`).
+const FEED_END_WAITS: u32 = 500;
+
 /// A webhook subscription as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
@@ -64,14 +68,39 @@ impl Store {
     /// new subscription starts after it. On PostgreSQL, positions of
     /// transactions still running are not passed.
     pub async fn feed_end(&self) -> Result<(i64, i64), StoreError> {
-        let sql = match self.backend {
-            Backend::Sqlite => "SELECT 0, COALESCE(MAX(pos), 0) FROM events",
-            Backend::Postgres => {
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, 9223372036854775807"
+        match self.backend {
+            Backend::Sqlite => {
+                let r = sqlx::query("SELECT 0, COALESCE(MAX(pos), 0) FROM events")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((r.try_get(0)?, r.try_get(1)?))
             }
-        };
-        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
-        Ok((r.try_get(0)?, r.try_get(1)?))
+            Backend::Postgres => {
+                // Every transaction below `xmax` began before this call.
+                // Once all of them have ended (the oldest running is at
+                // `xmax` or later), the end is exact: those that committed
+                // are before it, every later one after. A transaction held
+                // open elsewhere for longer than the wait leaves the older,
+                // earlier end (`xmin`): a few events already committed may
+                // then be sent too (at least once, never lost).
+                let xmax: i64 = sqlx::query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                let mut xmin = xmax;
+                for _ in 0..FEED_END_WAITS {
+                    xmin = sqlx::query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                        .fetch_one(&self.pool)
+                        .await?
+                        .try_get(0)?;
+                    if xmin >= xmax {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Ok((xmin.min(xmax) - 1, i64::MAX))
+            }
+        }
     }
 
     /// Stores a subscription starting after `cursor`; returns its id.

@@ -106,15 +106,38 @@ fn options(limits: &Limits) -> serde_saphyr::Options {
     o
 }
 
-/// Parses a process definition. On failure, one diagnostic for the first
-/// structural problem (YAML syntax, a wrong type, an unknown key).
+/// Parses a process definition. On failure, the first structural problem
+/// (YAML syntax, a wrong type, an unknown key), and after a wrong type or
+/// key every other one the schema finds (see `more`).
 pub fn parse_process(src: &SourceFile, limits: &Limits) -> Result<ProcessDef, Vec<Diagnostic>> {
-    parse(src, limits)
+    parse(src, limits).map_err(|first| with_the_rest(src, first, super::more::Kind::Process))
 }
 
-/// Parses a calendar file.
+/// Parses a calendar file, reporting as [`parse_process`] does.
 pub fn parse_calendar(src: &SourceFile, limits: &Limits) -> Result<CalendarDef, Vec<Diagnostic>> {
-    parse(src, limits)
+    parse(src, limits).map_err(|first| with_the_rest(src, first, super::more::Kind::Calendar))
+}
+
+/// serde's first problem, and the schema's others: only after a wrong type
+/// or key (a syntax error or a limit leaves no tree worth reading again).
+/// One report per place and per message.
+fn with_the_rest(src: &SourceFile, mut first: Vec<Diagnostic>, kind: super::more::Kind) -> Vec<Diagnostic> {
+    let structural = first
+        .iter()
+        .all(|d| matches!(d.code, "unknown-key" | "unknown-value" | "wrong-type" | "missing-key"));
+    if !structural {
+        return first;
+    }
+    for d in super::more::problems(&src.text, kind) {
+        let same = first
+            .iter()
+            .any(|f| f.line == d.line || (f.code == d.code && f.message == d.message));
+        if !same {
+            first.push(d.in_file(&src.name));
+        }
+    }
+    crate::diagnostic::sort(&mut first);
+    first
 }
 
 /// Parses any YAML document type with the same limits and diagnostics.

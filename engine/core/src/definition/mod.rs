@@ -14,6 +14,7 @@
 pub mod calendar;
 pub mod duration;
 mod load;
+mod more;
 
 pub use calendar::{parse_local_datetime, CalendarDef};
 pub use load::{parse_any, parse_calendar, parse_process, Limits, SourceFile};
@@ -420,6 +421,12 @@ pub struct StepDef {
     /// its way out; whichever comes first is taken.
     #[serde(default)]
     pub arms: Vec<ArmDef>,
+    /// For `join`: how many of its incoming branches it waits for (a
+    /// partial join, e.g. "when 3 of 5 bodies have answered"); the branches
+    /// still under way when it goes on are withdrawn. Without it, all.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub needs: Option<Spanned<u32>>,
 
     /// For `wait`: what to wait for.
     #[serde(default)]
@@ -640,7 +647,7 @@ impl EscalationAction {
 #[serde(deny_unknown_fields)]
 pub struct EscalationDef {
     /// How long past the due instant; `0` means at the due instant.
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "duration_or_zero")]
     pub after: SStr,
     pub action: EscalationAction,
     /// Repeat this rung every so often while the task stays open.
@@ -729,10 +736,79 @@ impl DistributionDef {
 
 /// The JSON Schema of process files, generated from the types above.
 pub fn process_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(ProcessDef)).unwrap_or_default()
+    for_editors(serde_json::to_value(schemars::schema_for!(ProcessDef)).unwrap_or_default())
+}
+
+/// A duration, or the number `0` (at once), as YAML writes both.
+fn duration_or_zero(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string"},
+            {"const": 0},
+        ]
+    })
+}
+
+/// A generated schema as editors and strict validators take it. Ravand
+/// reads an absent field and `null` alike, but a schema that says `null`
+/// makes yaml-language-server offer `null` as a value and as a snippet's
+/// placeholder (and its `"default": null` breaks its completion), so every
+/// `null` alternative goes; and the integer formats Rust's types give
+/// (`uint32`, …) are not JSON Schema formats (Ajv's strict mode refuses
+/// them), so they go too, their `minimum` kept.
+pub fn for_editors(mut schema: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    fn is_null(v: &Value) -> bool {
+        v.get("type").and_then(Value::as_str) == Some("null") || v.get("const").is_some_and(Value::is_null)
+    }
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                if o.get("default").is_some_and(Value::is_null) {
+                    o.remove("default");
+                }
+                if let Some(Value::Array(types)) = o.get_mut("type") {
+                    types.retain(|t| t.as_str() != Some("null"));
+                    if types.len() == 1 {
+                        let only = types.remove(0);
+                        o.insert("type".into(), only);
+                    }
+                }
+                if let Some(Value::Array(values)) = o.get_mut("enum") {
+                    values.retain(|x| !x.is_null());
+                }
+                if o.get("format")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.starts_with("uint") || matches!(f, "int8" | "int16"))
+                {
+                    o.remove("format");
+                }
+                for key in ["anyOf", "oneOf"] {
+                    let Some(Value::Array(alts)) = o.get_mut(key) else {
+                        continue;
+                    };
+                    alts.retain(|a| !is_null(a));
+                    if alts.len() == 1 {
+                        // One alternative left: it is the schema itself.
+                        if let Some(Value::Object(only)) = alts.pop() {
+                            o.remove(key);
+                            for (k, x) in only {
+                                o.entry(k).or_insert(x);
+                            }
+                        }
+                    }
+                }
+                o.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    schema
 }
 
 /// The JSON Schema of calendar files.
 pub fn calendar_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(CalendarDef)).unwrap_or_default()
+    for_editors(serde_json::to_value(schemars::schema_for!(CalendarDef)).unwrap_or_default())
 }

@@ -147,6 +147,9 @@ pub struct Process {
     /// For each inclusive join, for each incoming edge: which steps can
     /// still reach that edge without passing through the join.
     upstream: std::sync::OnceLock<HashMap<StepIx, Upstream>>,
+    /// For each partial join: the steps of the region it closes (see
+    /// [`Process::feeds`]).
+    regions: std::sync::OnceLock<HashMap<StepIx, Vec<bool>>>,
 }
 
 impl Process {
@@ -177,6 +180,55 @@ impl Process {
     /// Every step's index, in order.
     pub fn step_ixs(&self) -> impl Iterator<Item = StepIx> {
         (0..self.steps.len() as u32).map(StepIx)
+    }
+
+    /// For a partial join: whether a token at step `s` is on a branch the
+    /// join withdraws when it goes on. The branches are the region the join
+    /// closes: the steps on a way from the join's immediate dominator (the
+    /// split its branches start from, as a rule) to the join, passing
+    /// through neither. False for every other join and step.
+    pub fn feeds(&self, join: StepIx, s: StepIx) -> bool {
+        let regions = self.regions.get_or_init(|| {
+            self.step_ixs()
+                .filter(|j| self.step(*j).needs().is_some())
+                .map(|j| (j, self.region(j)))
+                .collect()
+        });
+        regions.get(&join).is_some_and(|r| r[s.ix()])
+    }
+
+    /// The steps strictly between `join`'s immediate dominator and `join`.
+    fn region(&self, join: StepIx) -> Vec<bool> {
+        let n = self.steps.len();
+        let mut g = petgraph::graphmap::DiGraphMap::<u32, ()>::new();
+        for s in self.step_ixs() {
+            g.add_node(s.0);
+        }
+        for e in &self.edges {
+            g.add_edge(e.from.0, e.to.0, ());
+        }
+        let doms = petgraph::algo::dominators::simple_fast(&g, self.start.0);
+        let Some(split) = doms.immediate_dominator(join.0).map(StepIx) else {
+            return vec![false; n];
+        };
+        let walk = |from: StepIx, stop: StepIx, forward: bool| {
+            let mut seen = vec![false; n];
+            let mut todo = vec![from];
+            while let Some(s) = todo.pop() {
+                let step = self.step(s);
+                let edges = if forward { &step.outgoing } else { &step.incoming };
+                for e in edges {
+                    let t = if forward { self.edge(*e).to } else { self.edge(*e).from };
+                    if t != stop && t != from && !std::mem::replace(&mut seen[t.ix()], true) {
+                        todo.push(t);
+                    }
+                }
+            }
+            seen
+        };
+        let after = walk(split, join, true);
+        let before = walk(join, split, false);
+        after.iter().zip(&before).map(|(a, b)| *a && *b).collect()
     }
 
     /// The way on from a step that is not a timeout: its `next`.
@@ -324,6 +376,12 @@ pub enum Spec {
         /// The key that matches its messages to this case.
         correlation: Option<Condition>,
     },
+    /// A join that goes on after `needs` of its incoming branches (fewer
+    /// than all) and withdraws the rest.
+    PartialJoin {
+        /// How many branches it waits for.
+        needs: u32,
+    },
     /// A subprocess call, and the process it calls.
     Subprocess(ProcessId),
     /// An end or a terminate, and how the case ends there.
@@ -400,6 +458,14 @@ impl Step {
     pub fn correlation(&self) -> Option<&Condition> {
         match &self.spec {
             Spec::Receive { correlation, .. } | Spec::First { correlation } => correlation.as_ref(),
+            _ => None,
+        }
+    }
+    /// For a partial join: how many of its incoming branches it waits for
+    /// (fewer than all); `None` for every other step.
+    pub fn needs(&self) -> Option<usize> {
+        match self.spec {
+            Spec::PartialJoin { needs } => Some(needs as usize),
             _ => None,
         }
     }

@@ -101,10 +101,23 @@ pub fn render(p: &Process, format: Format) -> String {
 }
 
 fn label(p: &Process, i: usize) -> String {
+    isolate(&text(p, i))
+}
+
+/// A step's words on the drawing: its title, and an end's outcome or how
+/// many branches a partial join waits for ("۲ از ۳": 2 of 3).
+fn text(p: &Process, i: usize) -> String {
     let st = &p.steps[i];
-    match (st.kind, st.outcome()) {
-        (StepKind::End | StepKind::Terminate, Some(o)) => format!("{} [{o}]", isolate(&st.title)),
-        _ => isolate(&st.title),
+    let fa = |n: usize| {
+        n.to_string()
+            .chars()
+            .map(|c| c.to_digit(10).and_then(|d| char::from_u32('۰' as u32 + d)).unwrap_or(c))
+            .collect::<String>()
+    };
+    match (st.kind, st.outcome(), st.needs()) {
+        (StepKind::End | StepKind::Terminate, Some(o), _) => format!("{} [{o}]", st.title),
+        (_, _, Some(n)) => format!("{} [{} از {}]", st.title, fa(n), fa(st.incoming.len())),
+        _ => st.title.clone(),
     }
 }
 
@@ -174,12 +187,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 /// A step's label for DOT: its lines wrapped at [`DOT_LINE`], each
 /// isolated for right-to-left, joined by DOT's `\n`.
 fn dot_label(p: &Process, i: usize) -> String {
-    let st = &p.steps[i];
-    let text = match (st.kind, st.outcome()) {
-        (StepKind::End | StepKind::Terminate, Some(o)) => format!("{} [{o}]", st.title),
-        _ => st.title.clone(),
-    };
-    wrap(&text, DOT_LINE)
+    wrap(&text(p, i), DOT_LINE)
         .iter()
         .map(|l| dot_text(&isolate(l)))
         .collect::<Vec<_>>()

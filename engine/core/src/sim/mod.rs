@@ -719,5 +719,5 @@ pub fn compare_rows(old: &Report, new: &Report) -> Vec<crate::measure::Change> {
 
 /// The JSON Schema of scenario files.
 pub fn scenario_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+    crate::definition::for_editors(serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default())
 }

@@ -8,6 +8,7 @@
 //! Must not: touch time, clocks or storage, or evaluate conditions on data.
 
 pub mod statespace;
+pub mod yaml11;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ pub fn validate_source(source: SourceFile, ctx: &CompileContext, limits: &Limits
             }
         }
     };
-    let mut diags = Vec::new();
+    let mut diags = yaml11::ambiguous_scalars(&source.text);
     if def.steps.len() > limits.max_steps {
         diags.push(
             Diagnostic::error(
@@ -448,7 +449,7 @@ pub fn validate_calendar(source: &SourceFile, limits: &Limits) -> (Option<Calend
         Ok(c) => c,
         Err(d) => return (None, d),
     };
-    let mut diags = Vec::new();
+    let mut diags = yaml11::ambiguous_scalars(&source.text);
     let expected = Path::new(&source.name)
         .file_stem()
         .and_then(|s| s.to_str())

@@ -136,6 +136,12 @@ struct Net<'a> {
     /// For each inclusive join: for each incoming edge, the edges from which
     /// it can be reached without passing through the join.
     upstream: HashMap<StepIx, Vec<(u32, Vec<bool>)>>,
+    /// For each partial join: how many branches it needs, and per edge
+    /// whether a token there is withdrawn when it goes on (the edge leads to
+    /// it without passing through it).
+    partial: HashMap<StepIx, (usize, Vec<bool>)>,
+    /// Per edge: whether a token there is on the way to a partial join.
+    feeds_partial: Vec<bool>,
     /// Explore one order of independent moves only (see `successors`).
     reduce: bool,
     /// Steps with one way in and one way out (no choice, no timeout, no
@@ -178,14 +184,29 @@ impl<'a> Net<'a> {
             }
             upstream.insert(j, per);
         }
+        let mut partial = HashMap::new();
+        let mut feeds_partial = vec![false; p.edges.len()];
+        for j in p.step_ixs() {
+            let Some(needs) = p.step(j).needs() else { continue };
+            let feeds: Vec<bool> = p.edges.iter().map(|e| e.to == j || p.feeds(j, e.to)).collect();
+            for (f, x) in feeds_partial.iter_mut().zip(&feeds) {
+                *f |= *x;
+            }
+            partial.insert(j, (needs, feeds));
+        }
+        // A partial join withdraws a branch wherever its token is: the steps
+        // on the way to one are not agglomerated, so that the steps a
+        // withdrawn branch did are counted as it did them.
         let chain = p
             .steps
             .iter()
             .map(|st| {
-                matches!(
-                    st.kind,
-                    StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
-                ) && st.incoming.len() == 1
+                st.incoming.first().is_none_or(|e| !feeds_partial[e.ix()])
+                    && matches!(
+                        st.kind,
+                        StepKind::Task | StepKind::Wait | StepKind::Receive | StepKind::Subprocess
+                    )
+                    && st.incoming.len() == 1
                     && st.outgoing.len() == 1
                     && back_bit[st.outgoing[0].ix()].is_none()
             })
@@ -194,6 +215,8 @@ impl<'a> Net<'a> {
             p,
             back_bit,
             upstream,
+            partial,
+            feeds_partial,
             reduce: loops == Loops::AtMostOnce,
             chain,
         }
@@ -348,16 +371,40 @@ fn successors(
     // With `Loops::AtMostOnce` (figures, not soundness), fire only one token
     // whose next step is local (needs no other token): the interleavings of
     // independent branches give the same steps, so one order suffices.
+    // A token on the way to a partial join is not local either: which
+    // branches come first decides which are withdrawn.
     let local = |e: u32| {
-        !matches!(
-            p.step(p.edge(EdgeIx(e)).to).kind,
-            StepKind::Join | StepKind::InclusiveJoin
-        )
+        !net.feeds_partial[e as usize]
+            && !matches!(
+                p.step(p.edge(EdgeIx(e)).to).kind,
+                StepKind::Join | StepKind::InclusiveJoin
+            )
     };
     let reduced = net.reduce.then(|| m.iter().copied().find(|&e| local(e))).flatten();
+    // A partial join that has the branches it needs goes on at once, before
+    // anything else moves (the runtime fires it as the last one comes in).
+    let marked_at = |j: StepIx| {
+        p.step(j)
+            .incoming
+            .iter()
+            .map(|x| x.0)
+            .filter(|i| m.binary_search(i).is_ok())
+            .collect::<Vec<u32>>()
+    };
+    let urgent: Vec<u32> = net
+        .partial
+        .iter()
+        .filter_map(|(&j, (needs, _))| {
+            let marked = marked_at(j);
+            (marked.len() >= *needs).then(|| marked.first().copied()).flatten()
+        })
+        .collect();
     let mut prev = None;
     for &e in m {
-        if prev == Some(e) || reduced.is_some_and(|r| r != e) {
+        if prev == Some(e) || (reduced.is_some_and(|r| r != e) && urgent.is_empty()) {
+            continue;
+        }
+        if !urgent.is_empty() && !urgent.contains(&e) {
             continue;
         }
         prev = Some(e);
@@ -366,6 +413,16 @@ fn successors(
         // Consume.
         let mut base = m.clone();
         match step.kind {
+            StepKind::Join if step.needs().is_some() => {
+                let Some((needs, feeds)) = net.partial.get(&n) else {
+                    continue;
+                };
+                let marked = marked_at(n);
+                if marked.len() < *needs || marked.first() != Some(&e) {
+                    continue;
+                }
+                base.retain(|t| !feeds[*t as usize]);
+            }
             StepKind::Join => {
                 let ins: Vec<u32> = step.incoming.iter().map(|x| x.0).collect();
                 if ins.iter().any(|i| m.binary_search(i).is_err()) || ins.iter().min() != Some(&e) {

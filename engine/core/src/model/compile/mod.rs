@@ -12,7 +12,7 @@ mod step;
 mod timing;
 
 use crate::definition::duration::{self, Duration};
-use crate::definition::{ProcessDef, SStr, StepKind};
+use crate::definition::{ProcessDef, SStr, StepDef, StepKind};
 use crate::diagnostic::{did_you_mean, suggest, Diagnostic, Place};
 use step::Names;
 
@@ -324,6 +324,9 @@ impl Compiler {
             let step: &mut Step = &mut steps[e.to.ix()];
             step.incoming.push(EdgeIx(ix as u32));
         }
+        for (step, s) in steps.iter_mut().zip(&def.steps) {
+            self.needs_check(step, s);
+        }
         for e in &edges {
             if steps[e.to.ix()].kind == StepKind::Start {
                 let to = &steps[e.to.ix()];
@@ -392,7 +395,42 @@ impl Compiler {
             deadline,
             by_id,
             upstream: std::sync::OnceLock::new(),
+            regions: std::sync::OnceLock::new(),
         })
+    }
+}
+
+impl Compiler {
+    /// A partial join waits for at least one branch and for fewer than all
+    /// it has; one that needs all is a plain join (and says so).
+    fn needs_check(&mut self, step: &mut Step, s: &StepDef) {
+        let (Some(needs), Some(n)) = (&s.needs, step.needs()) else {
+            return;
+        };
+        let m = step.incoming.len();
+        if n == 0 || n > m {
+            self.err(
+                "bad-needs",
+                Place::of(needs),
+                format!("join `{}` needs {n} of its branches, but {m} come into it", step.id),
+                match m {
+                    0 | 1 => "a partial join needs two or more incoming branches; remove `needs:`".to_owned(),
+                    2 => "give `needs: 1` to go on after the first, or remove it to wait for both".to_owned(),
+                    _ => format!(
+                        "give `needs:` a number from 1 to {}, or remove it to wait for all",
+                        m - 1
+                    ),
+                },
+            );
+        } else if n == m {
+            self.warn(
+                "useless-needs",
+                Place::of(needs),
+                format!("join `{}` needs all {m} of its branches, as every join does", step.id),
+                "remove `needs:`, or lower it to go on before the slowest branch",
+            );
+            step.spec = Spec::Gateway;
+        }
     }
 }
 

@@ -99,11 +99,12 @@ impl Compiler {
             StepKind::First => Spec::First { correlation },
             StepKind::Subprocess => calls.map_or(Spec::Gateway, Spec::Subprocess),
             StepKind::End | StepKind::Terminate => Spec::End(s.outcome.as_ref().map(|o| o.value.clone())),
-            StepKind::Decision
-            | StepKind::Inclusive
-            | StepKind::InclusiveJoin
-            | StepKind::Parallel
-            | StepKind::Join => Spec::Gateway,
+            StepKind::Decision | StepKind::Inclusive | StepKind::InclusiveJoin | StepKind::Parallel => Spec::Gateway,
+            // Checked against its incoming branches once all edges are known.
+            StepKind::Join => s
+                .needs
+                .as_ref()
+                .map_or(Spec::Gateway, |n| Spec::PartialJoin { needs: n.value }),
         };
         Step {
             id: s.id.value.clone(),
@@ -689,7 +690,7 @@ impl Compiler {
         use StepKind::*;
         let k = s.kind;
         let work = matches!(k, Task | Wait | Receive | First | Subprocess);
-        let checks: [(&str, bool, bool); 18] = [
+        let checks: [(&str, bool, bool); 19] = [
             ("performer", s.performer.is_some(), k == Task),
             ("mode", s.mode.is_some(), k == Task),
             ("tags", !s.tags.is_empty(), work),
@@ -711,6 +712,7 @@ impl Compiler {
             ("branches", !s.branches.is_empty(), matches!(k, Decision | Inclusive)),
             ("otherwise", s.otherwise.is_some(), matches!(k, Decision | Inclusive)),
             ("arms", !s.arms.is_empty(), k == First),
+            ("needs", s.needs.is_some(), k == Join),
             ("wait", s.wait.is_some(), k == Wait),
             ("message", s.message.is_some(), matches!(k, Receive | Start)),
             ("correlation", s.correlation.is_some(), matches!(k, Receive | First)),

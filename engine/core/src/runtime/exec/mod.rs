@@ -491,6 +491,44 @@ impl<'a> Exec<'a> {
         self.park(token, Park::Incident);
     }
 
+    /// Withdraws one token and all that is open on it: its task (with the
+    /// task's deadline and ladder), its timers, subscriptions, called case
+    /// and incident.
+    fn withdraw(&mut self, token: TokenId) {
+        let Some(park) = self.st.token(token).map(|t| t.park) else {
+            return;
+        };
+        match park {
+            Park::Task { task } => {
+                self.emit(EventKind::TaskCancelled { task });
+                self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
+            }
+            Park::Child => self.emit(EventKind::ChildWithdrawn { token }),
+            Park::Incident => self.emit(EventKind::IncidentResolved { token, by: None }),
+            _ => {}
+        }
+        self.cancel_timers(|pu| {
+            matches!(pu, Purpose::Wait { token: t } | Purpose::Arm { token: t, .. } | Purpose::Timeout { token: t } if t == token)
+        });
+        self.close_subscriptions(token);
+        self.emit(EventKind::TokenConsumed { token });
+        self.agenda.retain(|t| *t != token);
+    }
+
+    /// Closes every subscription held for `token`.
+    fn close_subscriptions(&mut self, token: TokenId) {
+        let subs: Vec<SubId> = self
+            .st
+            .subscriptions
+            .iter()
+            .filter(|x| x.token == token)
+            .map(|x| x.id)
+            .collect();
+        for sub in subs {
+            self.emit(EventKind::SubscriptionClosed { sub });
+        }
+    }
+
     /// Cancels every open thing: tasks, timers, subscriptions, tokens.
     fn clear_all(&mut self) {
         let tasks: Vec<TaskId> = self.st.tasks.iter().map(|t| t.id).collect();

@@ -187,9 +187,12 @@ impl<'a> Exec<'a> {
         Ok(taken)
     }
 
-    /// A token waits at a join until one has come in by every edge.
+    /// A token waits at a join until one has come in by every edge; at a
+    /// partial join, by `needs` of them, and then every token still on the
+    /// way to it is withdrawn before it goes on.
     pub(super) fn join(&mut self, token: TokenId, s: StepIx) {
         self.park(token, Park::Join);
+        let needs = self.p.step(s).needs();
         let waiting: Vec<&Token> = self
             .st
             .tokens
@@ -200,7 +203,23 @@ impl<'a> Exec<'a> {
         for &e in &self.p.step(s).incoming {
             match waiting.iter().find(|t| t.edge == Some(e)) {
                 Some(t) => consumed.push(t.id),
-                None => return,
+                None if needs.is_none() => return,
+                None => {}
+            }
+        }
+        if let Some(n) = needs {
+            if consumed.len() < n {
+                return;
+            }
+            let rest: Vec<TokenId> = self
+                .st
+                .tokens
+                .iter()
+                .filter(|t| !consumed.contains(&t.id) && (t.step == s || self.p.feeds(s, t.step)))
+                .map(|t| t.id)
+                .collect();
+            for t in rest {
+                self.withdraw(t);
             }
         }
         self.merge(s, &consumed);
@@ -278,16 +297,7 @@ impl<'a> Exec<'a> {
     /// The first arm of a choice came (its message was received, or its
     /// timer fired): the others are withdrawn and the token leaves by it.
     pub(super) fn take_arm(&mut self, token: TokenId, s: StepIx, edge: EdgeIx) {
-        let subs: Vec<SubId> = self
-            .st
-            .subscriptions
-            .iter()
-            .filter(|x| x.token == token)
-            .map(|x| x.id)
-            .collect();
-        for sub in subs {
-            self.emit(EventKind::SubscriptionClosed { sub });
-        }
+        self.close_subscriptions(token);
         self.cancel_timers(|pu| matches!(pu, Purpose::Arm { token: t, .. } if t == token));
         self.emit(EventKind::Decided {
             step: s,
