@@ -137,3 +137,33 @@ fn expected_days_sum_sequences_weigh_decisions_scale_loops_and_take_the_slowest_
     let e = days("  - {id: s, kind: parallel, next: [x, y]}\n  - {id: x, title: x, mode: manual, duration: {fixed: 2 hours}, next: j}\n  - {id: y, title: y, mode: manual, duration: {fixed: 3 hours}, next: j}\n  - {id: j, kind: join}\n  - {id: z, title: z, mode: manual, duration: {fixed: 1 hours}}\n");
     assert!((e * 24.0 - 4.0).abs() < 1e-6, "{}", e * 24.0);
 }
+
+/// The README's table of the municipal processes says each one's step
+/// count as `ravand measure` gives it.
+#[test]
+fn the_readme_step_counts_are_the_measured_ones() {
+    let text = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let start = text.find("## The municipal processes").expect("the section");
+    let rows: Vec<(String, u32)> = text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| `"))
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let file = cells[1].trim_matches('`').to_owned();
+            let steps = cells[3].parse().unwrap_or_else(|_| panic!("row `{l}`: steps"));
+            (file, steps)
+        })
+        .collect();
+    let on_disk = std::fs::read_dir(root().join("definitions"))
+        .expect("definitions")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
+        .count();
+    assert_eq!(rows.len(), on_disk, "one row per definition: {rows:?}");
+    for (file, steps) in rows {
+        assert_eq!(measure(&load(&file)).steps, steps, "{file}: the README says {steps}");
+    }
+}
