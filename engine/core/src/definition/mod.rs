@@ -32,31 +32,32 @@ pub type SStr = Spanned<String>;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Ravand process definition")]
 pub struct ProcessDef {
-    /// Stable id of the process, e.g. `building-permit`. Lowercase letters,
-    /// digits and `-`.
+    /// Stable id of the process (شناسه), e.g. `building-permit`. Lowercase
+    /// letters, digits and `-`.
     #[schemars(with = "String")]
     pub id: SStr,
-    /// Version number; a deployed (id, version) never changes.
+    /// Version number (نسخه); a deployed (id, version) never changes.
     pub version: u32,
-    /// Human title, in any language (Persian is the norm).
+    /// Title (عنوان), in any language (Persian is the norm).
     pub title: String,
-    /// English title, for reports read abroad.
+    /// English title (عنوان انگلیسی), for reports read abroad.
     #[serde(default)]
     pub title_en: Option<String>,
+    /// What the process is for (توضیح).
     #[serde(default)]
     pub description: Option<String>,
-    /// The working calendar (a file `calendars/<name>.yaml` beside the
+    /// The working calendar (تقویم کاری: a file `calendars/<name>.yaml` beside the
     /// definition) used for working-time durations and deadlines.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub calendar: Option<SStr>,
-    /// The roles and units that perform tasks.
+    /// The roles (نقش‌ها: posts and units) that perform tasks.
     #[serde(default)]
     pub roles: Vec<RoleDef>,
-    /// Case data: variables that conditions read and tasks show or set.
+    /// Case data (داده‌های پرونده): variables that conditions read and tasks show or set.
     #[serde(default)]
     pub data: Vec<VariableDef>,
-    /// A deadline on the whole case (e.g. the 15-day permit rule).
+    /// A deadline on the whole case (مهلت پرونده, e.g. the 15-day permit rule).
     #[serde(default)]
     pub deadline: Option<DeadlineDef>,
     /// Classified correspondence (مکاتبات طبقه‌بندی‌شده): every read of a
@@ -64,7 +65,7 @@ pub struct ProcessDef {
     /// with who and when.
     #[serde(default)]
     pub restricted: bool,
-    /// The steps. A step without `next` continues with the step below it.
+    /// The steps (گام‌ها). A step without `next` continues with the step below it.
     pub steps: Vec<StepDef>,
 }
 
@@ -72,9 +73,12 @@ pub struct ProcessDef {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDef {
+    /// The role's id (شناسه نقش), named by `performer`.
     #[schemars(with = "String")]
     pub id: SStr,
+    /// The post's title (عنوان سمت), e.g. کارشناس شهرسازی.
     pub title: String,
+    /// English title.
     #[serde(default)]
     pub title_en: Option<String>,
     /// The unit the role belongs to (واحد).
@@ -127,35 +131,41 @@ pub struct VariableDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
-    /// Where a case begins; exactly one per process.
+    /// Start (آغاز): where a case begins; exactly one per process.
     Start,
-    /// Work done by a role (the default kind).
+    /// Task (کار): work done by a role (the default kind).
     #[default]
     Task,
-    /// Exclusive decision: the first branch whose condition holds, else `otherwise`.
+    /// Exclusive decision (تصمیم، دروازهٔ انحصاری): the first branch whose condition holds, else `otherwise`.
     Decision,
-    /// Inclusive decision: every branch whose condition holds, else `otherwise`.
+    /// Inclusive decision (تصمیم چندگزینه‌ای): every branch whose condition holds, else `otherwise`.
     Inclusive,
-    /// Waits for the branches of an inclusive decision that can still arrive.
+    /// Inclusive join (پیوند چندگزینه‌ای): waits for the branches of an
+    /// inclusive decision that can still arrive.
     InclusiveJoin,
-    /// Parallel split: every `next` at once.
+    /// Parallel split (انشعاب موازی): every `next` at once.
     Parallel,
-    /// Parallel join: waits for every incoming branch.
+    /// Parallel join (همگام‌سازی): waits for every incoming branch, or with
+    /// `needs` for that many of them.
     Join,
-    /// Waits for time: a duration, a date, or a date from case data.
+    /// Wait (انتظار): waits for time: a duration, a date, or a date from case data.
     Wait,
-    /// Waits for a message (e.g. "payment confirmed") matched by a correlation key.
+    /// Receive (دریافت پیام): waits for a message (e.g. "payment confirmed")
+    /// matched by a correlation key.
     Receive,
-    /// Waits for several messages and timers at once (its `arms`); the first
+    /// First-come choice (هر کدام زودتر): waits for several messages and
+    /// timers at once (its `arms`); the first
     /// to come takes its way and withdraws the others (a deferred choice;
     /// BPMN's event-based gateway). E.g. the owner's defence, payment or
     /// objection, or the end of the legal window.
     First,
-    /// Calls another process by id and waits for it to finish.
+    /// Subprocess (فرایند فرعی): calls another process by id and waits for it
+    /// to finish.
     Subprocess,
-    /// Ends this path of the case with an outcome.
+    /// End (پایان): ends this path of the case with an outcome.
     End,
-    /// Ends the whole case at once, cancelling any other open work.
+    /// Terminate (خاتمهٔ پرونده): ends the whole case at once, cancelling any
+    /// other open work.
     Terminate,
 }
 
@@ -357,25 +367,25 @@ pub struct StepDef {
     #[serde(default)]
     pub description: Option<String>,
 
-    /// The role that performs a task.
+    /// The role that performs a task (انجام‌دهنده).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub performer: Option<SStr>,
     /// How a task is performed; `user` when left out.
     #[serde(default)]
     pub mode: Option<TaskMode>,
-    /// Tags that measurement counts.
+    /// Tags that measurement counts (برچسب‌ها: تأیید، امضا، پرداخت، بازدید، …).
     #[serde(default)]
     #[schemars(with = "Vec<Tag>")]
     pub tags: Vec<SStr>,
-    /// Lean value class.
+    /// Lean value class (ارزش گام).
     #[serde(default)]
     pub value: Option<ValueClass>,
-    /// Case variables shown to the performer.
+    /// Case variables shown to the performer (نمایش).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub shows: Vec<SStr>,
-    /// Case variables the step sets: a task on completion, a receive from the
+    /// Case variables the step sets (ثبت): a task on completion, a receive from the
     /// message, a subprocess from the called case's data of the same name.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -395,10 +405,11 @@ pub struct StepDef {
     /// usually comes), for simulation.
     #[serde(default)]
     pub duration: Option<DistributionDef>,
-    /// The deadline (SLA) of a task, with its escalation ladder.
+    /// The deadline (مهلت انجام، SLA) of a task, with its escalation ladder
+    /// (پلکان پیگیری).
     #[serde(default)]
     pub deadline: Option<DeadlineDef>,
-    /// An interrupting timer: when it fires first, the step is left by `next`
+    /// An interrupting timer (مهلت قانونی): when it fires first, the step is left by `next`
     /// of the timeout instead.
     #[serde(default)]
     pub timeout: Option<TimeoutDef>,
@@ -407,14 +418,15 @@ pub struct StepDef {
     #[serde(default)]
     pub waits_on: Option<WaitsOn>,
 
-    /// The following step, or for `parallel` the list of steps started at once.
+    /// The following step (گام بعد), or for `parallel` the list of steps
+    /// started at once.
     #[serde(default)]
     #[schemars(with = "Option<NextSchema>")]
     pub next: Option<NextDef>,
-    /// Branches of a `decision` or `inclusive` step.
+    /// Branches (شاخه‌ها) of a `decision` or `inclusive` step.
     #[serde(default)]
     pub branches: Vec<BranchDef>,
-    /// Where a decision goes when no branch condition holds.
+    /// Where a decision goes when no branch condition holds (در غیر این صورت).
     #[serde(default)]
     pub otherwise: Option<OtherwiseDef>,
     /// For `first`: the messages and timers it waits for at once, each with
@@ -431,19 +443,21 @@ pub struct StepDef {
     /// For `wait`: what to wait for.
     #[serde(default)]
     pub wait: Option<WaitDef>,
-    /// For `receive` (and a message `start`): the message name.
+    /// For `receive` (and a message `start`): the message name (پیام).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub message: Option<SStr>,
-    /// For `receive`: an expression over case data giving the correlation key.
+    /// For `receive`: an expression over case data giving the correlation key
+    /// (کلید تطبیق), e.g. the file number.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub correlation: Option<SStr>,
-    /// For `subprocess`: the id of the process to call.
+    /// For `subprocess`: the id of the process to call (فرایند فراخوانده).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub process: Option<SStr>,
-    /// For `end` and `terminate`: the outcome (issued, rejected, withdrawn, …).
+    /// For `end` and `terminate`: the outcome (نتیجه: issued, rejected,
+    /// withdrawn, …).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub outcome: Option<SStr>,
@@ -616,13 +630,13 @@ struct DueCaseSchema {
 pub enum EscalationAction {
     /// Record a reminder (تذکر) to the performer.
     Remind,
-    /// A formal warning to the performer.
+    /// A formal warning (اخطار) to the performer.
     Warn,
-    /// Record the delay in the performer's personnel file.
+    /// Record the delay in the performer's personnel file (درج در پرونده).
     Record,
-    /// Take the task away and give it to `to`.
+    /// Take the task away and give it to `to` (واگذاری به دیگری).
     Reassign,
-    /// Notify a named role (e.g. the mayor's office).
+    /// Notify a named role (اطلاع، e.g. the mayor's office).
     Notify,
 }
 
@@ -649,6 +663,7 @@ pub struct EscalationDef {
     /// How long past the due instant; `0` means at the due instant.
     #[schemars(schema_with = "duration_or_zero")]
     pub after: SStr,
+    /// What is done (اقدام) at this rung of the ladder.
     pub action: EscalationAction,
     /// Repeat this rung every so often while the task stays open.
     #[serde(default)]
