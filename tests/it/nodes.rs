@@ -786,3 +786,112 @@ async fn serve_outside_the_repository_finds_calendars_beside_the_file_and_refuse
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown-role") && err.contains("not serving"), "{err}");
 }
+
+/// `POST /cases` with an `Idempotency-Key`: its status, whether the answer
+/// says it was replayed, and its body.
+async fn start_keyed(base: String, token: &str, key: &str, body: Value) -> (u16, Option<String>, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/cases"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer");
+    let st = res.status().as_u16();
+    let replayed = res
+        .headers()
+        .get("idempotent-replayed")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let v: Value = res.json().await.expect("JSON");
+    (st, replayed, v)
+}
+
+/// How many cases of `process` are stored.
+async fn cases_of(node: &Node, process: &str) -> usize {
+    let (st, v) = send(
+        "GET",
+        format!("{}/cases?process={process}&limit=500", node.base),
+        "admin-demo",
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    v["items"].as_array().expect("items").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_sent_again_with_its_idempotency_key_makes_one_case_on_any_node() {
+    let noted = definition("failover", 1, 3600).replace(
+        "  - {name: tracking_code, type: string}",
+        "  - {name: tracking_code, type: string}\n  - {name: note, type: string}",
+    );
+    assert!(noted.contains("name: note"));
+    let (db, a, b) = two_nodes("idem_keys", "failover", noted).await;
+    let body = json!({"process": "failover", "data": {"note": "درخواست"}});
+    // Sixteen sends of one start at once, through both nodes: one case.
+    let sends: Vec<_> = (0..16)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+            tokio::spawn(start_keyed(base, "operator-demo", "req-7f3a", body.clone()))
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sends {
+        answers.push(s.await.expect("a send"));
+    }
+    let first = &answers[0].2;
+    for (st, _, v) in &answers {
+        assert_eq!(*st, 201, "{v}");
+        assert_eq!(v["case"], first["case"], "{answers:?}");
+        assert_eq!(v["tracking_code"], first["tracking_code"], "{answers:?}");
+    }
+    let fresh = answers.iter().filter(|(_, r, _)| r.as_deref() == Some("false")).count();
+    assert_eq!(fresh, 1, "exactly one send started the case: {answers:?}");
+    assert_eq!(cases_of(&a, "failover").await, 1);
+    // The same key with other data, or another process, is refused.
+    let (st, _, v) = start_keyed(
+        b.base.clone(),
+        "operator-demo",
+        "req-7f3a",
+        json!({"process": "failover"}),
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"], "idempotency-key-reused", "{v}");
+    // Keys are the caller's own: another caller's same key is another start.
+    let (st, r, v) = start_keyed(a.base.clone(), "admin-demo", "req-7f3a", body.clone()).await;
+    assert_eq!((st, r.as_deref()), (201, Some("false")), "{v}");
+    assert_ne!(v["case"], first["case"]);
+    // A key that is not one is refused before anything is stored.
+    let (st, _, v) = start_keyed(a.base.clone(), "operator-demo", &"k".repeat(256), body.clone()).await;
+    assert_eq!(st, 422, "{v}");
+    assert!(is_json_error(&v), "{v}");
+    // Without a key every send is a start.
+    start_case(&a, "failover").await;
+    assert_eq!(cases_of(&a, "failover").await, 3);
+    drop((a, b));
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_whose_answer_was_lost_to_a_kill_is_found_again_by_its_key() {
+    let dir = temp("idem_kill");
+    let db = format!("sqlite://{}", dir.join("ravand.db").display());
+    let tokens = tokens_file();
+    let file = dir.join("failover.yaml");
+    std::fs::write(&file, definition("failover", 1, 3600)).expect("write");
+    let args = ["--deploy", file.to_str().expect("path")];
+    let node = Node::start(&db, &tokens, &args, dir.join("1.log")).await;
+    let body = json!({"process": "failover"});
+    let (st, r, first) = start_keyed(node.base.clone(), "operator-demo", "7d1e-ward-12", body.clone()).await;
+    assert_eq!((st, r.as_deref()), (201, Some("false")), "{first}");
+    drop(node); // kill -9: the client, say, never read that answer
+    let node = Node::start(&db, &tokens, &args, dir.join("2.log")).await;
+    let (st, r, again) = start_keyed(node.base.clone(), "operator-demo", "7d1e-ward-12", body).await;
+    assert_eq!((st, r.as_deref()), (201, Some("true")), "{again}");
+    assert_eq!(again, first);
+    assert_eq!(cases_of(&node, "failover").await, 1);
+}

@@ -95,6 +95,24 @@ pub struct Started {
     pub case: CaseId,
     /// For the citizen: unguessable, shown on the SMS.
     pub tracking_code: String,
+    /// Whether an earlier start with the same idempotency key made this
+    /// case (and this call started nothing).
+    pub replayed: bool,
+}
+
+/// The longest idempotency key taken.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What a keyed start's request was, to tell a retry from a key reused
+/// for another start: a hash of the process and the data (its keys are
+/// ordered, so the same data gives the same digest).
+fn start_digest(process: &str, data: &Data) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(process.as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_vec(data).unwrap_or_default());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Case data the engine owns: no client may write it (it is set by the
@@ -146,6 +164,9 @@ pub enum EngineError {
     /// give out, a page too long, a filter on what is not searchable).
     #[error("{0}")]
     BadQuery(String),
+    /// An idempotency key sent again with another request.
+    #[error("{0}")]
+    KeyReused(String),
     /// The case refused the command.
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -293,19 +314,73 @@ impl Engine {
     /// Starts a case of the latest version of `process` for `actor`, who
     /// must be granted the process. Engine-owned data is refused.
     pub async fn start_as(&self, actor: &Actor, process: &str, data: Data) -> Result<Started, EngineError> {
+        self.start_keyed(actor, process, data, None).await
+    }
+
+    /// Starts a case as [`Engine::start_as`] does, at most once for `key`
+    /// (a client's idempotency key, scoped to the actor): the same key sent
+    /// again, with the same process and data, is given the case the first
+    /// start made (`replayed`), however many times and on whichever node;
+    /// with another process or other data it is refused. The key is taken
+    /// in the start's own unit of work.
+    pub async fn start_once_as(
+        &self,
+        actor: &Actor,
+        process: &str,
+        data: Data,
+        key: &str,
+    ) -> Result<Started, EngineError> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(|c| !c.is_ascii_graphic()) {
+            return Err(EngineError::BadInput(format!(
+                "an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (a UUID, say)"
+            )));
+        }
+        self.start_keyed(actor, process, data, Some(key)).await
+    }
+
+    async fn start_keyed(
+        &self,
+        actor: &Actor,
+        process: &str,
+        data: Data,
+        key: Option<&str>,
+    ) -> Result<Started, EngineError> {
         refuse_engine_owned(&data)?;
         if !actor.may_start(process) {
             return Err(EngineError::Forbidden(format!(
                 "you are not granted process `{process}`"
             )));
         }
+        let owner = actor.user.clone().unwrap_or_default();
+        let digest = key.map(|_| start_digest(process, &data));
         let now = self.clock.now();
         self.retrying(|| async {
             let mut w = self.work().await?;
             let r = async {
+                if let (Some(key), Some(digest)) = (key, &digest) {
+                    if let Some((case, was)) = self.store.start_key(&mut w.tx, &owner, key).await? {
+                        if &was != digest {
+                            return Err(EngineError::KeyReused(format!(
+                                "idempotency key `{key}` was used for another start (another process or other data); \
+                                 send a new key for a new case"
+                            )));
+                        }
+                        let code = self.store.tracking_code_of(&mut w.tx, case).await?;
+                        return Ok(Started {
+                            case: CaseId(case as u64),
+                            tracking_code: code,
+                            replayed: true,
+                        });
+                    }
+                }
                 let d = self.latest(&mut w.tx, process).await?;
                 let id = w.start_case(&d, data.clone(), actor.user.clone(), None, 0, now).await?;
                 w.settle(id, 0, now).await?;
+                if let (Some(key), Some(digest)) = (key, &digest) {
+                    self.store
+                        .take_start_key(&mut w.tx, &owner, key, digest, id.0 as i64, now)
+                        .await?;
+                }
                 let code = w
                     .cases
                     .get(&(id.0 as i64))
@@ -314,6 +389,7 @@ impl Engine {
                 Ok(Started {
                     case: id,
                     tracking_code: code,
+                    replayed: false,
                 })
             }
             .await;

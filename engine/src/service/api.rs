@@ -377,8 +377,14 @@ pub struct Started {
     pub tracking_code: String,
 }
 
-/// Start a case of the latest version of a process.
-#[utoipa::path(post, path = "/cases", request_body = StartBody, responses((status = 201, body = Started), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+/// Start a case of the latest version of a process. With an
+/// `Idempotency-Key` header the start happens at most once for that key
+/// (per caller): sent again with the same body, the answer is the same case
+/// with `Idempotent-Replayed: true`; with another body, 422.
+#[utoipa::path(post, path = "/cases", request_body = StartBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, e.g. a UUID; the same on every retry of one start")),
+    responses((status = 201, body = Started, headers(("Idempotent-Replayed" = String, description = "`true` when an earlier start with this key made the case"))),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -386,9 +392,23 @@ async fn start(
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let st = s.engine.start_as(&c.actor, &b.process, b.data).await?;
+    let st = match h.get("idempotency-key") {
+        None => s.engine.start_as(&c.actor, &b.process, b.data).await?,
+        Some(k) => {
+            let k = k.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad-data",
+                    "an idempotency key is visible ASCII characters",
+                )
+            })?;
+            s.engine.start_once_as(&c.actor, &b.process, b.data, k).await?
+        }
+    };
+    let replayed = if st.replayed { "true" } else { "false" };
     Ok((
         StatusCode::CREATED,
+        [("idempotent-replayed", replayed)],
         Json(Started {
             case: st.case.0,
             tracking_code: st.tracking_code,

@@ -420,6 +420,7 @@ impl From<EngineError> for ApiError {
             EngineError::NoSuchProcess(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-process", msg),
             EngineError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             EngineError::BadInput(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
+            EngineError::KeyReused(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", msg),
             EngineError::BadQuery(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad-query", msg),
             EngineError::NoSuchWebhook(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-webhook", msg),
             EngineError::NoSuchJob(_) => ApiError::new(StatusCode::NOT_FOUND, "no-such-job", msg),

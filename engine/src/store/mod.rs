@@ -55,6 +55,11 @@ pub enum StoreError {
     /// abandoned): none of them is durable.
     #[error("the shared commit failed, nothing of this unit of work is durable: {0}")]
     Commit(String),
+    /// Another unit of work took the same unique thing (an idempotency
+    /// key) at the same moment and committed first; running this one again
+    /// finds what it made.
+    #[error("taken by a concurrent unit of work, run again: {0}")]
+    Raced(String),
 }
 
 impl StoreError {
@@ -63,6 +68,9 @@ impl StoreError {
     /// database chose this transaction as a deadlock or serialization victim
     /// (none of these commits anything).
     pub fn is_transient(&self) -> bool {
+        if matches!(self, StoreError::Raced(_)) {
+            return true;
+        }
         let StoreError::Db(e) = self else { return false };
         match e {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
@@ -849,6 +857,56 @@ impl Store {
             ))
         })
         .transpose()
+    }
+
+    /// The case a start with this idempotency key made, and the digest of
+    /// that start's request, seen from inside a unit of work.
+    pub async fn start_key(&self, tx: &mut Tx, owner: &str, key: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT case_id, digest FROM start_keys WHERE owner = $1 AND idem_key = $2")
+            .bind(owner)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Records that a start with this key made `case`, in the start's unit
+    /// of work. A key another unit of work took at the same moment (it
+    /// committed while this one ran) is [`StoreError::Raced`]: this unit of
+    /// work runs again and finds that start.
+    pub async fn take_start_key(
+        &self,
+        tx: &mut Tx,
+        owner: &str,
+        key: &str,
+        digest: &str,
+        case: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO start_keys (owner, idem_key, digest, case_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (owner, idem_key) DO NOTHING",
+        )
+        .bind(owner)
+        .bind(key)
+        .bind(digest)
+        .bind(case)
+        .bind(now.0)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Raced(format!("idempotency key `{key}`")));
+        }
+        Ok(())
+    }
+
+    /// A case's tracking code, seen from inside a unit of work.
+    pub async fn tracking_code_of(&self, tx: &mut Tx, case: i64) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT tracking_code FROM cases WHERE id = $1")
+            .bind(case)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Whether a tracking code is taken, seen from inside a unit of work.

@@ -10,6 +10,9 @@ use granit_parser::{Event, Parser, ScalarStyle};
 /// date or a base-60 number.
 pub fn ambiguous_scalars(text: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if !may_misread(text) {
+        return out;
+    }
     for next in Parser::new_from_str(text) {
         let Ok((event, span)) = next else { break };
         let Event::Scalar(value, ScalarStyle::Plain, ..) = event else {
@@ -33,6 +36,53 @@ pub fn ambiguous_scalars(text: &str) -> Vec<Diagnostic> {
         );
     }
     out
+}
+
+/// Whether the text may hold a plain scalar YAML 1.1 misreads: a cheap
+/// look, line by line, that spares most files the second parse. On a line
+/// without quotes the comment is cut off and the rest is cut where a
+/// plain scalar ends (flow punctuation, `: `, a key's last colon), its
+/// indicators taken off (`- `, `? `, anchors, tags); a misread scalar is
+/// one of those pieces whole. A line with quotes (a quoted key, a quoted
+/// text over several lines) is cut at every blank and punctuation instead,
+/// and any misread word counts. English prose in a title (`… on site`) is
+/// one piece and does not count.
+fn may_misread(text: &str) -> bool {
+    text.lines().any(|line| {
+        if line.contains(['"', '\'']) {
+            return line
+                .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}' | '"' | '\'' | '#'))
+                .map(|w| w.trim_matches(':'))
+                .any(|w| !w.is_empty() && yaml11_reading(w).is_some());
+        }
+        let line = line.replace('\t', " ");
+        let code = match line
+            .match_indices('#')
+            .find(|&(i, _)| i == 0 || line[..i].ends_with(' '))
+        {
+            Some((i, _)) => &line[..i],
+            None => &line[..],
+        };
+        code.split([',', '[', ']', '{', '}'])
+            .flat_map(|piece| piece.split(": "))
+            .map(|piece| bare(piece.trim().trim_end_matches(':').trim_end()))
+            .any(|piece| !piece.is_empty() && yaml11_reading(piece).is_some())
+    })
+}
+
+/// A piece of a line without the indicators before its scalar: sequence
+/// entries, complex keys, anchors and tags.
+fn bare(mut s: &str) -> &str {
+    loop {
+        let cut = if s.starts_with("- ") || s.starts_with("? ") {
+            2
+        } else if s.starts_with(['&', '!']) {
+            s.find(' ').unwrap_or(s.len())
+        } else {
+            return s;
+        };
+        s = s[cut..].trim_start();
+    }
 }
 
 /// What YAML 1.1 makes of a plain scalar Ravand takes as text, if it is not
@@ -149,5 +199,37 @@ mod tests {
         let text = "week:\n  friday: off\n  thursday: \"off\"\non: 1\nd: {date: 1405-01-25}\n";
         let found: Vec<(u32, u32)> = ambiguous_scalars(text).iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(found, vec![(2, 11), (4, 1), (5, 11)]);
+    }
+
+    #[test]
+    fn the_quick_look_passes_every_file_the_parse_would_flag() {
+        for text in [
+            "a: off\n",
+            "on: 1\n",
+            "l: [yes,no]\n",
+            "m: {t: 1:30}\n",
+            "d: 2026-04-04 08:00:00Z # a comment\n",
+            "- &x No\n",
+            "1:30: x\n",
+            "{\"k\":yes}\n",
+            "k: !!str yes\n",
+            "k: &a on\n",
+            "- - off\n",
+            "k:\ton\n",
+            "? on\n: 1\n",
+            "t: \"it's\" # off\nu: off\n",
+        ] {
+            assert!(may_misread(text), "{text}");
+            assert!(!ambiguous_scalars(text).is_empty(), "{text}");
+        }
+        for text in [
+            "title_en: Officer inspects the trees on site\n",
+            "# Staff work in working days on the calendar\nk: v # no\n",
+            "title: آزمون\nwait: {duration: 3 days}\n",
+            "t: 07:00-14:00\n",
+        ] {
+            assert!(!may_misread(text), "{text}");
+            assert!(ambiguous_scalars(text).is_empty(), "{text}");
+        }
     }
 }
