@@ -169,6 +169,33 @@ enum Command {
         /// The copy to write (must not exist).
         file: PathBuf,
     },
+    /// The event log of a process's real cases, for process-mining tools
+    /// (PM4Py, ProM, Disco): every case open during the period, its events
+    /// in it, with the case's attributes.
+    Export {
+        /// The database: `sqlite://ravand.db` or `postgres://…`.
+        #[arg(long)]
+        db: String,
+        /// The process id.
+        #[arg(long)]
+        process: String,
+        /// The period's first day, local time on the process's calendar:
+        /// `1404-01-15` (Solar Hijri) or `2025-04-04`; or an instant
+        /// `1404-01-15T08:00`. From the first event when left out.
+        #[arg(long)]
+        from: Option<String>,
+        /// The period's last day (included), or an instant (not included).
+        /// Up to now when left out.
+        #[arg(long)]
+        to: Option<String>,
+        /// `xes` (IEEE 1849), `csv` (its columns the XES keys) or `ocel`
+        /// (OCEL 2.0 JSON).
+        #[arg(long, default_value = "xes")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// API tokens for the tokens file.
     Token {
         #[command(subcommand)]
@@ -267,6 +294,8 @@ enum TokenCommand {
 enum RenderFormat {
     Mermaid,
     Dot,
+    /// A Petri net (PNML) for conformance checking in PM4Py or ProM.
+    Pnml,
 }
 
 fn main() -> ExitCode {
@@ -302,6 +331,7 @@ fn main() -> ExitCode {
             let f = match format {
                 RenderFormat::Mermaid => Format::Mermaid,
                 RenderFormat::Dot => Format::Dot,
+                RenderFormat::Pnml => Format::Pnml,
             };
             print!("{}", render::render(p, f));
             Ok(())
@@ -348,6 +378,16 @@ fn main() -> ExitCode {
             .map(|()| None)
         }),
         Command::Backup { db, file } => block_on(false, async { backup(&db, &file).await.map(Some) }),
+        Command::Export {
+            db,
+            process,
+            from,
+            to,
+            format,
+            out,
+        } => block_on(false, async {
+            export(&db, &process, from.as_deref(), to.as_deref(), &format, out.as_deref()).await
+        }),
         Command::Token { what } => token_cmd(what),
         Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
         Command::BenchAcks {
@@ -428,7 +468,7 @@ fn main() -> ExitCode {
                     r.scenario = Some(ravand_engine::sim::DEFAULT_SCENARIO_NOTE.to_owned());
                 }
                 let writes = [
-                    (csv.as_ref(), ravand_engine::sim::to_csv(&log)),
+                    (csv.as_ref(), ravand_engine::sim::to_csv(&p.id.0, &log)),
                     (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
                 ];
                 for (path, text) in writes {
@@ -706,6 +746,75 @@ fn with_process(file: &PathBuf, f: impl FnOnce(&Process) -> Result<(), String>) 
 }
 
 /// `ravand backup`: a consistent copy of a running database.
+/// `ravand export`: the event log of `process`'s cases from the database.
+async fn export(
+    db: &str,
+    process: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+    out: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    use ravand_engine::eventlog::Format;
+    let format = Format::from_name(format).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!("--format {format}: one of {}", names.join(", "))
+    })?;
+    let engine = ravand_engine::Engine::open(db, std::sync::Arc::new(ravand_engine::time::SystemClock), 0)
+        .await
+        .map_err(|e| e.to_string())?;
+    let dep = engine
+        .latest_deployment(process)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no process `{process}` is deployed in {db}"))?;
+    // A day means its whole length: `--to` a day takes the next midnight.
+    let instant = |what: &str, text: &str, day_end: bool| -> Result<ravand_engine::time::Timestamp, String> {
+        let text = text.trim();
+        let l = ravand_engine::definition::parse_local_datetime(text).map_err(|e| format!("--{what} {text}: {e}"))?;
+        let l = if day_end && !text.contains('T') {
+            l.date()
+                .succ_opt()
+                .ok_or_else(|| format!("--{what} {text}: out of range"))?
+                .and_time(l.time())
+        } else {
+            l
+        };
+        Ok(dep.calendar.instant(l))
+    };
+    let from = from.map(|f| instant("from", f, false)).transpose()?;
+    let to = to.map(|t| instant("to", t, true)).transpose()?;
+    let from = from.unwrap_or(ravand_engine::time::Timestamp(i64::MIN / 2));
+    let to = to.unwrap_or_else(|| ravand_engine::time::Timestamp(engine.now().0.saturating_add(1)));
+    if to < from {
+        return Err("--to comes before --from".into());
+    }
+    let log = engine
+        .export_log_as(&ravand_engine::engine::Actor::system(None), process, from, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = format.write(&log);
+    let events: usize = log.traces.iter().map(|t| t.events.len()).sum();
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(Some(format!(
+                "{} cases, {events} events written to {}",
+                log.traces.len(),
+                path.display()
+            )))
+        }
+        None => {
+            use std::io::Write as _;
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())
+                .map_err(|e| format!("standard output: {e}"))?;
+            eprintln!("{} cases, {events} events", log.traces.len());
+            Ok(None)
+        }
+    }
+}
+
 async fn backup(db: &str, file: &std::path::Path) -> Result<String, String> {
     if file.exists() {
         return Err(format!("{} exists; choose a new file", file.display()));

@@ -17,7 +17,7 @@
 
 #![warn(missing_docs)]
 
-pub use ravand_core::{definition, diagnostic, measure, model, render, runtime, sim, time, validate};
+pub use ravand_core::{definition, diagnostic, eventlog, measure, model, render, runtime, sim, time, validate};
 
 pub mod engine;
 #[cfg(feature = "http")]

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::console::{header, site_on, Site};
 
-const DASH: &str = r#"
+pub(crate) const DASH: &str = r#"
 id: dash-test
 version: 1
 title: آزمون داشبورد
@@ -52,7 +52,7 @@ const ROLES: [(&str, &str); 3] = [("clerk", "واحد پذیرش"), ("inspector"
 /// Step index → id.
 const STEPS: [&str; 4] = ["start", "receive", "inspect", "end"];
 
-fn tokens() -> Vec<Token> {
+pub(crate) fn tokens() -> Vec<Token> {
     let mut clerk = Token::for_secret("clerk-secret", Access::Clerk, "c-1");
     clerk.roles = vec!["dash-test/clerk".into()];
     vec![
@@ -152,7 +152,21 @@ fn rank(v: &[i64], p: usize) -> i64 {
     v[k - 1]
 }
 
-async fn history(s: &Site, case: CaseId) -> Vec<Value> {
+/// The instant a day (`2026-05-03`) begins on dash-test's calendar.
+pub(crate) async fn midnights(s: &Site) -> impl Fn(&str) -> i64 {
+    let dep = s
+        .engine
+        .latest_deployment("dash-test")
+        .await
+        .expect("reads")
+        .expect("deployed");
+    move |d: &str| {
+        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
+        dep.calendar.instant(day.and_hms_opt(0, 0, 0).expect("midnight")).0
+    }
+}
+
+pub(crate) async fn history(s: &Site, case: CaseId) -> Vec<Value> {
     let r = s
         .http
         .get(format!("{}/cases/{}/history", s.base, case))
@@ -167,7 +181,7 @@ async fn history(s: &Site, case: CaseId) -> Vec<Value> {
 
 /// Works the process for three days in 50-minute steps with choices from
 /// `seed`: cases started, tasks claimed and finished by five people.
-async fn work(s: &Site, seed: u64) -> Vec<CaseId> {
+pub(crate) async fn work(s: &Site, seed: u64) -> Vec<CaseId> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut cases = Vec::new();
     let people = |role: &str| -> &'static [&'static str] {
@@ -222,16 +236,7 @@ async fn the_dashboard_figures_equal_a_count_from_the_histories(url: &str) {
     let s = site_on(url, tokens()).await;
     s.engine.deploy("dash-test.yaml", DASH).await.expect("deploys");
     let cases = work(&s, seed).await;
-    let dep = s
-        .engine
-        .latest_deployment("dash-test")
-        .await
-        .expect("reads")
-        .expect("deployed");
-    let midnight = |d: &str| {
-        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
-        dep.calendar.instant(day.and_hms_opt(0, 0, 0).expect("midnight")).0
-    };
+    let midnight = midnights(&s).await;
     // The second and third day, as the form takes them (the end inclusive).
     let (from, to) = (midnight("2026-05-03"), midnight("2026-05-05"));
     let in_period = |t: i64| t >= from && t < to;

@@ -12,6 +12,7 @@ mod definitions;
 mod desk;
 mod diagnostics;
 mod editors;
+mod eventlog;
 mod faults;
 mod gen;
 mod helpers;

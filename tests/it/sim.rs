@@ -143,12 +143,48 @@ fn two_parallel_exponential_branches_take_the_mean_of_their_maximum() {
 fn the_event_log_exports_as_csv_and_as_xes_that_parses() {
     use quick_xml::events::Event;
     let p = mm1("30 minutes");
-    let sc = scenario("cases: 20\nseed: 2\narrivals: {every: 40 minutes}\nresources: {server: 1}\n");
+    let sc = scenario("cases: 20\nwarmup: 5\nseed: 2\narrivals: {every: 40 minutes}\nresources: {server: 1}\n");
     let (_, log) = ravand_engine::sim::simulate_with_log(&p, &WorkCalendar::always(), &sc, true).expect("runs");
-    assert_eq!(log.len(), 40, "a start and a completion per case");
-    let csv = ravand_engine::sim::to_csv(&log);
-    assert_eq!(csv.lines().next(), Some("case,activity,timestamp,lifecycle,resource"));
-    assert_eq!(csv.lines().count(), 41);
+    assert_eq!(log.len(), 50, "a start and a completion per case, the warm-up's too");
+    let csv = ravand_engine::sim::to_csv("mm1", &log);
+    let head = csv.lines().next().unwrap_or_default();
+    assert!(
+        head.starts_with("case:concept:name,concept:name,time:timestamp,lifecycle:transition,org:resource,org:role"),
+        "{head}"
+    );
+    assert!(head.ends_with(",case:warmup"), "{head}");
+    assert_eq!(csv.lines().count(), 51);
+    // The same case ids in both files; a person named on every event; the
+    // warm-up's five cases marked.
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("a row")).collect();
+    let csv_cases: std::collections::BTreeSet<String> = rows.iter().map(|x| x[0].to_owned()).collect();
+    assert!(rows.iter().all(|x| &x[4] == "server#1"), "one server, named: {csv}");
+    let parsed = process_mining::core::event_data::case_centric::xes::import_xes_slice(
+        ravand_engine::sim::to_xes("mm1", &log).as_bytes(),
+        false,
+        Default::default(),
+    )
+    .expect("the XES reads back");
+    let attr = |a: &process_mining::core::event_data::case_centric::Attributes, k: &str| {
+        a.iter().find(|x| x.key == k).map(|x| x.value.clone())
+    };
+    use process_mining::core::event_data::case_centric::AttributeValue as A;
+    let xes_cases: std::collections::BTreeSet<String> = parsed
+        .traces
+        .iter()
+        .filter_map(|t| match attr(&t.attributes, "concept:name") {
+            Some(A::String(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(xes_cases, csv_cases);
+    let warm = parsed
+        .traces
+        .iter()
+        .filter(|t| attr(&t.attributes, "warmup") == Some(A::Boolean(true)))
+        .count();
+    assert_eq!((parsed.traces.len(), warm), (25, 5));
 
     // Walk the XES with a real XML parser: log > trace > event, each event
     // with concept:name, time:timestamp, lifecycle:transition, org:resource.
@@ -197,7 +233,7 @@ fn the_event_log_exports_as_csv_and_as_xes_that_parses() {
             _ => {}
         }
     }
-    assert_eq!((traces, events), (20, 40));
+    assert_eq!((traces, events), (25, 50));
 }
 
 #[test]
@@ -360,7 +396,7 @@ fn scheduled_arrivals_come_in_batches_at_each_occurrence() {
     );
     let mut days: Vec<String> = log
         .iter()
-        .filter(|e| e.lifecycle == "start" && e.activity == "الف")
+        .filter(|e| e.lifecycle == ravand_engine::eventlog::Transition::Start && e.activity == "الف")
         .map(|e| cal.local(e.at).format("%Y-%m-%d %H:%M").to_string())
         .collect();
     days.dedup();
@@ -385,7 +421,7 @@ fn arrivals_in_working_time_come_only_while_offices_are_open() {
     assert_eq!(r.arrived, 400);
     let arrivals: Vec<_> = log
         .iter()
-        .filter(|e| e.lifecycle == "start" && e.activity == "الف")
+        .filter(|e| e.lifecycle == ravand_engine::eventlog::Transition::Start && e.activity == "الف")
         .collect();
     assert_eq!(arrivals.len(), 400);
     for e in arrivals {

@@ -19,6 +19,7 @@
 #[allow(missing_docs)] // its types document the YAML language through the JSON Schema; see ARCHITECTURE.md
 pub mod definition;
 pub mod diagnostic;
+pub mod eventlog;
 pub mod measure;
 pub mod model;
 pub mod render;

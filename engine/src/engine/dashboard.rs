@@ -385,7 +385,141 @@ impl Engine {
     }
 }
 
+/// A stored event with what it concerns resolved through its definition:
+/// the step, the role whose list the task is on, who acted, the task.
+pub(super) struct Resolved {
+    /// The case.
+    pub case: i64,
+    /// Its tracking code.
+    pub code: String,
+    /// The case's process version, deployed.
+    pub dep: Arc<Deployment>,
+    /// The event.
+    pub event: Event,
+    /// The step it concerns (a task's step for task events; the step a
+    /// timer's token waits at for its timers).
+    pub step: Option<crate::model::StepIx>,
+    /// The role whose list the task is on.
+    pub role: Option<crate::model::RoleIx>,
+    /// Who did it, when a person or outside system did.
+    pub person: Option<String>,
+    /// The task it concerns.
+    pub task: Option<TaskId>,
+}
+
 impl Engine {
+    /// Every event [`PERIOD_LOG`] selects for `process` and `[from, to)`
+    /// (those before `from` too: they say what later ones concern), each
+    /// resolved, by case and history order.
+    pub(super) async fn resolved_events(
+        &self,
+        process: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Resolved>, EngineError> {
+        let events = self.store.period_events(PERIOD_LOG, process, from, to).await?;
+        let mut deployments: HashMap<u32, Arc<Deployment>> = HashMap::new();
+        let mut tasks: HashMap<(i64, TaskId), (crate::model::StepIx, Option<crate::model::RoleIx>)> = HashMap::new();
+        let mut tokens: HashMap<(i64, runtime::TokenId), crate::model::StepIx> = HashMap::new();
+        let mut timers: HashMap<(i64, runtime::TimerId), crate::model::StepIx> = HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for pe in events {
+            let dep = self.deployment_cached(&mut deployments, process, pe.version).await?;
+            let case = pe.case;
+            let task_of = |t: &TaskId| tasks.get(&(case, *t)).copied();
+            let mut role = None;
+            let mut task = None;
+            let (step, person) = match &pe.event.kind {
+                EventKind::Started { by, .. }
+                | EventKind::Suspended { by }
+                | EventKind::Resumed { by }
+                | EventKind::Cancelled { by, .. }
+                | EventKind::DataSet { by, .. }
+                | EventKind::MessageReceived { by, .. }
+                | EventKind::IncidentResolved { by, .. } => (None, by.clone()),
+                EventKind::TokenCreated { token, step, .. } | EventKind::TokenMoved { token, step, .. } => {
+                    tokens.insert((case, *token), *step);
+                    (Some(*step), None)
+                }
+                EventKind::StepCompleted { step, .. }
+                | EventKind::Decided { step, .. }
+                | EventKind::ChildRequested { step, .. }
+                | EventKind::Incident { step, .. }
+                | EventKind::Terminated { step, .. } => (Some(*step), None),
+                EventKind::TimerScheduled { timer, purpose, .. } => {
+                    let at = match purpose {
+                        runtime::Purpose::Wait { token }
+                        | runtime::Purpose::Arm { token, .. }
+                        | runtime::Purpose::Timeout { token } => tokens.get(&(case, *token)).copied(),
+                        runtime::Purpose::Due { scope } | runtime::Purpose::Rung { scope, .. } => match scope {
+                            runtime::Scope::Task { task } => task_of(task).map(|t| t.0),
+                            runtime::Scope::Case => None,
+                        },
+                    };
+                    if let Some(s) = at {
+                        timers.insert((case, *timer), s);
+                    }
+                    (at, None)
+                }
+                EventKind::TimerFired { timer } | EventKind::TimerCancelled { timer } => {
+                    (timers.get(&(case, *timer)).copied(), None)
+                }
+                EventKind::TaskCreated {
+                    task: t, step, role: r, ..
+                } => {
+                    tasks.insert((case, *t), (*step, *r));
+                    role = *r;
+                    task = Some(*t);
+                    (Some(*step), None)
+                }
+                EventKind::TaskReassigned { task: t, role: r } => {
+                    let step = tasks.get_mut(&(case, *t)).map(|x| {
+                        x.1 = Some(*r);
+                        x.0
+                    });
+                    role = Some(*r);
+                    task = Some(*t);
+                    (step, None)
+                }
+                EventKind::TaskClaimed { task: t, user } => {
+                    let x = task_of(t);
+                    role = x.and_then(|x| x.1);
+                    task = Some(*t);
+                    (x.map(|x| x.0), Some(user.clone()))
+                }
+                EventKind::TaskCompleted { task: t, by } => {
+                    let x = task_of(t);
+                    role = x.and_then(|x| x.1);
+                    task = Some(*t);
+                    (x.map(|x| x.0), by.clone())
+                }
+                EventKind::TaskCancelled { task: t }
+                | EventKind::TaskOverdue { task: t }
+                | EventKind::Escalated {
+                    scope: runtime::Scope::Task { task: t },
+                    ..
+                } => {
+                    let x = task_of(t);
+                    role = x.and_then(|x| x.1);
+                    task = Some(*t);
+                    (x.map(|x| x.0), None)
+                }
+                _ => (None, None),
+            };
+            out.push(Resolved {
+                case,
+                code: pe.code,
+                dep,
+                event: pe.event,
+                step,
+                role,
+                person,
+                task,
+            });
+        }
+        Ok(out)
+    }
+
     /// Every event of the cases of `process` in `[from, to)`, by case and
     /// history order, with steps, roles and people named, for an
     /// administrator or an auditor (the rows [`PERIOD_LOG`] selects).
@@ -397,88 +531,35 @@ impl Engine {
         to: Timestamp,
     ) -> Result<Vec<LogLine>, EngineError> {
         overseer(actor, "the event log")?;
-        let events = self.store.period_events(PERIOD_LOG, process, from, to).await?;
-        let mut deployments: HashMap<u32, Arc<Deployment>> = HashMap::new();
-        let mut tasks: HashMap<(i64, TaskId), (crate::model::StepIx, Option<crate::model::RoleIx>)> = HashMap::new();
         let mut out = Vec::new();
-        for pe in &events {
-            let dep = self.deployment_cached(&mut deployments, process, pe.version).await?;
-            let (p, e) = (&dep.process, &pe.event);
-            let mut role = None;
-            let (step, person) = match &e.kind {
-                EventKind::Started { by, .. }
-                | EventKind::Suspended { by }
-                | EventKind::Resumed { by }
-                | EventKind::Cancelled { by, .. }
-                | EventKind::DataSet { by, .. }
-                | EventKind::MessageReceived { by, .. }
-                | EventKind::IncidentResolved { by, .. } => (None, by.clone()),
-                EventKind::TokenCreated { step, .. }
-                | EventKind::TokenMoved { step, .. }
-                | EventKind::StepCompleted { step, .. }
-                | EventKind::Decided { step, .. }
-                | EventKind::ChildRequested { step, .. }
-                | EventKind::Incident { step, .. }
-                | EventKind::Terminated { step, .. } => (Some(*step), None),
-                EventKind::TaskCreated {
-                    task, step, role: r, ..
-                } => {
-                    tasks.insert((pe.case, *task), (*step, *r));
-                    role = *r;
-                    (Some(*step), None)
-                }
-                EventKind::TaskReassigned { task, role: r } => {
-                    let t = tasks.get_mut(&(pe.case, *task));
-                    let step = t.map(|t| {
-                        t.1 = Some(*r);
-                        t.0
-                    });
-                    role = Some(*r);
-                    (step, None)
-                }
-                EventKind::TaskClaimed { task, user } => {
-                    let t = tasks.get(&(pe.case, *task)).copied();
-                    role = t.and_then(|t| t.1);
-                    (t.map(|t| t.0), Some(user.clone()))
-                }
-                EventKind::TaskCompleted { task, by } => {
-                    let t = tasks.get(&(pe.case, *task)).copied();
-                    role = t.and_then(|t| t.1);
-                    (t.map(|t| t.0), by.clone())
-                }
-                EventKind::TaskCancelled { task } | EventKind::TaskOverdue { task } => {
-                    let t = tasks.get(&(pe.case, *task)).copied();
-                    role = t.and_then(|t| t.1);
-                    (t.map(|t| t.0), None)
-                }
-                EventKind::Escalated {
-                    scope: runtime::Scope::Task { task },
-                    ..
-                } => {
-                    let t = tasks.get(&(pe.case, *task)).copied();
-                    role = t.and_then(|t| t.1);
-                    (t.map(|t| t.0), None)
-                }
-                _ => (None, None),
-            };
+        for r in self.resolved_events(process, from, to).await? {
+            let e = &r.event;
             if e.at < from {
                 continue;
             }
+            let p = &r.dep.process;
+            // Timers name a step only for the export.
+            let step = match e.kind {
+                EventKind::TimerScheduled { .. } | EventKind::TimerFired { .. } | EventKind::TimerCancelled { .. } => {
+                    None
+                }
+                _ => r.step,
+            };
             let s = step.and_then(|s| p.steps.get(s.ix()));
-            let r = role.and_then(|r| p.roles.get(r.ix()));
+            let role = r.role.and_then(|x| p.roles.get(x.ix()));
             out.push(LogLine {
-                case: pe.case,
-                code: pe.code.clone(),
+                case: r.case,
+                code: r.code.clone(),
                 seq: e.seq,
                 at: e.at,
-                shown: dep.calendar.show(e.at),
+                shown: r.dep.calendar.show(e.at),
                 event: event_kind(e),
                 step: s.map(|s| s.id.clone()),
                 title: s.map(|s| s.title.clone()),
                 title_en: s.and_then(|s| s.title_en.clone()),
-                role: r.map(|r| r.id.clone()),
-                unit: r.and_then(|r| r.unit.clone()),
-                person,
+                role: role.map(|x| x.id.clone()),
+                unit: role.and_then(|x| x.unit.clone()),
+                person: r.person,
             });
         }
         Ok(out)

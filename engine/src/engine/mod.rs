@@ -21,6 +21,7 @@ mod access;
 mod catalog;
 mod dashboard;
 mod desk;
+mod export;
 mod group;
 mod hooks;
 mod jobs;

@@ -54,6 +54,7 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/incidents", get(incidents))
         .route("/cases/{id}/incidents/{token}/resolve", post(resolve))
         .route("/cases/{id}/audit", get(audit))
+        .route("/processes/{id}/log", get(process_log))
         .merge(super::ui::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -180,10 +181,12 @@ async fn counted(
         public,
         incidents,
         resolve,
-        audit
+        audit,
+        process_log
     ),
     components(schemas(
         DeployBody,
+        LogFormat,
         StartBody,
         Started,
         ClaimBody,
@@ -1186,4 +1189,86 @@ async fn resolve(
 async fn audit(State(s): State<Arc<Service>>, h: HeaderMap, Path(id): Path<String>) -> Res<impl IntoResponse> {
     s.allow(&h, &[Access::Auditor])?;
     Ok(Json(s.engine.audit(case_id(&id)?).await?))
+}
+
+/// The formats an event log is downloaded in.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// XES (IEEE 1849): ProM, Disco, PM4Py.
+    Xes,
+    /// CSV, its columns the XES keys (`case:concept:name`, `concept:name`,
+    /// `time:timestamp`, `lifecycle:transition`, `org:resource`…).
+    Csv,
+    /// OCEL 2.0 JSON: cases, tasks and people as objects.
+    Ocel,
+}
+
+/// Which part of a process's event log to download.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// `xes` (default), `csv` or `ocel`.
+    pub format: Option<LogFormat>,
+    /// The period's start (seconds since the epoch; from the first event
+    /// when left out).
+    #[param(minimum = 0)]
+    pub from: Option<i64>,
+    /// The period's end, not included (seconds since the epoch; now when
+    /// left out). A period that ends before it starts is empty.
+    #[param(minimum = 0)]
+    pub to: Option<i64>,
+}
+
+/// The event log of a process's cases that were open during the period
+/// `[from, to)`: their events in it (tasks scheduled, assigned, reassigned,
+/// completed, withdrawn; steps done; deadlines passed; escalation rungs;
+/// timers; messages; incidents; the case's start and end), each case with
+/// its tracking code, version, status, outcome and searchable data, for
+/// process-mining tools. A long history is read a period at a time.
+#[utoipa::path(get, path = "/processes/{id}/log", params(("id" = String, Path, description = "the process id"), LogQuery),
+    responses((status = 200, description = "the event log", content(
+        (String = "application/xml"), (String = "text/csv"), (Object = "application/json"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn process_log(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Auditor])?;
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", m.to_owned());
+    if q.from.is_some_and(|t| t < 0) || q.to.is_some_and(|t| t < 0) {
+        return Err(bad("`from` and `to` are seconds since the epoch, not negative"));
+    }
+    let from = Timestamp(q.from.unwrap_or(i64::MIN / 2));
+    let to = Timestamp(q.to.unwrap_or_else(|| s.engine.now().0.saturating_add(1))).max(from);
+    if s.engine.latest_deployment(&id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no process `{id}` is deployed"),
+        ));
+    }
+    let log = s.engine.export_log_as(&c.actor, &id, from, to).await?;
+    let format = match q.format.unwrap_or(LogFormat::Xes) {
+        LogFormat::Xes => crate::eventlog::Format::Xes,
+        LogFormat::Csv => crate::eventlog::Format::Csv,
+        LogFormat::Ocel => crate::eventlog::Format::Ocel,
+    };
+    let name: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, format.media_type().to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.{}\"", format.extension()),
+            ),
+        ],
+        format.write(&log),
+    ))
 }

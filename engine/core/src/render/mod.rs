@@ -1,4 +1,5 @@
-//! Drawing a process as Mermaid or Graphviz DOT text.
+//! Drawing a process as Mermaid or Graphviz DOT text, or writing it as a
+//! Petri net (PNML).
 //!
 //! Owns: the mapping of step kinds to shapes, and escaping titles (Persian
 //! included) for each format. Titles are wrapped in Unicode directional
@@ -8,6 +9,9 @@
 //! Must not: lay out the graph itself; Mermaid and Graphviz do that.
 
 pub mod html;
+mod pnml;
+
+pub use pnml::pnml;
 
 use std::fmt::Write;
 
@@ -20,6 +24,8 @@ pub enum Format {
     Mermaid,
     /// Graphviz DOT text.
     Dot,
+    /// A Petri net in PNML, for conformance checking (see [`pnml`]).
+    Pnml,
 }
 
 /// Wraps text in a first-strong isolate (U+2068 … U+2069), so each title
@@ -97,6 +103,7 @@ pub fn render(p: &Process, format: Format) -> String {
     match format {
         Format::Mermaid => mermaid(p),
         Format::Dot => dot(p),
+        Format::Pnml => pnml(p),
     }
 }
 

@@ -28,7 +28,7 @@ use crate::diagnostic::{suggest, Diagnostic, Place};
 use crate::model::{Distribution, Process, Schedule, StepKind, VarType};
 use crate::time::{Timestamp, WorkCalendar};
 
-pub use output::{to_csv, to_text, to_xes};
+pub use output::{to_csv, to_log, to_text, to_xes};
 
 /// A simulation scenario (YAML).
 #[allow(missing_docs)] // its fields are documented as the scenario JSON Schema is (issue 15)
@@ -326,19 +326,32 @@ pub struct SampleActivity {
     pub ended_day: f64,
 }
 
-/// One line of the event log of replication 0 (for CSV and XES).
+/// One line of the event log of replication 0 (for XES, CSV and OCEL, as
+/// [`to_log`] shapes it like the log of real cases).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEntry {
     /// The case number.
     pub case: u32,
     /// The step id.
+    pub step: String,
+    /// The step's title.
     pub activity: String,
+    /// Its English title.
+    pub activity_en: Option<String>,
     /// When.
     pub at: Timestamp,
-    /// `start` or `complete`.
-    pub lifecycle: &'static str,
-    /// The role that did it.
-    pub resource: Option<String>,
+    /// Work began or was done.
+    pub lifecycle: crate::eventlog::Transition,
+    /// Who did it: a person of the role's (`clerk#2`, numbered in the
+    /// replication), or [`crate::eventlog::ENGINE_RESOURCE`] for a step no
+    /// person does.
+    pub resource: String,
+    /// The role whose work it is.
+    pub role: Option<String>,
+    /// That role's unit.
+    pub unit: Option<String>,
+    /// Whether the case arrived in the warm-up (left out of the figures).
+    pub warmup: bool,
 }
 
 /// Why a simulation could not run.

@@ -254,82 +254,56 @@ pub fn to_text(r: &Report) -> String {
     s
 }
 
-/// The log as CSV: `case,activity,timestamp,lifecycle,resource`.
-pub fn to_csv(log: &[LogEntry]) -> String {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
+/// The log in the shape of the log of real cases (`ravand export`): a
+/// trace a case, its id the case number in every format, marked `warmup`
+/// when it arrived in the warm-up; each event with its step's title, the
+/// person who did it and their role and unit.
+pub fn to_log(process: &str, log: &[LogEntry]) -> crate::eventlog::Log {
+    use crate::eventlog::{Entry, Log, Trace, Value};
+    let mut out = Log {
+        process: process.to_owned(),
+        traces: Vec::new(),
     };
-    let mut out = String::from("case,activity,timestamp,lifecycle,resource\n");
+    let mut by_case: std::collections::BTreeMap<u32, Vec<&LogEntry>> = std::collections::BTreeMap::new();
     for e in log {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{}",
-            e.case,
-            q(&e.activity),
-            e.at,
-            e.lifecycle,
-            q(e.resource.as_deref().unwrap_or(""))
-        );
+        by_case.entry(e.case).or_default().push(e);
+    }
+    for (case, events) in by_case {
+        let warmup = events.first().is_some_and(|e| e.warmup);
+        out.traces.push(Trace {
+            case: case.to_string(),
+            attributes: std::collections::BTreeMap::from([("warmup".to_owned(), Value::Bool(warmup))]),
+            events: events
+                .into_iter()
+                .map(|e| Entry {
+                    activity: e.activity.clone(),
+                    activity_en: e.activity_en.clone(),
+                    event: match e.lifecycle {
+                        crate::eventlog::Transition::Start => "step-started",
+                        _ => "step-completed",
+                    }
+                    .into(),
+                    step: Some(e.step.clone()),
+                    at: e.at,
+                    transition: e.lifecycle,
+                    resource: Some(e.resource.clone()),
+                    role: e.role.clone(),
+                    group: e.unit.clone(),
+                    task: None,
+                })
+                .collect(),
+        });
     }
     out
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The log as CSV, its columns the XES keys (see
+/// [`crate::eventlog::Log::to_csv`]).
+pub fn to_csv(process: &str, log: &[LogEntry]) -> String {
+    to_log(process, log).to_csv()
 }
 
 /// The log as XES (IEEE 1849), for PM4Py, ProM and Disco.
 pub fn to_xes(process: &str, log: &[LogEntry]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<log xes.version=\"1.0\" xes.features=\"nested-attributes\" xmlns=\"http://www.xes-standard.org/\">\n");
-    for (name, prefix, uri) in [
-        ("Concept", "concept", "http://www.xes-standard.org/concept.xesext"),
-        ("Time", "time", "http://www.xes-standard.org/time.xesext"),
-        ("Lifecycle", "lifecycle", "http://www.xes-standard.org/lifecycle.xesext"),
-        ("Organizational", "org", "http://www.xes-standard.org/org.xesext"),
-    ] {
-        let _ = writeln!(out, "  <extension name=\"{name}\" prefix=\"{prefix}\" uri=\"{uri}\"/>");
-    }
-    let _ = writeln!(out, "  <string key=\"concept:name\" value=\"{}\"/>", xml(process));
-    let mut i = 0;
-    while i < log.len() {
-        let case = log[i].case;
-        let _ = writeln!(
-            out,
-            "  <trace>\n    <string key=\"concept:name\" value=\"case-{case}\"/>"
-        );
-        while i < log.len() && log[i].case == case {
-            let e = &log[i];
-            out.push_str("    <event>\n");
-            let _ = writeln!(
-                out,
-                "      <string key=\"concept:name\" value=\"{}\"/>",
-                xml(&e.activity)
-            );
-            let _ = writeln!(
-                out,
-                "      <date key=\"time:timestamp\" value=\"{}\"/>",
-                e.at.to_utc().format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-            );
-            let _ = writeln!(
-                out,
-                "      <string key=\"lifecycle:transition\" value=\"{}\"/>",
-                e.lifecycle
-            );
-            if let Some(r) = &e.resource {
-                let _ = writeln!(out, "      <string key=\"org:resource\" value=\"{}\"/>", xml(r));
-            }
-            out.push_str("    </event>\n");
-            i += 1;
-        }
-        out.push_str("  </trace>\n");
-    }
-    out.push_str("</log>\n");
-    out
+    to_log(process, log).to_xes()
 }

@@ -8,6 +8,7 @@ use rand_distr::Distribution as _;
 
 use super::{DataDef, LogEntry, Plan, SampleActivity, SampleCase, SimError, Spacing};
 use crate::definition::duration::{Basis, Duration};
+use crate::eventlog::Transition;
 use crate::model::{Distribution, Process, RoleIx, StepIx, VarType};
 use crate::runtime::{
     self, Chooser, Command, Data, Event, EventKind, Input, Instance, Internal, SubId, TaskId, TimerId, TokenId,
@@ -221,6 +222,13 @@ struct Rep<'p, 'a> {
     last: Timestamp,
     /// The case shown activity by activity.
     sample: Option<u32>,
+    /// For the log: people of each role by number, those free again
+    /// (lowest first) and how many were ever needed.
+    staff: Vec<(BinaryHeap<Reverse<u32>>, u32)>,
+    /// For the log: who works on a step of a case, named on its completion.
+    working: HashMap<(u32, StepIx), (RoleIx, u32)>,
+    /// For the log: who works on a task, free again when the work is done.
+    held: HashMap<(u32, TaskId), (RoleIx, u32)>,
 }
 
 /// Runs every replication of a plan.
@@ -273,6 +281,9 @@ pub(super) fn run(plan: &Plan<'_>, log: bool) -> Result<Totals, SimError> {
             arrivals: 0,
             last: plan.t0,
             sample: (rep == 0).then_some(plan.sc.warmup),
+            staff: vec![(BinaryHeap::new(), 0); p.roles.len()],
+            working: HashMap::new(),
+            held: HashMap::new(),
         }
         .run()?;
     }
@@ -420,6 +431,9 @@ impl<'a> Rep<'_, 'a> {
 
     /// The worker on a finished task is free again, whatever became of it.
     fn free_worker(&mut self, case: u32, task: TaskId, now: Timestamp) {
+        if let Some((r, n)) = self.held.remove(&(case, task)) {
+            self.staff[r.ix()].0.push(Reverse(n));
+        }
         if self.slots.is_empty() {
             return;
         }
@@ -556,7 +570,7 @@ impl<'a> Rep<'_, 'a> {
                 pool.totals.wait_s += wait;
                 pool.totals.busy_open_s += cal.open_seconds_between(start, done) as f64;
             }
-            self.log_start(case, step, start, Some(role));
+            self.log_start(case, task, step, start, Some(role));
             self.push(
                 done,
                 Ev::Done {
@@ -587,17 +601,51 @@ impl<'a> Rep<'_, 'a> {
         (start, advance(cal, start, basis, secs))
     }
 
-    fn log_start(&mut self, case: u32, step: StepIx, at: Timestamp, role: Option<RoleIx>) {
+    fn log_start(&mut self, case: u32, task: TaskId, step: StepIx, at: Timestamp, role: Option<RoleIx>) {
         if self.log && self.rep == 0 {
-            let s = self.p.step(step);
-            self.t.log.push(LogEntry {
-                case,
-                activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
-                at,
-                lifecycle: "start",
-                resource: role.map(|r| self.p.role(r).id.clone()),
+            let who = role.map(|r| {
+                let (free, hired) = &mut self.staff[r.ix()];
+                let n = free.pop().map_or_else(
+                    || {
+                        *hired += 1;
+                        *hired
+                    },
+                    |Reverse(n)| n,
+                );
+                self.working.insert((case, step), (r, n));
+                self.held.insert((case, task), (r, n));
+                (r, n)
             });
+            self.log_entry(case, step, at, Transition::Start, who);
         }
+    }
+
+    /// Logs that `step` of `case` was done, by whom began it.
+    fn log_done(&mut self, case: u32, step: StepIx, at: Timestamp) {
+        if self.log && self.rep == 0 {
+            let who = self.working.remove(&(case, step));
+            self.log_entry(case, step, at, Transition::Complete, who);
+        }
+    }
+
+    fn log_entry(&mut self, case: u32, step: StepIx, at: Timestamp, lifecycle: Transition, who: Option<(RoleIx, u32)>) {
+        let s = self.p.step(step);
+        let role = who.map(|(r, _)| self.p.role(r));
+        self.t.log.push(LogEntry {
+            case,
+            step: s.id.clone(),
+            activity: s.title.clone(),
+            activity_en: s.title_en.clone(),
+            at,
+            lifecycle,
+            resource: match (role, who) {
+                (Some(r), Some((_, n))) => format!("{}#{n}", r.id),
+                _ => crate::eventlog::ENGINE_RESOURCE.to_owned(),
+            },
+            role: role.map(|r| r.id.clone()),
+            unit: role.and_then(|r| r.unit.clone()),
+            warmup: case < self.plan.sc.warmup,
+        });
     }
 
     /// Reacts to what the runtime did to `case`.
@@ -610,7 +658,7 @@ impl<'a> Rep<'_, 'a> {
                         Some(r) => self.enqueue(case, *task, r, now),
                         None => {
                             let (start, done) = self.work(*step, now, None);
-                            self.log_start(case, *step, start, *role);
+                            self.log_start(case, *task, *step, start, *role);
                             self.push(
                                 done,
                                 Ev::Done {
@@ -711,16 +759,7 @@ impl<'a> Rep<'_, 'a> {
                 }
                 EventKind::StepCompleted { step, .. } if self.p.step(*step).counts() => {
                     self.cases[ix(case)].steps += 1;
-                    if self.log && self.rep == 0 {
-                        let s = self.p.step(*step);
-                        self.t.log.push(LogEntry {
-                            case,
-                            activity: s.title_en.clone().unwrap_or_else(|| s.title.clone()),
-                            at: now,
-                            lifecycle: "complete",
-                            resource: s.performer().map(|r| self.p.role(r).id.clone()),
-                        });
-                    }
+                    self.log_done(case, *step, now);
                 }
                 EventKind::Escalated { .. } => self.cases[ix(case)].escalations += 1,
                 EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => self.cases[ix(case)].breached = true,
