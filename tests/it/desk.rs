@@ -861,6 +861,7 @@ async fn the_permit_process_of_a_hundred_and_more_steps_is_drawn_on_its_case_pag
             ravand_engine::model::VarType::Number | ravand_engine::model::VarType::Integer => json!(1),
             ravand_engine::model::VarType::Date => json!("1405-01-15"),
             ravand_engine::model::VarType::String => json!("x"),
+            ravand_engine::model::VarType::List => json!(["x"]),
         };
         data.insert(v.name.clone(), value);
     }

@@ -18,6 +18,7 @@ mod gen;
 mod helpers;
 mod hostile;
 mod http;
+mod instances;
 mod jobs;
 #[path = "../support/large.rs"]
 mod large;

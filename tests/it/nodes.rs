@@ -789,24 +789,8 @@ async fn serve_outside_the_repository_finds_calendars_beside_the_file_and_refuse
 
 /// `POST /cases` with an `Idempotency-Key`: its status, whether the answer
 /// says it was replayed, and its body.
-async fn start_keyed(base: String, token: &str, key: &str, body: Value) -> (u16, Option<String>, Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{base}/cases"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&body)
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await
-        .expect("an answer");
-    let st = res.status().as_u16();
-    let replayed = res
-        .headers()
-        .get("idempotent-replayed")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let v: Value = res.json().await.expect("JSON");
-    (st, replayed, v)
+async fn start_keyed(base: String, token: &'static str, key: &str, body: Value) -> (u16, Option<String>, Value) {
+    post_keyed(format!("{base}/cases"), token, key, body).await
 }
 
 /// How many cases of `process` are stored.
@@ -894,4 +878,104 @@ async fn a_start_whose_answer_was_lost_to_a_kill_is_found_again_by_its_key() {
     assert_eq!((st, r.as_deref()), (201, Some("true")), "{again}");
     assert_eq!(again, first);
     assert_eq!(cases_of(&node, "failover").await, 1);
+}
+
+/// A POST with an `Idempotency-Key`: its status, whether the answer says it
+/// was replayed, and its body (null when it has none).
+async fn post_keyed(url: String, token: &str, key: &str, body: Value) -> (u16, Option<String>, Value) {
+    let res = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer");
+    let st = res.status().as_u16();
+    let replayed = res
+        .headers()
+        .get("idempotent-replayed")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (st, replayed, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A completion or a message whose answer was lost is sent again with its
+/// key: sixteen copies at once through two nodes on one PostgreSQL are
+/// applied once, and every copy is answered as the first was; the key with
+/// another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_completion_and_a_message_sent_again_with_their_key_are_applied_once() {
+    let (db, a, b) = two_nodes("idem_commands", "failover", definition("failover", 1, 1)).await;
+    let started = start_case(&a, "failover").await;
+    let (case, code) = (
+        started["case"].as_u64().expect("case"),
+        started["tracking_code"].clone(),
+    );
+    let (st, v) = send("GET", format!("{}/cases/{case}", a.base), "operator-demo", None).await;
+    assert_eq!(st, 200, "{v}");
+    let task = v["tasks"][0]["task"].as_u64().expect("a task");
+    let copies = |path: String, key: &'static str, body: Value| {
+        let sends: Vec<_> = (0..16)
+            .map(|i| {
+                let base = if i % 2 == 0 { &a.base } else { &b.base };
+                tokio::spawn(post_keyed(format!("{base}{path}"), "operator-demo", key, body.clone()))
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for s in sends {
+                answers.push(s.await.expect("a send"));
+            }
+            answers
+        }
+    };
+    let answers = copies(format!("/cases/{case}/tasks/{task}/complete"), "done-a-1", json!({})).await;
+    assert!(answers.iter().all(|(st, _, _)| *st == 204), "{answers:?}");
+    let fresh = answers.iter().filter(|(_, r, _)| r.as_deref() == Some("false")).count();
+    assert_eq!(fresh, 1, "exactly one copy completed the task: {answers:?}");
+    // The same key for another completion is refused.
+    let (st, _, v) = post_keyed(
+        format!("{}/cases/{case}/tasks/{task}/complete", b.base),
+        "operator-demo",
+        "done-a-1",
+        json!({"outputs": {"tracking_code": "x"}}),
+    )
+    .await;
+    assert!((400..500).contains(&st) && is_json_error(&v), "{st} {v}");
+
+    // Wait for the wait step to pass, then the reply, sixteen times.
+    let mut waiting = false;
+    for _ in 0..100 {
+        let (_, v) = send("GET", format!("{}/cases/{case}", a.base), "operator-demo", None).await;
+        if v["stage"].to_string().contains("\"r\"") {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(waiting, "the case reached the receive");
+    let answers = copies("/messages".into(), "reply-a-1", json!({"name": "reply", "key": code})).await;
+    assert!(
+        answers.iter().all(|(st, _, v)| *st == 200 && v["case"] == json!(case)),
+        "{answers:?}"
+    );
+    let fresh = answers.iter().filter(|(_, r, _)| r.as_deref() == Some("false")).count();
+    assert_eq!(fresh, 1, "exactly one copy was delivered: {answers:?}");
+    let (st, v) = send("GET", format!("{}/cases/{case}/history", a.base), "admin-demo", None).await;
+    assert_eq!(st, 200, "{v}");
+    let of_type = |t: &str| {
+        v["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["type"] == t)
+            .count()
+    };
+    assert_eq!(of_type("task-completed"), 1, "{v}");
+    assert_eq!(of_type("message-received"), 1, "{v}");
+    assert_eq!(of_type("completed"), 1, "{v}");
+    drop((a, b));
+    db.drop().await;
 }

@@ -33,6 +33,15 @@ enum Act {
     Cancel,
     /// The case is still running here.
     Running,
+    /// Instances are added to the task with multiple instances at this step
+    /// (items as a JSON list).
+    Add(&'static str, &'static str),
+    /// Exactly this many tasks are open at this step.
+    Open(&'static str, usize),
+    /// A case variable holds this value (JSON).
+    Holds(&'static str, &'static str),
+    /// A manager sets case data (JSON object).
+    Set(&'static str),
 }
 
 /// A fixture run: its start data, what is done, and what must come of it.
@@ -98,6 +107,148 @@ const RUNS: &[Run] = &[
             Complete("b", r#"{"again": false}"#),
         ],
         path: &["b", "a", "b"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        file: "wcp13-multiple-instances-design-time.yaml",
+        start: "{}",
+        acts: &[
+            Open("review", 3),
+            Complete("review", "{}"),
+            Complete("review", "{}"),
+            Open("review", 1),
+            Gone("decide"),
+            Complete("review", "{}"),
+            Complete("decide", "{}"),
+        ],
+        path: &["review", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        file: "wcp14-multiple-instances-run-time.yaml",
+        start: r#"{"bodies": ["water", "power"]}"#,
+        acts: &[
+            Open("inquire", 2),
+            Complete("inquire", r#"{"answer": "objection"}"#),
+            Running,
+            Complete("inquire", r#"{"answer": "no-objection"}"#),
+            Holds(
+                "answers",
+                r#"[{"body": "water", "answer": "objection"}, {"body": "power", "answer": "no-objection"}]"#,
+            ),
+            Complete("decide", "{}"),
+        ],
+        path: &["inquire", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // A case that names no body goes straight on.
+        file: "wcp14-multiple-instances-run-time.yaml",
+        start: r#"{"bodies": []}"#,
+        acts: &[Open("inquire", 0), Holds("answers", "[]"), Complete("decide", "{}")],
+        path: &["inquire", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        file: "wcp15-multiple-instances-no-a-priori.yaml",
+        start: r#"{"bodies": ["water", "power"]}"#,
+        acts: &[
+            Open("inquire", 1),
+            Complete("inquire", r#"{"answer": "w"}"#),
+            Add("inquire", r#"["gas"]"#),
+            Open("inquire", 1),
+            Complete("inquire", r#"{"answer": "p"}"#),
+            Complete("inquire", r#"{"answer": "g"}"#),
+            Holds("bodies", r#"["water", "power", "gas"]"#),
+            Holds(
+                "answers",
+                r#"[{"body": "water", "answer": "w"}, {"body": "power", "answer": "p"}, {"body": "gas", "answer": "g"}]"#,
+            ),
+            Complete("decide", "{}"),
+        ],
+        path: &["inquire", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // One of three has reviewed when the head says that is enough: the
+        // other two reviews are withdrawn with their deadlines.
+        file: "wcp27-complete-multiple-instance-activity.yaml",
+        start: r#"{"members": ["a", "b", "c"], "enough": false}"#,
+        acts: &[
+            Complete("review", "{}"),
+            Set(r#"{"enough": false}"#),
+            Open("review", 2),
+            Set(r#"{"enough": true}"#),
+            Gone("review"),
+            NoTimers,
+            Holds("reviews", r#"[{"member": "a"}]"#),
+            Complete("decide", "{}"),
+        ],
+        path: &["review", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        // Two days pass with one of three answered: the two still open are
+        // withdrawn with their deadlines.
+        file: "wcp26-cancel-multiple-instance-activity.yaml",
+        start: r#"{"bodies": ["water", "power", "gas"]}"#,
+        acts: &[
+            Complete("inquire", "{}"),
+            Tick,
+            Open("inquire", 2),
+            Tick,
+            Tick,
+            Gone("inquire"),
+            NoTimers,
+            Complete("lapse", "{}"),
+        ],
+        path: &["lapse"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        file: "wcp35-cancelling-partial-join-multiple-instances.yaml",
+        start: r#"{"bodies": ["water", "power", "gas", "fire", "heritage"]}"#,
+        acts: &[
+            Open("inquire", 5),
+            Complete("inquire", r#"{"answer": "a"}"#),
+            Complete("inquire", r#"{"answer": "b"}"#),
+            Open("inquire", 3),
+            Complete("inquire", r#"{"answer": "c"}"#),
+            Gone("inquire"),
+            NoTimers,
+            Holds(
+                "answers",
+                r#"[{"body": "water", "answer": "a"}, {"body": "power", "answer": "b"}, {"body": "gas", "answer": "c"}]"#,
+            ),
+            Complete("decide", "{}"),
+        ],
+        path: &["inquire", "decide"],
+        status: Status::Completed,
+        outcome: Some("done"),
+    },
+    Run {
+        file: "wcp36-dynamic-partial-join-multiple-instances.yaml",
+        start: r#"{"bodies": ["water", "power"]}"#,
+        acts: &[
+            Complete("inquire", r#"{"objects": false}"#),
+            Add("inquire", r#"["heritage", "fire"]"#),
+            Open("inquire", 3),
+            Complete("inquire", r#"{"objects": true}"#),
+            Gone("inquire"),
+            Holds(
+                "answers",
+                r#"[{"body": "water", "objects": false}, {"body": "power", "objects": true}]"#,
+            ),
+            Complete("decide", "{}"),
+        ],
+        path: &["inquire", "decide"],
         status: Status::Completed,
         outcome: Some("done"),
     },
@@ -308,6 +459,27 @@ fn play(run: &Run) {
             Cancel => Command::Cancel { by: None, reason: None }.into(),
             Running => {
                 assert_eq!(st.status, Status::Running, "{}", what(i));
+                continue;
+            }
+            Add(step, items) => Command::AddInstances {
+                step: step.to_owned(),
+                items: serde_json::from_str(items).expect("a JSON list"),
+                by: None,
+            }
+            .into(),
+            Open(step, n) => {
+                let open = st.tasks.iter().filter(|t| p.step(t.step).id == step).count();
+                assert_eq!(open, n, "{}: tasks open at `{step}`", what(i));
+                continue;
+            }
+            Set(values) => Command::SetData {
+                values: data(values),
+                by: None,
+            }
+            .into(),
+            Holds(var, json) => {
+                let want: serde_json::Value = serde_json::from_str(json).expect("JSON");
+                assert_eq!(st.data.get(var), Some(&want), "{}: `{var}`", what(i));
                 continue;
             }
         };

@@ -660,3 +660,40 @@ fn every_municipal_scenario_runs_to_the_end_of_its_cases() {
     let (sc, _) = ravand_engine::sim::default_scenario().expect("the default scenario parses");
     assert_eq!(sc.cases, Some(1000));
 }
+
+/// A task with three instances of two hours each: at once they take two
+/// hours, one after the other six, and one person working them all at
+/// once's pace still takes six (they queue for her); each instance is a
+/// task of its own in the log.
+#[test]
+fn multiple_instances_take_their_time_at_once_or_in_turn() {
+    let text = |order: &str, staffed: bool| {
+        format!(
+            "id: mi\nversion: 1\ntitle: چند نمونه\nroles:\n  - {{id: clerk, title: کارمند}}\ndata:\n  - {{name: bodies, type: list, required: true}}\n  - {{name: body, type: string}}\nsteps:\n  - {{id: start, kind: start}}\n  - {{id: ask, title: استعلام, {}each: {{over: bodies, as: body, order: {order}}}, duration: {{fixed: 2 hours}}}}\n  - {{id: done, kind: end, outcome: done}}\n",
+            if staffed { "performer: clerk, " } else { "mode: manual, performer: clerk, " }
+        )
+    };
+    let run = |order: &str, staffed: bool| {
+        let p = check("mi.yaml", &text(order, staffed)).process.expect("valid");
+        let sc = format!(
+            "cases: 20\nseed: 3\narrivals: {{every: 1 days}}\ndata: {{bodies: {{value: [water, power, gas]}}}}\n{}",
+            if staffed { "resources: {clerk: 1}\n" } else { "" }
+        );
+        let (r, log) =
+            ravand_engine::sim::simulate_with_log(&p, &WorkCalendar::always(), &scenario(&sc), true).expect("runs");
+        assert_eq!(r.unfinished, 0, "{order}: {r:?}");
+        (r.cycle_days.mean * 24.0, r.steps_mean, log)
+    };
+    let (at_once, steps, log) = run("parallel", false);
+    assert!((at_once - 2.0).abs() < 1e-9, "at once: {at_once} h");
+    assert_eq!(steps, 1.0, "the step counts once");
+    let completions = log
+        .iter()
+        .filter(|e| e.step == "ask" && e.lifecycle == ravand_engine::eventlog::Transition::Complete)
+        .count();
+    assert_eq!(completions, 20 * 3, "one completed task per instance");
+    let (in_turn, _, _) = run("sequential", false);
+    assert!((in_turn - 6.0).abs() < 1e-9, "in turn: {in_turn} h");
+    let (one_person, _, _) = run("parallel", true);
+    assert!((one_person - 6.0).abs() < 1e-9, "one clerk: {one_person} h");
+}

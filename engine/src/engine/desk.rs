@@ -90,15 +90,21 @@ impl Engine {
             .find(|t| t.task == task)
             .ok_or(EngineError::Command(CommandError::NoSuchTask(task)))?;
         let step = p.step(open.step);
+        // One instance of a task with multiple instances sees its own item.
+        let item = step.each().and_then(|e| e.item).zip(st.item_of(open));
         let field = |ix: &crate::model::VarIx| {
             let v = p.var(*ix);
+            let value = match item {
+                Some((i, x)) if i == *ix => Some(x.clone()),
+                _ => st.data.get(&v.name).cloned(),
+            };
             Field {
                 name: v.name.clone(),
                 title: v.title.clone(),
                 ty: v.ty,
                 values: v.values.clone(),
                 required: v.required,
-                value: st.data.get(&v.name).cloned(),
+                value,
             }
         };
         let shows = match &step.spec {

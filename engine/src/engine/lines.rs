@@ -74,6 +74,10 @@ pub(super) fn describe_fa(
             Some(r) => format!("کار «{}» در کارتابل {} گذاشته شد", step(p, *s), role(p, *r)),
             None => format!("کار «{}» باز شد", step(p, *s)),
         },
+        EventKind::InstancesPlanned { step: s, items, .. } => {
+            format!("«{}» {} نمونه باز کرد", step(p, *s), items.len())
+        }
+        EventKind::InstancesAdded { items, by: who, .. } => format!("{} نمونه افزوده شد{}", items.len(), by(who)),
         EventKind::TaskClaimed { task: t, user } => format!("{user} کار «{}» را برداشت", task(t)),
         EventKind::TaskCompleted { task: t, by: who } => format!("کار «{}» انجام شد{}", task(t), by(who)),
         EventKind::TaskCancelled { task: t } => format!("کار «{}» پس گرفته شد", task(t)),

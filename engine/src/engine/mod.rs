@@ -116,6 +116,39 @@ fn start_digest(process: &str, data: &Data) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest of a command to one case, as its idempotency key is kept.
+fn command_digest(case: CaseId, cmd: &Command) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"command");
+    h.update(case.0.to_be_bytes());
+    h.update(serde_json::to_vec(cmd).unwrap_or_default());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest of a message, as its idempotency key is kept.
+fn message_digest(name: &str, key: Option<&str>, data: &Data) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"message");
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update(key.unwrap_or_default().as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_vec(data).unwrap_or_default());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An idempotency key is 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters.
+fn check_key(key: &str) -> Result<(), EngineError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(EngineError::BadInput(format!(
+            "an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (a UUID, say)"
+        )));
+    }
+    Ok(())
+}
+
 /// Case data the engine owns: no client may write it (it is set by the
 /// engine when a process declares it).
 pub const ENGINE_OWNED: &[&str] = &["tracking_code"];
@@ -331,11 +364,7 @@ impl Engine {
         data: Data,
         key: &str,
     ) -> Result<Started, EngineError> {
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(|c| !c.is_ascii_graphic()) {
-            return Err(EngineError::BadInput(format!(
-                "an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (a UUID, say)"
-            )));
-        }
+        check_key(key)?;
         self.start_keyed(actor, process, data, Some(key)).await
     }
 
@@ -408,24 +437,139 @@ impl Engine {
     /// against the case as it is locked in this unit of work (so a task
     /// reassigned a moment ago is judged by its new role).
     pub async fn command_as(&self, actor: &Actor, case: CaseId, cmd: Command) -> Result<(), EngineError> {
+        self.command_keyed(actor, case, cmd, None).await.map(|_| ())
+    }
+
+    /// [`Engine::command_as`] at most once for `key` (an `Idempotency-Key`):
+    /// a command sent again with the key of one that was applied is not
+    /// applied again and answers as it did (`Ok(true)`: replayed), so a
+    /// client whose answer was lost may retry a completion. The key is taken
+    /// in the command's own unit of work, after the case is locked, so two
+    /// copies racing on two nodes apply once; keys are scoped to who sends
+    /// them and kept as long as the case; a key sent again with another
+    /// command is refused ([`EngineError::KeyReused`]).
+    pub async fn command_once_as(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        cmd: Command,
+        key: &str,
+    ) -> Result<bool, EngineError> {
+        check_key(key)?;
+        self.command_keyed(actor, case, cmd, Some(key)).await
+    }
+
+    /// A command in its unit of work, once per `key` when one is given;
+    /// whether it was a replay.
+    async fn command_keyed(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        cmd: Command,
+        key: Option<&str>,
+    ) -> Result<bool, EngineError> {
         match &cmd {
             Command::Complete { outputs: d, .. } => refuse_engine_owned(d)?,
             Command::SetData { values: d, .. } | Command::Resolve { values: d, .. } => refuse_engine_owned(d)?,
             _ => {}
         }
+        let owner = actor.user.clone().unwrap_or_default();
+        let digest = key.map(|_| command_digest(case, &cmd));
         let now = self.clock.now();
         self.retrying(|| async {
             let mut w = self.work().await?;
             let r = async {
                 w.load(case).await?;
                 w.check(actor, case, &cmd)?;
+                if let (Some(key), Some(digest)) = (key, &digest) {
+                    if self.key_seen(&mut w.tx, &owner, key, digest).await?.is_some() {
+                        return Ok(true);
+                    }
+                }
                 let from = w.command(case, cmd.clone(), now).await?;
-                w.settle(case, from, now).await
+                w.settle(case, from, now).await?;
+                if let (Some(key), Some(digest)) = (key, &digest) {
+                    self.store
+                        .take_start_key(&mut w.tx, &owner, key, digest, case.0 as i64, now)
+                        .await?;
+                }
+                Ok(false)
             }
             .await;
             w.finish(r).await
         })
         .await
+    }
+
+    /// [`Engine::message_as`] at most once for `key`: a message sent again
+    /// with the key of one that was delivered is not delivered again, and
+    /// answers with the case it went to (`(case, true)`: replayed).
+    pub async fn message_once_as(
+        &self,
+        actor: &Actor,
+        name: &str,
+        correlation: Option<&str>,
+        data: Data,
+        key: &str,
+    ) -> Result<(CaseId, bool), EngineError> {
+        check_key(key)?;
+        refuse_engine_owned(&data)?;
+        let owner = actor.user.clone().unwrap_or_default();
+        let digest = message_digest(name, correlation, &data);
+        let now = self.clock.now();
+        let allowed = actor.start_processes();
+        self.retrying(|| async {
+            let mut w = self.work().await?;
+            let r = async {
+                if let Some(case) = self.key_seen(&mut w.tx, &owner, key, &digest).await? {
+                    return Ok((CaseId(case as u64), true));
+                }
+                let found = self
+                    .store
+                    .find_subscription(&mut w.tx, name, correlation, allowed.as_deref())
+                    .await?;
+                let Some((case, sub)) = found else {
+                    // A copy delivered while this one looked is a replay.
+                    return match self.key_seen(&mut w.tx, &owner, key, &digest).await? {
+                        Some(case) => Ok((CaseId(case as u64), true)),
+                        None => Err(EngineError::NotCorrelated(name.to_owned())),
+                    };
+                };
+                let case = CaseId(case as u64);
+                w.load(case).await?;
+                w.check_message(actor, case)?;
+                // A copy that held the case's lock before this one is a replay.
+                if let Some(case) = self.key_seen(&mut w.tx, &owner, key, &digest).await? {
+                    return Ok((CaseId(case as u64), true));
+                }
+                let cmd = Internal::Deliver {
+                    sub,
+                    data: data.clone(),
+                    by: actor.user.clone(),
+                };
+                let from = w.command(case, cmd, now).await?;
+                w.settle(case, from, now).await?;
+                self.store
+                    .take_start_key(&mut w.tx, &owner, key, &digest, case.0 as i64, now)
+                    .await?;
+                Ok((case, false))
+            }
+            .await;
+            w.finish(r).await
+        })
+        .await
+    }
+
+    /// The case a request with this key went to, when one did; a key kept
+    /// for another request is [`EngineError::KeyReused`].
+    async fn key_seen(&self, tx: &mut Tx, owner: &str, key: &str, digest: &str) -> Result<Option<i64>, EngineError> {
+        match self.store.start_key(tx, owner, key).await? {
+            Some((case, was)) if was == digest => Ok(Some(case)),
+            Some(_) => Err(EngineError::KeyReused(format!(
+                "idempotency key `{key}` was used for another request; send a new key for a new one"
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// Claims a task for `user`.

@@ -135,6 +135,7 @@ impl TaskRow {
                 due_at: self.due,
                 due: self.due_text,
                 overdue: self.overdue,
+                item: self.item.and_then(|x| serde_json::from_str(&x).ok()),
             },
         }
     }

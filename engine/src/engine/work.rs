@@ -90,6 +90,7 @@ pub(super) fn read_rows(id: i64, p: &Process, cal: &WorkCalendar, st: &Instance)
                 due: k.due_at,
                 due_text: k.due_at.map(|d| cal.show(d)),
                 overdue: k.overdue,
+                item: st.item_of(k).map(|x| x.to_string()),
             }
         })
         .collect();
@@ -244,6 +245,21 @@ impl Work<'_> {
                         Some(r) => forbid(format!("task {task} is on the list of `{process}/{r}`, not yours")),
                         None => forbid(format!("task {task} has no performer; only `{process}/*` may work it")),
                     }
+                }
+            }
+            Command::AddInstances { step, .. } => {
+                // Whoever works the step's tasks, or a manager.
+                let p = &c.deployment.process;
+                let role = p
+                    .find(step)
+                    .and_then(|s| p.step(s).performer())
+                    .map(|r| p.role(r).id.as_str());
+                if actor.may_manage() || role.is_some() && actor.may_work(process, role) {
+                    Ok(())
+                } else {
+                    forbid(format!(
+                        "only the step's performers or an administrator add instances to `{step}`"
+                    ))
                 }
             }
             Command::SetData { .. }

@@ -47,6 +47,7 @@ pub fn router(s: Arc<Service>) -> Router {
         .route("/cases/{id}/suspend", post(suspend))
         .route("/cases/{id}/resume", post(resume))
         .route("/cases/{id}/cancel", post(cancel))
+        .route("/cases/{id}/instances", post(add_instances))
         .route("/messages", post(message))
         .route("/worklist", get(worklist))
         .route("/overdue", get(overdue))
@@ -165,6 +166,7 @@ async fn counted(
         suspend,
         resume,
         cancel,
+        add_instances,
         message,
         worklist,
         overdue,
@@ -194,6 +196,7 @@ async fn counted(
         MessageBody,
         Correlated,
         CancelBody,
+        InstancesBody,
         ResolveBody,
         PublicView,
         ErrorBody
@@ -335,6 +338,26 @@ fn optional<T: Default + serde::de::DeserializeOwned>(bytes: axum::body::Bytes) 
     serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-request", e.to_string()))
 }
 
+/// The request's `Idempotency-Key`, when it sends one.
+fn idempotency_key(h: &HeaderMap) -> Res<Option<&str>> {
+    h.get("idempotency-key")
+        .map(|k| {
+            k.to_str().map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad-data",
+                    "an idempotency key is visible ASCII characters",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Whether an answer repeats an earlier one (`idempotent-replayed`).
+fn replayed_header(replayed: bool) -> [(&'static str, &'static str); 1] {
+    [("idempotent-replayed", if replayed { "true" } else { "false" })]
+}
+
 /// A definition to deploy: its file name (for diagnostics) and YAML text.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeployBody {
@@ -395,23 +418,13 @@ async fn start(
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let st = match h.get("idempotency-key") {
+    let st = match idempotency_key(&h)? {
         None => s.engine.start_as(&c.actor, &b.process, b.data).await?,
-        Some(k) => {
-            let k = k.to_str().map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "bad-data",
-                    "an idempotency key is visible ASCII characters",
-                )
-            })?;
-            s.engine.start_once_as(&c.actor, &b.process, b.data, k).await?
-        }
+        Some(k) => s.engine.start_once_as(&c.actor, &b.process, b.data, k).await?,
     };
-    let replayed = if st.replayed { "true" } else { "false" };
     Ok((
         StatusCode::CREATED,
-        [("idempotent-replayed", replayed)],
+        replayed_header(st.replayed),
         Json(Started {
             case: st.case.0,
             tracking_code: st.tracking_code,
@@ -473,8 +486,10 @@ pub struct CompleteBody {
 }
 
 /// Complete a task.
-#[utoipa::path(post, path = "/cases/{id}/tasks/{task}/complete", params(("id" = u64, Path), ("task" = u32, Path)), request_body = CompleteBody,
-    responses((status = 204, description = "done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/cases/{id}/tasks/{task}/complete", params(("id" = u64, Path), ("task" = u32, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, e.g. a UUID; the same on every retry of one completion: a retry of one that was applied answers 204 again and is not applied twice")),
+    request_body = CompleteBody,
+    responses((status = 204, description = "done", headers(("Idempotent-Replayed" = String, description = "`true` when an earlier completion with this key did it"))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn complete(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -489,8 +504,51 @@ async fn complete(
         by: Some(c.user.clone()),
         outputs: b.outputs,
     };
+    let replayed = match idempotency_key(&h)? {
+        None => {
+            s.engine.command_as(&c.actor, id, cmd).await?;
+            false
+        }
+        Some(k) => s.engine.command_once_as(&c.actor, id, cmd, k).await?,
+    };
+    if !replayed {
+        s.metrics.tasks_completed.inc();
+    }
+    Ok((StatusCode::NO_CONTENT, replayed_header(replayed)))
+}
+
+/// Instances to add to a task with multiple instances under way.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstancesBody {
+    /// The step's id.
+    pub step: String,
+    /// One item per new instance, appended to the step's list.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+}
+
+/// Add instances to a task with multiple instances under way (`each: {over:
+/// …}`), e.g. another body to ask: one task per item opens (at once, or in
+/// turn when they run one after the other). For the step's performers and
+/// administrators.
+#[utoipa::path(post, path = "/cases/{id}/instances", params(("id" = u64, Path)), request_body = InstancesBody,
+    responses((status = 204, description = "added"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_instances(
+    State(s): State<Arc<Service>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<InstancesBody>, JsonRejection>,
+) -> Res<impl IntoResponse> {
+    let c = s.allow(&h, &[Access::Clerk])?;
+    let id = case_id(&id)?;
+    let b = body(b)?;
+    let cmd = Command::AddInstances {
+        step: b.step,
+        items: b.items,
+        by: Some(c.user.clone()),
+    };
     s.engine.command_as(&c.actor, id, cmd).await?;
-    s.metrics.tasks_completed.inc();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -574,7 +632,9 @@ pub struct Correlated {
 }
 
 /// Send a message; it goes to the oldest case waiting for it with that key.
-#[utoipa::path(post, path = "/messages", request_body = MessageBody, responses((status = 200, body = Correlated), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/messages", request_body = MessageBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, e.g. a UUID; the same on every retry of one message: a retry of one that was delivered answers with its case and is not delivered twice")),
+    responses((status = 200, body = Correlated, headers(("Idempotent-Replayed" = String, description = "`true` when an earlier message with this key was delivered"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn message(
     State(s): State<Arc<Service>>,
     h: HeaderMap,
@@ -582,9 +642,21 @@ async fn message(
 ) -> Res<impl IntoResponse> {
     let c = s.allow(&h, &[Access::Clerk])?;
     let b = body(b)?;
-    let case = s.engine.message_as(&c.actor, &b.name, b.key.as_deref(), b.data).await?;
-    s.metrics.messages.inc();
-    Ok(Json(Correlated { case: case.0 }))
+    let (case, replayed) = match idempotency_key(&h)? {
+        None => (
+            s.engine.message_as(&c.actor, &b.name, b.key.as_deref(), b.data).await?,
+            false,
+        ),
+        Some(k) => {
+            s.engine
+                .message_once_as(&c.actor, &b.name, b.key.as_deref(), b.data, k)
+                .await?
+        }
+    };
+    if !replayed {
+        s.metrics.messages.inc();
+    }
+    Ok((replayed_header(replayed), Json(Correlated { case: case.0 })))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -61,6 +61,9 @@ pub struct TaskViewDoc {
     due: Option<String>,
     /// Whether its deadline has passed.
     overdue: bool,
+    /// For one instance of a task with multiple instances: its item (for a
+    /// count, its number from 1); left out for any other task.
+    item: Option<Value>,
 }
 
 /// An open task with its case, as the worklist lists it.

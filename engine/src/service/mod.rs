@@ -437,7 +437,8 @@ impl From<EngineError> for ApiError {
                 | CommandError::NoSuchSubscription(_)
                 | CommandError::NoSuchTimer(_)
                 | CommandError::NoSuchChild(_)
-                | CommandError::NoSuchIncident(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", msg),
+                | CommandError::NoSuchIncident(_)
+                | CommandError::NoInstances(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", msg),
                 CommandError::BadData(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad-data", msg),
                 CommandError::Inconsistent(_) => {
                     tracing::error!(error = %msg, "a case's state is inconsistent");

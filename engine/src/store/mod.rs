@@ -859,8 +859,9 @@ impl Store {
         .transpose()
     }
 
-    /// The case a start with this idempotency key made, and the digest of
-    /// that start's request, seen from inside a unit of work.
+    /// The case a request with this idempotency key went to (a start, a
+    /// completion or a message: one key space per caller), and the digest
+    /// of that request, seen from inside a unit of work.
     pub async fn start_key(&self, tx: &mut Tx, owner: &str, key: &str) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query("SELECT case_id, digest FROM start_keys WHERE owner = $1 AND idem_key = $2")
             .bind(owner)

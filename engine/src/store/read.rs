@@ -42,6 +42,8 @@ pub struct TaskRow {
     pub due_text: Option<String>,
     /// Whether its deadline has passed.
     pub overdue: bool,
+    /// For one instance of a task with multiple instances: its item, as JSON.
+    pub item: Option<String>,
 }
 
 /// The rows of one case beside its state, as the engine derived them from
@@ -223,11 +225,12 @@ fn task_row(r: &AnyRow) -> Result<TaskRow, StoreError> {
         due: r.try_get::<Option<i64>, _>(10)?.map(Timestamp),
         due_text: r.try_get(11)?,
         overdue: r.try_get::<i64, _>(12)? != 0,
+        item: r.try_get(13)?,
     })
 }
 
 const TASK_COLUMNS: &str =
-    "case_id, task_id, process, version, step, title, role, unit, assignee, created_at, due, due_text, overdue";
+    "case_id, task_id, process, version, step, title, role, unit, assignee, created_at, due, due_text, overdue, item";
 
 /// The sort key of a task's due instant: the instant, or last when none.
 pub fn due_key(due: Option<Timestamp>) -> i64 {
@@ -269,11 +272,11 @@ impl Store {
         for chunk in tasks.chunks(50) {
             let mut sql = format!("INSERT INTO tasks ({TASK_COLUMNS}, due_key) VALUES ");
             for i in 0..chunk.len() {
-                let b = i * 14;
+                let b = i * 15;
                 if i > 0 {
                     sql.push(',');
                 }
-                let marks: Vec<String> = (1..=14).map(|k| format!("${}", b + k)).collect();
+                let marks: Vec<String> = (1..=15).map(|k| format!("${}", b + k)).collect();
                 sql.push_str(&format!("({})", marks.join(", ")));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -292,6 +295,7 @@ impl Store {
                     .bind(t.due.map(|d| d.0))
                     .bind(t.due_text.as_deref())
                     .bind(i64::from(t.overdue))
+                    .bind(t.item.as_deref())
                     .bind(due_key(t.due));
             }
             q.execute(&mut **tx).await?;

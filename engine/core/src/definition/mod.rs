@@ -102,6 +102,9 @@ pub enum VarType {
     Date,
     /// One of a fixed list of `values`.
     Enum,
+    /// A list (فهرست) of values, e.g. the bodies a permit's inquiries go to;
+    /// a step with `each:` makes one instance per item.
+    List,
 }
 
 /// A case variable.
@@ -464,6 +467,62 @@ pub struct StepDef {
     /// For `start`: a recurring schedule that starts cases by itself.
     #[serde(default)]
     pub schedule: Option<ScheduleDef>,
+    /// For a person's task: multiple instances (چند نمونه), one task per
+    /// item of a list or a number decided when the case gets here, all at
+    /// once or one after the other, each with its own item and values; the
+    /// step is done when all are (or when `until` holds, which withdraws the
+    /// rest).
+    #[serde(default)]
+    pub each: Option<EachDef>,
+}
+
+/// Multiple instances of a task (چند نمونه): how many, in what order, and
+/// where their values go.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EachDef {
+    /// A `list` variable: one instance per item, e.g. `over: bodies`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub over: Option<SStr>,
+    /// Instead of `over`: an expression over case data giving how many
+    /// instances, e.g. `count: "inspectors"` or `count: "3"`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub count: Option<SStr>,
+    /// With `over`: the variable each instance sees its item as (shown on its
+    /// task), e.g. `as: body`. Declared like any variable, of the items' type.
+    #[serde(default, rename = "as")]
+    #[schemars(with = "Option<String>")]
+    pub item: Option<SStr>,
+    /// `parallel` (all at once, the default) or `sequential` (one after the
+    /// other, in the list's order).
+    #[serde(default)]
+    pub order: Option<EachOrder>,
+    /// A condition over case data read after each instance is done; when it
+    /// holds, the step is done and the instances still open are withdrawn
+    /// ("when 3 of 5 bodies have answered": `"answers.size() >= 3"`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub until: Option<SStr>,
+    /// A `list` variable that gathers the instances' values: one map per
+    /// instance done, in the order they were done, holding its item (under
+    /// its `as` name) and what the step `sets`. It starts empty each time
+    /// the step is entered. Required when the step `sets` anything.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub gather: Option<SStr>,
+}
+
+/// The order of multiple instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EachOrder {
+    /// All at once (همزمان).
+    #[default]
+    Parallel,
+    /// One after the other, in the list's order (پشت سر هم).
+    Sequential,
 }
 
 /// One computation of a service task: a variable and a CEL expression.

@@ -54,6 +54,10 @@ pub struct Measures {
     pub approvals: u32,
     /// Steps with a deadline.
     pub with_deadline: u32,
+    /// Tasks with multiple instances (each counted once among `steps`;
+    /// a case works one task per instance there).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub multi_instance: u32,
     /// Fewest and most steps one case goes through.
     pub path: PathFigures,
     /// The outcomes of the end steps, sorted.
@@ -95,7 +99,7 @@ pub fn measure(p: &Process) -> Measures {
         by_value.insert(v, 0);
     }
     let mut by_role: BTreeMap<String, u32> = BTreeMap::new();
-    let (mut steps, mut gateways, mut with_deadline) = (0, 0, 0);
+    let (mut steps, mut gateways, mut with_deadline, mut multi_instance) = (0, 0, 0, 0);
     let mut outcomes = Vec::new();
     for st in &p.steps {
         if st.is_gateway() {
@@ -128,6 +132,7 @@ pub fn measure(p: &Process) -> Measures {
             .entry(st.value.map_or("unclassified", |v| v.name()))
             .or_insert(0) += 1;
         with_deadline += u32::from(st.deadline.is_some());
+        multi_instance += u32::from(st.each().is_some());
     }
     outcomes.sort();
     outcomes.dedup();
@@ -162,6 +167,7 @@ pub fn measure(p: &Process) -> Measures {
         gateways,
         handoffs,
         with_deadline,
+        multi_instance,
         path: path_figures(p, 500_000),
         outcomes,
     }
@@ -269,6 +275,9 @@ pub fn to_text(m: &Measures) -> String {
     let _ = writeln!(s, "  roles involved       {}", m.roles_involved);
     let _ = writeln!(s, "  gateways             {}", m.gateways);
     let _ = writeln!(s, "  with a deadline      {}", m.with_deadline);
+    if m.multi_instance > 0 {
+        let _ = writeln!(s, "  multiple instances   {} (one step each)", m.multi_instance);
+    }
     let tags: Vec<String> = m
         .steps_by_tag
         .iter()
@@ -545,4 +554,8 @@ fn remaining_days(p: &Process, until: Option<crate::model::StepIx>, memo: &mut B
 /// working day; queueing for people is not included (the simulator has it).
 pub fn expected_days(p: &Process) -> f64 {
     remaining_days(p, None, &mut Blocks::new())[p.start.ix()]
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

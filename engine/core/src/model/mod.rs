@@ -336,6 +336,30 @@ pub struct Step {
     pub place: Place,
 }
 
+/// How many instances of a task a case makes when it gets there.
+#[derive(Debug)]
+pub enum Instances {
+    /// One per item of a `list` variable.
+    Over(VarIx),
+    /// As many as an expression over case data gives.
+    Count(Condition),
+}
+
+/// Multiple instances of a task (`each:`).
+#[derive(Debug)]
+pub struct Each {
+    /// How many, and of what.
+    pub instances: Instances,
+    /// The variable each instance sees its item as.
+    pub item: Option<VarIx>,
+    /// One after the other rather than all at once.
+    pub sequential: bool,
+    /// Read after each instance is done: when it holds, the rest are withdrawn.
+    pub until: Option<Condition>,
+    /// The `list` variable gathering each done instance's values.
+    pub gather: Option<VarIx>,
+}
+
 /// The fields only some kinds of step have. A receive always has its
 /// message, a subprocess the process it calls, a wait what it waits for: by
 /// construction, not by a check at each use.
@@ -360,6 +384,8 @@ pub enum Spec {
         compute: Vec<(VarIx, Condition)>,
         /// For a service task done by an outside worker: its jobs' topic.
         topic: Option<String>,
+        /// Multiple instances of the task, when it has them.
+        each: Option<Box<Each>>,
     },
     /// A wait, and what it waits for.
     Wait(WaitFor),
@@ -418,6 +444,13 @@ impl Step {
     pub fn topic(&self) -> Option<&str> {
         match &self.spec {
             Spec::Task { topic, .. } => topic.as_deref(),
+            _ => None,
+        }
+    }
+    /// A task's multiple instances, when it has them.
+    pub fn each(&self) -> Option<&Each> {
+        match &self.spec {
+            Spec::Task { each, .. } => each.as_deref(),
             _ => None,
         }
     }

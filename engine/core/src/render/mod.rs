@@ -111,8 +111,10 @@ fn label(p: &Process, i: usize) -> String {
     isolate(&text(p, i))
 }
 
-/// A step's words on the drawing: its title, and an end's outcome or how
-/// many branches a partial join waits for ("۲ از ۳": 2 of 3).
+/// A step's words on the drawing: its title, and an end's outcome, how
+/// many branches a partial join waits for ("۲ از ۳": 2 of 3), or a task's
+/// multiple instances with BPMN's marker (`|||` all at once, `≡` one after
+/// the other).
 fn text(p: &Process, i: usize) -> String {
     let st = &p.steps[i];
     let fa = |n: usize| {
@@ -124,7 +126,10 @@ fn text(p: &Process, i: usize) -> String {
     match (st.kind, st.outcome(), st.needs()) {
         (StepKind::End | StepKind::Terminate, Some(o), _) => format!("{} [{o}]", st.title),
         (_, _, Some(n)) => format!("{} [{} از {}]", st.title, fa(n), fa(st.incoming.len())),
-        _ => st.title.clone(),
+        _ => match st.each() {
+            Some(e) => format!("{} [{}]", st.title, if e.sequential { "≡" } else { "|||" }),
+            None => st.title.clone(),
+        },
     }
 }
 

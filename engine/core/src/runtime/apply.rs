@@ -58,6 +58,7 @@ pub fn apply(st: &mut Instance, e: &Event) {
             step,
             role,
             due,
+            instance,
         } => {
             st.tasks.push(Task {
                 id: *task,
@@ -68,9 +69,34 @@ pub fn apply(st: &mut Instance, e: &Event) {
                 created_at: e.at,
                 due_at: *due,
                 overdue: false,
+                instance: *instance,
             });
             st.next_id = st.next_id.max(task.0 + 1);
+            if let (Some(i), Some(m)) = (instance, st.many.iter_mut().find(|m| m.token == *token)) {
+                m.opened = m.opened.max(i + 1);
+            }
         }
+        EventKind::InstancesPlanned { token, step, items } => {
+            st.many.retain(|m| m.token != *token);
+            st.many.push(Many {
+                token: *token,
+                step: *step,
+                items: items.clone(),
+                opened: 0,
+                done: 0,
+            });
+        }
+        EventKind::InstancesAdded { token, items, .. } => {
+            if let Some(m) = st.many.iter_mut().find(|m| m.token == *token) {
+                m.items.extend(items.iter().cloned());
+            }
+        }
+        EventKind::InstanceDone { token, .. } => {
+            if let Some(m) = st.many.iter_mut().find(|m| m.token == *token) {
+                m.done += 1;
+            }
+        }
+        EventKind::InstancesEnded { token } => st.many.retain(|m| m.token != *token),
         EventKind::TaskClaimed { task, user } => {
             if let Some(t) = st.tasks.iter_mut().find(|t| t.id == *task) {
                 t.assignee = Some(user.clone());

@@ -23,6 +23,7 @@ pub fn check_value(var: &Variable, v: &Value) -> Result<(), String> {
         (VarType::Bool, Value::Bool(_)) => true,
         (VarType::Date, Value::String(s)) => crate::definition::parse_local_datetime(s).is_ok(),
         (VarType::Enum, Value::String(s)) => var.values.iter().any(|x| x == s),
+        (VarType::List, Value::Array(a)) => !a.iter().any(Value::is_null),
         _ => false,
     };
     if ok {
@@ -35,6 +36,7 @@ pub fn check_value(var: &Variable, v: &Value) -> Result<(), String> {
         VarType::Bool => "true or false".to_owned(),
         VarType::Date => "a date such as 2026-03-20 or 1405-01-15".to_owned(),
         VarType::Enum => format!("one of {}", var.values.join(", ")),
+        VarType::List => "a list of values, none of them null".to_owned(),
     };
     Err(format!("`{}` must be {want}, not {v}", var.name))
 }

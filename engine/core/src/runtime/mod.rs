@@ -198,6 +198,9 @@ pub enum Park {
     Join,
     /// At a subprocess step, for its child case.
     Child,
+    /// At a task with multiple instances, for its instances' tasks
+    /// ([`Instance::many`]).
+    Many,
     /// Stopped by an incident.
     Incident,
 }
@@ -234,6 +237,25 @@ pub struct Task {
     pub due_at: Option<Timestamp>,
     /// Whether its deadline has passed.
     pub overdue: bool,
+    /// For one instance of a task with multiple instances: which (from 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+}
+
+/// A task with multiple instances under way: its items, and how many are
+/// opened and done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Many {
+    /// The token waiting at the step.
+    pub token: TokenId,
+    /// The step.
+    pub step: StepIx,
+    /// One item per instance (for a count, the numbers from 1).
+    pub items: Vec<serde_json::Value>,
+    /// How many instances have been opened (the next one's index).
+    pub opened: u32,
+    /// How many are done.
+    pub done: u32,
 }
 
 /// Whose deadline a rung belongs to.
@@ -366,6 +388,9 @@ pub struct Instance {
     /// suspended; they are taken when it resumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldChild>,
+    /// Tasks with multiple instances under way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub many: Vec<Many>,
     /// When the case deadline falls due.
     pub case_due: Option<Timestamp>,
     /// When it started.
@@ -388,6 +413,15 @@ impl Instance {
     /// The open task `id`.
     pub fn task(&self, id: TaskId) -> Option<&Task> {
         self.tasks.iter().find(|t| t.id == id)
+    }
+    /// The multiple instances a token waits for.
+    pub fn many(&self, token: TokenId) -> Option<&Many> {
+        self.many.iter().find(|m| m.token == token)
+    }
+    /// The item of an instance's task, when it is one.
+    pub fn item_of(&self, task: &Task) -> Option<&serde_json::Value> {
+        let i = task.instance?;
+        self.many(task.token)?.items.get(i as usize)
     }
     /// The pending timer `id`.
     pub fn timer(&self, id: TimerId) -> Option<&Timer> {
@@ -427,6 +461,7 @@ impl Instance {
                             .any(|k| matches!(k.purpose, Purpose::Arm { token, .. } if token == t.id))
                 }
                 Park::Join | Park::Child => true,
+                Park::Many => self.many(t.id).is_some(),
                 Park::Incident => self.incidents.contains_key(&t.id),
             };
             if !ok {
@@ -442,8 +477,28 @@ impl Instance {
             return Err("a token appears twice".into());
         }
         for k in &self.tasks {
-            if self.token(k.token).is_none_or(|t| t.park != Park::Task { task: k.id }) {
+            let waits = |t: &Token| match k.instance {
+                None => t.park == Park::Task { task: k.id },
+                Some(i) => t.park == Park::Many && self.many(t.id).is_some_and(|m| i < m.opened),
+            };
+            if self.token(k.token).is_none_or(|t| !waits(t)) {
                 return Err(format!("task {} has no token waiting on it", k.id));
+            }
+        }
+        for m in &self.many {
+            if self.token(m.token).is_none_or(|t| t.park != Park::Many) {
+                return Err(format!(
+                    "the instances at step {} have no token waiting on them",
+                    m.step
+                ));
+            }
+            if m.done > m.opened || m.opened as usize > m.items.len() {
+                return Err(format!(
+                    "{} of {} instances done, {} opened",
+                    m.done,
+                    m.items.len(),
+                    m.opened
+                ));
             }
         }
         for s in &self.subscriptions {
@@ -480,7 +535,8 @@ impl Instance {
             && (!self.tokens.is_empty()
                 || !self.tasks.is_empty()
                 || !self.timers.is_empty()
-                || !self.subscriptions.is_empty())
+                || !self.subscriptions.is_empty()
+                || !self.many.is_empty())
         {
             return Err(format!(
                 "finished case still holds {} tokens, {} tasks, {} timers, {} subscriptions",
@@ -586,6 +642,42 @@ pub enum EventKind {
         role: Option<RoleIx>,
         /// When it is due.
         due: Option<Timestamp>,
+        /// For one instance of a task with multiple instances: which.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<u32>,
+    },
+    /// A task with multiple instances was entered: one per item.
+    InstancesPlanned {
+        /// The token that waits for them.
+        token: TokenId,
+        /// The step.
+        step: StepIx,
+        /// The items, one per instance.
+        items: Vec<serde_json::Value>,
+    },
+    /// Instances were added to a task with multiple instances under way.
+    InstancesAdded {
+        /// The token that waits for them.
+        token: TokenId,
+        /// The new items.
+        items: Vec<serde_json::Value>,
+        /// Who added them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// One instance's task was done (its `TaskCompleted` comes before).
+    InstanceDone {
+        /// The token that waits for the instances.
+        token: TokenId,
+        /// The instance.
+        instance: u32,
+    },
+    /// A task with multiple instances is over: all done, its condition
+    /// held, or it was withdrawn (the open instances' tasks are cancelled
+    /// before).
+    InstancesEnded {
+        /// The token that waited for them.
+        token: TokenId,
     },
     /// A task was claimed or assigned.
     TaskClaimed {
@@ -821,6 +913,17 @@ pub enum Command {
         /// Who.
         by: Option<String>,
     },
+    /// Add instances to a task with multiple instances under way
+    /// (`each: {over: …}`): one per item, appended to its list too.
+    AddInstances {
+        /// The step's id.
+        step: String,
+        /// The new items.
+        items: Vec<serde_json::Value>,
+        /// Who.
+        #[serde(default)]
+        by: Option<String>,
+    },
     /// Change case data (and retry incidents).
     SetData {
         /// The new values.
@@ -957,6 +1060,9 @@ pub enum CommandError {
     /// The token does not wait for a child.
     #[error("token {0} is not waiting for a child case")]
     NoSuchChild(TokenId),
+    /// No task with multiple instances under way at the step.
+    #[error("no instances under way at step `{0}` to add to")]
+    NoInstances(String),
     /// No open incident on the token.
     #[error("no open incident on token {0}")]
     NoSuchIncident(TokenId),

@@ -27,6 +27,11 @@ pub struct TaskView {
     pub due: Option<String>,
     /// Whether it is overdue.
     pub overdue: bool,
+    /// For one instance of a task with multiple instances: its item (for a
+    /// count, its number from 1). Left out for every other task, so their
+    /// answers read as they always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<serde_json::Value>,
 }
 
 /// Where a case stands: "which stage, since when, who holds it".
@@ -79,6 +84,7 @@ impl CaseView {
                     due_at: k.due_at,
                     due: k.due_at.map(|d| cal.show(d)),
                     overdue: k.overdue,
+                    item: st.item_of(k).cloned(),
                 }
             })
             .collect();
@@ -134,10 +140,25 @@ pub fn describe(p: &Process, cal: &WorkCalendar, e: &Event) -> Option<String> {
             by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default(),
             serde_json::to_string(values).unwrap_or_default()
         ),
-        EventKind::TaskCreated { task, step, role, .. } => format!(
-            "task {task} opened: {} for {}",
+        EventKind::TaskCreated {
+            task,
+            step,
+            role,
+            instance,
+            ..
+        } => format!(
+            "task {task} opened: {}{} for {}",
             step_name(p, *step),
+            instance.map(|i| format!(", instance {}", i + 1)).unwrap_or_default(),
             role_name(p, *role)
+        ),
+        EventKind::InstancesPlanned { step, items, .. } => {
+            format!("{} opens {} instances", step_name(p, *step), items.len())
+        }
+        EventKind::InstancesAdded { items, by, .. } => format!(
+            "{} instances added{}",
+            items.len(),
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
         ),
         EventKind::TaskClaimed { task, user } => format!("task {task} claimed by {user}"),
         EventKind::TaskCompleted { task, by } => format!(

@@ -319,6 +319,16 @@ impl<'a> Rep<'_, 'a> {
                     None
                 }
                 Ev::Done { case, task, started } => {
+                    // An instance's task is logged done on its own; its
+                    // step completes once, when the instances are over.
+                    if let Some(step) = self.cases[ix(case)]
+                        .st
+                        .task(task)
+                        .filter(|t| t.instance.is_some())
+                        .map(|t| t.step)
+                    {
+                        self.log_instance_done(case, task, step, now);
+                    }
                     self.free_worker(case, task, now);
                     match self.cases[ix(case)].st.task(task) {
                         Some(t) => {
@@ -628,6 +638,14 @@ impl<'a> Rep<'_, 'a> {
         }
     }
 
+    /// Logs that one instance's task of `step` was done, by whom began it.
+    fn log_instance_done(&mut self, case: u32, task: TaskId, step: StepIx, at: Timestamp) {
+        if self.log && self.rep == 0 {
+            let who = self.held.get(&(case, task)).copied();
+            self.log_entry(case, step, at, Transition::Complete, who);
+        }
+    }
+
     fn log_entry(&mut self, case: u32, step: StepIx, at: Timestamp, lifecycle: Transition, who: Option<(RoleIx, u32)>) {
         let s = self.p.step(step);
         let role = who.map(|(r, _)| self.p.role(r));
@@ -759,7 +777,11 @@ impl<'a> Rep<'_, 'a> {
                 }
                 EventKind::StepCompleted { step, .. } if self.p.step(*step).counts() => {
                     self.cases[ix(case)].steps += 1;
-                    self.log_done(case, *step, now);
+                    if self.p.step(*step).each().is_some() {
+                        self.working.remove(&(case, *step));
+                    } else {
+                        self.log_done(case, *step, now);
+                    }
                 }
                 EventKind::Escalated { .. } => self.cases[ix(case)].escalations += 1,
                 EventKind::TaskOverdue { .. } | EventKind::CaseOverdue => self.cases[ix(case)].breached = true,

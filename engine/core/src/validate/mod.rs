@@ -291,6 +291,7 @@ fn unset_variables(p: &Process) -> Vec<Diagnostic> {
         st.sets
             .iter()
             .chain(st.compute().iter().map(|c| &c.0))
+            .chain(st.each().and_then(|e| e.gather.as_ref()))
             .any(|v| p.variables[v.0 as usize].name == name)
     };
     let mut out = Vec::new();
@@ -319,6 +320,17 @@ fn unset_variables(p: &Process) -> Vec<Diagnostic> {
         }
         if let Some(WaitFor::UntilData(v)) = st.wait() {
             reads.push(p.variables[v.0 as usize].name.clone());
+        }
+        if let Some(each) = st.each() {
+            match &each.instances {
+                crate::model::Instances::Over(v) => reads.push(p.var(*v).name.clone()),
+                crate::model::Instances::Count(c) => reads.extend(c.variables.iter().cloned()),
+            }
+            // The completion condition reads what the instances gather.
+            let gathered = each.gather.map(|g| p.var(g).name.as_str());
+            if let Some(c) = &each.until {
+                reads.extend(c.variables.iter().filter(|n| Some(n.as_str()) != gathered).cloned());
+            }
         }
         reads.sort();
         reads.dedup();

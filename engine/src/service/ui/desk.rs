@@ -280,6 +280,7 @@ fn view(w: &'static Words, f: &TaskForm, typed: &[(String, String)], errors: &Ha
                 VarType::Bool => ("text", w.kind_bool),
                 VarType::Date => ("text", w.kind_date),
                 VarType::Enum => ("text", w.kind_choice),
+                VarType::List => ("text", w.kind_list),
             };
             FieldView {
                 name: x.name.clone(),
@@ -504,6 +505,14 @@ fn outputs(
             VarType::Bool => Ok(Value::Bool(text == "true")),
             VarType::String => Ok(Value::String(raw.trim().to_owned())),
             VarType::Date | VarType::Enum => Ok(Value::String(text)),
+            // Items separated by commas (Persian or Latin), as text.
+            VarType::List => Ok(Value::Array(
+                raw.split([',', '،'])
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(|x| Value::String(x.to_owned()))
+                    .collect(),
+            )),
         };
         match v {
             Ok(v) => {

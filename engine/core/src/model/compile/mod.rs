@@ -243,10 +243,12 @@ impl Compiler {
                 return None;
             }
         };
+        let bound = comprehension_variables(&s.value);
         let mut names: Vec<String> = program
             .references()
             .variables()
             .into_iter()
+            .filter(|n| !bound.iter().any(|b| b == n))
             .map(str::to_owned)
             .collect();
         names.sort();
@@ -458,4 +460,64 @@ fn sorted<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut v: Vec<&str> = it.collect();
     v.sort();
     v
+}
+
+/// The names CEL's comprehension macros bind (`list.exists(a, a.ok)` binds
+/// `a`): they are the macro's own, not case data. Read off the text: the
+/// first argument of `.all(`, `.exists(`, `.exists_one(`, `.map(` and
+/// `.filter(` outside string literals.
+fn comprehension_variables(src: &str) -> Vec<String> {
+    const MACROS: [&str; 5] = ["all", "exists", "exists_one", "map", "filter"];
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if c == b'.' => {
+                let rest = &src[i + 1..];
+                for m in MACROS {
+                    let Some(after) = rest.strip_prefix(m).and_then(|r| r.trim_start().strip_prefix('(')) else {
+                        continue;
+                    };
+                    let after = after.trim_start();
+                    let name: String = after
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && after[name.len()..].trim_start().starts_with(',') {
+                        out.push(name);
+                    }
+                }
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comprehension_variables;
+
+    #[test]
+    fn a_macro_binds_its_own_variable_and_a_string_binds_nothing() {
+        assert_eq!(comprehension_variables("answers.exists(a, a.objects)"), ["a"]);
+        assert_eq!(
+            comprehension_variables("xs.all(x, x > 1) && ys.filter( y , y.ok).size() > 0"),
+            ["x", "y"]
+        );
+        assert!(comprehension_variables(r#"note == "a.exists(b, c)""#).is_empty());
+        assert!(comprehension_variables("answers.size() >= 3").is_empty());
+    }
 }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use super::{CompileContext, Compiler, MAX_INCLUSIVE_BRANCHES};
 use crate::definition::duration::Duration;
-use crate::definition::{NextDef, SStr, StepDef, StepKind, WaitsOn};
+use crate::definition::{EachDef, EachOrder, NextDef, SStr, StepDef, StepKind, WaitsOn};
 use crate::diagnostic::{suggest, Place};
 use crate::model::{
-    Condition, Edge, EdgeIx, EdgeKind, ProcessId, RoleIx, Spec, Step, StepIx, Tag, TagSet, TaskMode, Trigger, VarIx,
-    VarType, WaitFor,
+    Condition, Each, Edge, EdgeIx, EdgeKind, Instances, ProcessId, RoleIx, Spec, Step, StepIx, Tag, TagSet, TaskMode,
+    Trigger, VarIx, VarType, WaitFor,
 };
 
 /// What a step's references are resolved against.
@@ -38,6 +38,7 @@ struct TaskFields {
     sets: Vec<VarIx>,
     compute: Vec<(VarIx, Condition)>,
     topic: Option<String>,
+    each: Option<Box<Each>>,
 }
 
 impl Compiler {
@@ -93,6 +94,7 @@ impl Compiler {
                 shows: task.shows,
                 compute: task.compute,
                 topic: task.topic,
+                each: task.each,
             },
             StepKind::Wait => wait.map_or(Spec::Gateway, Spec::Wait),
             StepKind::Receive => message.map_or(Spec::Gateway, |message| Spec::Receive { message, correlation }),
@@ -427,7 +429,7 @@ impl Compiler {
             .iter()
             .filter_map(|v| self.var(v, vars, "shown variable"))
             .collect();
-        let sets = s
+        let sets: Vec<VarIx> = s
             .sets
             .iter()
             .filter_map(|v| self.var(v, vars, "set variable"))
@@ -487,6 +489,7 @@ impl Compiler {
                 "make the step `mode: service`, or let the performer `sets:` the value",
             );
         }
+        let each = s.each.as_ref().and_then(|e| self.each(s, e, &sets, names));
         TaskFields {
             performer,
             mode,
@@ -495,7 +498,101 @@ impl Compiler {
             sets,
             compute,
             topic,
+            each,
         }
+    }
+
+    /// A task's multiple instances: a list or a count, the item's variable,
+    /// the order, the completion condition, the list gathering the values.
+    fn each(&mut self, s: &StepDef, e: &EachDef, sets: &[VarIx], names: &Names<'_>) -> Option<Box<Each>> {
+        let place = Place::of(&s.id);
+        if s.kind != StepKind::Task || s.mode == Some(TaskMode::Service) {
+            self.err(
+                "field-not-for-kind",
+                place,
+                format!(
+                    "`each` applies only to a person's task (`mode: user` or `manual`), not to `{}`",
+                    s.id.value
+                ),
+                "make it a task done by a role; an outside program's jobs are one per step",
+            );
+            return None;
+        }
+        let list = |c: &mut Self, v: &SStr, field: &str| -> Option<VarIx> {
+            let ix = c.var(v, names.vars, field)?;
+            if c.var_types.get(ix.ix()) != Some(&VarType::List) {
+                c.err(
+                    "wrong-type",
+                    Place::of(v),
+                    format!("`{field}: {}` must name a `list` variable", v.value),
+                    "declare the variable with `type: list`",
+                );
+                return None;
+            }
+            Some(ix)
+        };
+        let instances = match (&e.over, &e.count) {
+            (Some(v), None) => Instances::Over(list(self, v, "over")?),
+            (None, Some(c)) => {
+                if e.item.is_some() {
+                    self.err(
+                        "bad-each",
+                        place.clone(),
+                        format!(
+                            "step `{}` counts its instances, so they have no item to see `as`",
+                            s.id.value
+                        ),
+                        "use `over: <list variable>` for an item per instance, or remove `as`",
+                    );
+                }
+                Instances::Count(self.condition(c, names.vars, "the number of instances")?)
+            }
+            (over, _) => {
+                let msg = if over.is_some() {
+                    format!("step `{}` gives both `over` and `count`", s.id.value)
+                } else {
+                    format!("step `{}` does not say how many instances it makes", s.id.value)
+                };
+                self.err(
+                    "bad-each",
+                    place,
+                    msg,
+                    "give `over: <list variable>` (one per item) or `count: \"<expression>\"`, not both",
+                );
+                return None;
+            }
+        };
+        let item = e.item.as_ref().and_then(|v| self.var(v, names.vars, "instance item"));
+        let gather = e.gather.as_ref().and_then(|v| list(self, v, "gather"));
+        for (name, def, ix) in [("as", &e.item, item), ("gather", &e.gather, gather)] {
+            if let (Some(v), Some(_)) = (def, ix.filter(|ix| sets.contains(ix))) {
+                self.err(
+                    "bad-each",
+                    Place::of(v),
+                    format!("`{name}` names `{}`, which the step also `sets`", v.value),
+                    "an instance's values go into `gather`; name another variable",
+                );
+            }
+        }
+        if !sets.is_empty() && e.gather.is_none() {
+            self.err(
+                "bad-each",
+                Place::of(&s.id),
+                format!("the values each instance of `{}` sets would be lost", s.id.value),
+                "add `gather: <list variable>` to keep one map of values per instance",
+            );
+        }
+        let until = e
+            .until
+            .as_ref()
+            .and_then(|c| self.condition(c, names.vars, "the completion condition"));
+        Some(Box::new(Each {
+            instances,
+            item,
+            sequential: e.order == Some(EachOrder::Sequential),
+            until,
+            gather,
+        }))
     }
 
     /// A step's tags: known, each once; discretion rests on an approval.

@@ -20,6 +20,8 @@ const MAX_REPEATS: u32 = 100;
 /// Most steps one command may move tokens through: a guard against a loop
 /// of automatic steps that never waits (the validator rejects such loops).
 const MAX_MOVES: usize = 100_000;
+/// Most instances of one task with multiple instances.
+const MAX_INSTANCES: u32 = 1_000;
 
 /// Picks the way out of a decision by its branch probabilities, for the
 /// simulator, where a condition cannot be decided from data. Live cases pass
@@ -176,6 +178,16 @@ fn handle_inner(
             }
             let (token, step) = (t.token, t.step);
             check_data(p, &outputs, Some(&p.step(step).sets)).map_err(CommandError::BadData)?;
+            if t.instance.is_some() {
+                let t = t.clone();
+                let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+                x.emit(EventKind::TaskCompleted { task, by });
+                x.cancel_task_timers(task);
+                x.instance_done(token, step, &t, outputs);
+                x.run();
+                debug_assert!(st.check_invariants().is_ok(), "{:?}", st.check_invariants());
+                return Ok(());
+            }
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             if !outputs.is_empty() {
                 x.emit(EventKind::DataSet {
@@ -184,7 +196,7 @@ fn handle_inner(
                 });
             }
             x.emit(EventKind::TaskCompleted { task, by });
-            x.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: t } } | Purpose::Rung { scope: Scope::Task { task: t }, .. } if t == task));
+            x.cancel_task_timers(task);
             x.cancel_timers(|pu| pu == Purpose::Timeout { token });
             x.go_on(token, step);
             x.run();
@@ -289,7 +301,7 @@ fn handle_inner(
             let (token, step) = (t.token, t.step);
             let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
             x.emit(EventKind::TaskCancelled { task });
-            x.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: t } } | Purpose::Rung { scope: Scope::Task { task: t }, .. } if t == task));
+            x.cancel_task_timers(task);
             x.incident(token, step, format!("the job's worker gave up: {message}"));
         }
         Input::Command(Command::Resolve { token, values, by }) => {
@@ -310,6 +322,27 @@ fn handle_inner(
             x.agenda.push_back(token);
             x.run();
         }
+        Input::Command(Command::AddInstances { step, items, by }) => {
+            running(st)?;
+            let each = p
+                .find(&step)
+                .and_then(|s| Some((s, p.step(s).each()?)))
+                .filter(|(_, e)| matches!(e.instances, crate::model::Instances::Over(_)));
+            let m = each.and_then(|(s, _)| st.many.iter().find(|m| m.step == s));
+            let (Some((s, each)), Some(m)) = (each, m) else {
+                return Err(CommandError::NoInstances(step));
+            };
+            let (token, already) = (m.token, m.items.len());
+            let mut x = Exec::new(p, cal, st, now, out, chooser.map(|c| -> &mut dyn Chooser { c }));
+            x.check_items(each, already, &items).map_err(CommandError::BadData)?;
+            if let crate::model::Instances::Over(v) = each.instances {
+                let values = x.appended(p.var(v).name.clone(), items.iter().cloned());
+                x.emit(EventKind::DataSet { values, by: by.clone() });
+            }
+            x.emit(EventKind::InstancesAdded { token, items, by });
+            x.open_instances(token, s);
+            x.run();
+        }
         Input::Command(Command::SetData { values, by }) => {
             if st.status.is_finished() {
                 return Err(CommandError::NotRunning(st.status));
@@ -327,6 +360,7 @@ fn handle_inner(
                     });
                     x.agenda.push_back(token);
                 }
+                x.reconsider_instances();
                 x.run();
             }
         }
@@ -501,9 +535,10 @@ impl<'a> Exec<'a> {
         match park {
             Park::Task { task } => {
                 self.emit(EventKind::TaskCancelled { task });
-                self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
+                self.cancel_task_timers(task);
             }
             Park::Child => self.emit(EventKind::ChildWithdrawn { token }),
+            Park::Many => self.withdraw_instances(token),
             Park::Incident => self.emit(EventKind::IncidentResolved { token, by: None }),
             _ => {}
         }
@@ -513,6 +548,11 @@ impl<'a> Exec<'a> {
         self.close_subscriptions(token);
         self.emit(EventKind::TokenConsumed { token });
         self.agenda.retain(|t| *t != token);
+    }
+
+    /// Cancels a task's deadline and the rungs of its ladder.
+    fn cancel_task_timers(&mut self, task: TaskId) {
+        self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
     }
 
     /// Closes every subscription held for `token`.
@@ -534,6 +574,10 @@ impl<'a> Exec<'a> {
         let tasks: Vec<TaskId> = self.st.tasks.iter().map(|t| t.id).collect();
         for task in tasks {
             self.emit(EventKind::TaskCancelled { task });
+        }
+        let many: Vec<TokenId> = self.st.many.iter().map(|m| m.token).collect();
+        for token in many {
+            self.emit(EventKind::InstancesEnded { token });
         }
         self.cancel_timers(|_| true);
         let subs: Vec<SubId> = self.st.subscriptions.iter().map(|s| s.id).collect();
@@ -576,6 +620,7 @@ mod tests {
         for said in [
             format!("at most {} automatic moves per command", super::MAX_MOVES),
             format!("{} repeats of an escalation rung", super::MAX_REPEATS),
+            format!("{} instances of a task", super::MAX_INSTANCES),
         ] {
             assert!(notes.contains(&said), "ARCHITECTURE.md should say `{said}`");
         }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::super::data::{eval, eval_bool};
 use super::super::*;
-use super::Exec;
+use super::{Exec, MAX_INSTANCES};
 use crate::model::{EdgeIx, EdgeKind, Process, StepIx, StepKind, TaskMode, WaitFor};
 
 impl<'a> Exec<'a> {
@@ -46,6 +46,7 @@ impl<'a> Exec<'a> {
             StepKind::Task if step.mode() == TaskMode::Service && step.sets.is_empty() && step.topic().is_none() => {
                 self.compute(token, s)
             }
+            StepKind::Task if step.each().is_some() => self.open_many(token, s),
             StepKind::Task => self.open_task(token, s),
             StepKind::Decision | StepKind::Inclusive => {
                 let taken = match self.ways_taken(s) {
@@ -393,6 +394,14 @@ impl<'a> Exec<'a> {
     }
 
     pub(super) fn open_task(&mut self, token: TokenId, s: StepIx) {
+        let task = self.new_task(token, s, None);
+        self.park(token, Park::Task { task });
+        self.schedule_timeout(token, s);
+    }
+
+    /// Opens a task at step `s` for `token` (one instance's, when
+    /// `instance` is given), with its deadline and ladder.
+    fn new_task(&mut self, token: TokenId, s: StepIx, instance: Option<u32>) -> TaskId {
         let step = self.p.step(s);
         let task = TaskId(self.st.next_id);
         let due = step.deadline.as_ref().map(|d| self.due_instant(d, self.now));
@@ -402,12 +411,181 @@ impl<'a> Exec<'a> {
             step: s,
             role: step.performer(),
             due,
+            instance,
         });
-        self.park(token, Park::Task { task });
         if let (Some(d), Some(due)) = (&step.deadline, due) {
             self.schedule_deadline(Scope::Task { task }, d, due);
         }
-        self.schedule_timeout(token, s);
+        task
+    }
+
+    /// A token enters a task with multiple instances: its items are worked
+    /// out, the gathering list starts empty, and the instances open — all
+    /// at once, or the first of them.
+    fn open_many(&mut self, token: TokenId, s: StepIx) {
+        let Some(each) = self.p.step(s).each() else {
+            return self.open_task(token, s);
+        };
+        let items = match self.instance_items(each) {
+            Ok(items) => items,
+            Err(m) => return self.incident(token, s, m),
+        };
+        self.emit(EventKind::InstancesPlanned { token, step: s, items });
+        if let Some(g) = each.gather {
+            let values = Data::from([(self.p.var(g).name.clone(), Value::Array(Vec::new()))]);
+            self.emit(EventKind::DataSet { values, by: None });
+        }
+        self.park(token, Park::Many);
+        if self.st.many(token).is_some_and(|m| !m.items.is_empty()) {
+            self.schedule_timeout(token, s);
+        }
+        self.open_instances(token, s);
+    }
+
+    /// The items of a task's instances, checked against the item's variable.
+    fn instance_items(&self, each: &crate::model::Each) -> Result<Vec<Value>, String> {
+        let items = match &each.instances {
+            crate::model::Instances::Over(v) => {
+                let name = &self.p.var(*v).name;
+                match self.st.data.get(name) {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(other) => return Err(format!("`{name}` must be a list, not {other}")),
+                    None => return Err(format!("`{name}` has no value yet")),
+                }
+            }
+            crate::model::Instances::Count(c) => {
+                let n = eval(c, &self.st.data)?;
+                let n = n
+                    .as_u64()
+                    .ok_or_else(|| format!("`{}` gives {n}, not a whole number of instances", c.source))?;
+                (1..=n.min(u64::from(MAX_INSTANCES) + 1)).map(Value::from).collect()
+            }
+        };
+        self.check_items(each, 0, &items)?;
+        Ok(items)
+    }
+
+    /// Items fit the variable an instance sees them as, and, with the
+    /// `already` there are, are not too many.
+    pub(super) fn check_items(&self, each: &crate::model::Each, already: usize, items: &[Value]) -> Result<(), String> {
+        if items.len() + already > MAX_INSTANCES as usize {
+            return Err(format!("more than {MAX_INSTANCES} instances of one task"));
+        }
+        if let Some(v) = each.item {
+            for (i, x) in items.iter().enumerate() {
+                super::super::data::check_value(self.p.var(v), x).map_err(|m| format!("item {}: {m}", i + 1))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens what is due of a task's instances: every unopened one when
+    /// they run at once, the next one when they run one after the other
+    /// and none is open; when none is left, the step is done.
+    pub(super) fn open_instances(&mut self, token: TokenId, s: StepIx) {
+        let Some(m) = self.st.many(token) else { return };
+        let (opened, total, done) = (m.opened, m.items.len() as u32, m.done);
+        let sequential = self.p.step(s).each().is_some_and(|e| e.sequential);
+        if done == total {
+            return self.end_many(token, s);
+        }
+        let upto = if sequential {
+            if opened > done {
+                return;
+            }
+            opened + 1
+        } else {
+            total
+        };
+        for i in opened..upto {
+            self.new_task(token, s, Some(i));
+        }
+    }
+
+    /// One instance's task is done: its values go into the gathering list,
+    /// and the step is done when every instance is or its condition holds;
+    /// otherwise the next instance opens (one after the other).
+    pub(super) fn instance_done(&mut self, token: TokenId, s: StepIx, task: &Task, outputs: Data) {
+        let Some(each) = self.p.step(s).each() else { return };
+        let instance = task.instance.unwrap_or(0);
+        if let Some(g) = each.gather {
+            let name = self.p.var(g).name.clone();
+            let mut entry = serde_json::Map::new();
+            if let (Some(v), Some(item)) = (each.item, self.st.item_of(task)) {
+                entry.insert(self.p.var(v).name.clone(), item.clone());
+            }
+            entry.extend(outputs);
+            let values = self.appended(name, [Value::Object(entry)]);
+            self.emit(EventKind::DataSet { values, by: None });
+        }
+        self.emit(EventKind::InstanceDone { token, instance });
+        if let Some(c) = &each.until {
+            match eval_bool(c, &self.st.data) {
+                Ok(true) => return self.end_many(token, s),
+                Ok(false) => {}
+                Err(m) => {
+                    self.withdraw_instances(token);
+                    return self.incident(token, s, m);
+                }
+            }
+        }
+        self.open_instances(token, s);
+    }
+
+    /// Case data changed from outside: a task's instances whose `until`
+    /// holds now are over (a manager forces the step done by setting what
+    /// the condition reads). A condition that cannot be read yet is read
+    /// again when an instance is done.
+    pub(super) fn reconsider_instances(&mut self) {
+        let under_way: Vec<(TokenId, StepIx)> = self.st.many.iter().map(|m| (m.token, m.step)).collect();
+        for (token, s) in under_way {
+            let holds = self
+                .p
+                .step(s)
+                .each()
+                .and_then(|e| e.until.as_ref())
+                .is_some_and(|c| eval_bool(c, &self.st.data) == Ok(true));
+            if holds {
+                self.end_many(token, s);
+            }
+        }
+    }
+
+    /// The list variable `name` with `items` added at its end, as data to set.
+    pub(super) fn appended(&self, name: String, items: impl IntoIterator<Item = Value>) -> Data {
+        let mut list = match self.st.data.get(&name) {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        list.extend(items);
+        Data::from([(name, Value::Array(list))])
+    }
+
+    /// The instances are over: what is still open of them is withdrawn and
+    /// the step is done.
+    fn end_many(&mut self, token: TokenId, s: StepIx) {
+        self.withdraw_instances(token);
+        self.cancel_timers(|pu| pu == Purpose::Timeout { token });
+        self.go_on(token, s);
+    }
+
+    /// Withdraws the open tasks of a token's instances (with their
+    /// deadlines and ladders) and ends its instances.
+    pub(super) fn withdraw_instances(&mut self, token: TokenId) {
+        let open: Vec<TaskId> = self
+            .st
+            .tasks
+            .iter()
+            .filter(|t| t.token == token)
+            .map(|t| t.id)
+            .collect();
+        for task in open {
+            self.emit(EventKind::TaskCancelled { task });
+            self.cancel_task_timers(task);
+        }
+        if self.st.many(token).is_some() {
+            self.emit(EventKind::InstancesEnded { token });
+        }
     }
 }
 

@@ -232,8 +232,9 @@ impl<'a> Exec<'a> {
                 match tok.park {
                     Park::Task { task } => {
                         self.emit(EventKind::TaskCancelled { task });
-                        self.cancel_timers(|pu| matches!(pu, Purpose::Due { scope: Scope::Task { task: x } } | Purpose::Rung { scope: Scope::Task { task: x }, .. } if x == task));
+                        self.cancel_task_timers(task);
                     }
+                    Park::Many => self.withdraw_instances(token),
                     Park::Message { sub } => self.emit(EventKind::SubscriptionClosed { sub }),
                     Park::Child => self.emit(EventKind::ChildWithdrawn { token }),
                     _ => {}
