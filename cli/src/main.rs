@@ -114,6 +114,10 @@ enum Command {
         /// Write the event log of the first replication as XES (IEEE 1849).
         #[arg(long)]
         xes: Option<PathBuf>,
+        /// Write the event log of the first replication as OCEL 2.0 (JSON):
+        /// cases and people as objects.
+        #[arg(long)]
+        ocel: Option<PathBuf>,
     },
     /// What a reform changes: steps, tags, expected steps, handoffs, and with
     /// `--scenario` the simulated cycle time of both under the same scenario.
@@ -438,6 +442,7 @@ fn main() -> ExitCode {
             json,
             csv,
             xes,
+            ocel,
         } => {
             let loaded = match &scenario {
                 Some(path) => load_scenario(path, &file),
@@ -461,19 +466,29 @@ fn main() -> ExitCode {
             };
             with_process(&file, |p| {
                 let began = std::time::Instant::now();
-                let (mut r, log) = ravand_engine::sim::simulate_with_log(p, &cal, &sc, csv.is_some() || xes.is_some())
-                    .map_err(|e| sim_error(e, &src))?;
+                let (mut r, log) = ravand_engine::sim::simulate_with_log(
+                    p,
+                    &cal,
+                    &sc,
+                    csv.is_some() || xes.is_some() || ocel.is_some(),
+                )
+                .map_err(|e| sim_error(e, &src))?;
                 let timing = ravand_engine::sim::Timing::of(&r, began.elapsed().as_secs_f64());
                 if scenario.is_none() {
                     r.scenario = Some(ravand_engine::sim::DEFAULT_SCENARIO_NOTE.to_owned());
                 }
-                let writes = [
-                    (csv.as_ref(), ravand_engine::sim::to_csv(&p.id.0, &log)),
-                    (xes.as_ref(), ravand_engine::sim::to_xes(&p.id.0, &log)),
+                let shapes = [
+                    (csv.as_ref(), ravand_engine::eventlog::Format::Csv),
+                    (xes.as_ref(), ravand_engine::eventlog::Format::Xes),
+                    (ocel.as_ref(), ravand_engine::eventlog::Format::Ocel),
                 ];
-                for (path, text) in writes {
-                    if let Some(path) = path {
-                        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                if shapes.iter().any(|(path, _)| path.is_some()) {
+                    let events = ravand_engine::sim::to_log(&p.id.0, &log);
+                    for (path, format) in shapes {
+                        if let Some(path) = path {
+                            std::fs::write(path, format.write(&events))
+                                .map_err(|e| format!("{}: {e}", path.display()))?;
+                        }
                     }
                 }
                 if json {

@@ -483,3 +483,80 @@ async fn readme_export_commands_work_as_written() {
     assert!(net.transitions.values().any(|t| t.label.is_some()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ravand simulate --csv --xes --ocel`: the three files of one simulated
+/// log name the same cases and events, read back by the maintained readers
+/// (CSV by `csv`, XES and OCEL 2.0 by `process_mining`), and the OCEL's
+/// people are the XES's resources.
+#[test]
+fn the_simulator_writes_one_log_as_csv_xes_and_ocel() {
+    let dir = std::env::temp_dir().join(format!("ravand-simlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (csv_path, xes_path, ocel_path) = (dir.join("sim.csv"), dir.join("sim.xes"), dir.join("sim.ocel.json"));
+    let out = std::process::Command::new(ravand())
+        .current_dir(root())
+        .args([
+            "simulate",
+            "definitions/complaint-137.yaml",
+            "--cases",
+            "40",
+            "--seed",
+            "5",
+        ])
+        .arg("--csv")
+        .arg(&csv_path)
+        .arg("--xes")
+        .arg(&xes_path)
+        .arg("--ocel")
+        .arg(&ocel_path)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let xes = std::fs::read(&xes_path).expect("the XES");
+    let log = process_mining::core::event_data::case_centric::xes::import_xes_slice(&xes, false, Default::default())
+        .expect("the XES reads back");
+    let xes_cases: BTreeSet<String> = log
+        .traces
+        .iter()
+        .map(|t| text(&t.attributes, "concept:name").expect("a case id"))
+        .collect();
+    let xes_events: usize = log.traces.iter().map(|t| t.events.len()).sum();
+    let resources: BTreeSet<String> = log
+        .traces
+        .iter()
+        .flat_map(|t| t.events.iter().filter_map(|e| text(&e.attributes, "org:resource")))
+        .collect();
+    assert!(
+        xes_cases.len() >= 40 && xes_events > xes_cases.len(),
+        "{} cases",
+        xes_cases.len()
+    );
+
+    let mut r = csv::Reader::from_path(&csv_path).expect("the CSV");
+    let col = r
+        .headers()
+        .expect("a header")
+        .iter()
+        .position(|h| h == "case:concept:name")
+        .expect("the case column");
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("a row")).collect();
+    let csv_cases: BTreeSet<String> = rows.iter().map(|x| x[col].to_owned()).collect();
+    assert_eq!(csv_cases, xes_cases, "the same case ids");
+    assert_eq!(rows.len(), xes_events, "the same events");
+
+    let ocel = std::fs::read(&ocel_path).expect("the OCEL");
+    let o = process_mining::core::event_data::object_centric::ocel_json::import_ocel_json_slice(&ocel)
+        .expect("the OCEL reads back");
+    let of = |kind: &str, prefix: &str| -> BTreeSet<String> {
+        o.objects
+            .iter()
+            .filter(|x| x.object_type == kind)
+            .map(|x| x.id.trim_start_matches(prefix).to_owned())
+            .collect()
+    };
+    assert_eq!(of("case", "case:"), xes_cases);
+    assert_eq!(of("person", "person:"), resources, "a person for every resource");
+    assert_eq!(o.events.len(), xes_events);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -332,8 +332,16 @@ impl Log {
     /// `org:role`, `org:group`, then Ravand's own and every case attribute
     /// as `case:NAME`. The case ids are the XES traces' names.
     pub fn to_csv(&self) -> String {
-        let names = self.attribute_names();
         let mut w = csv::Writer::from_writer(Vec::new());
+        // Writing text into memory fails only when memory does; what was
+        // written before is kept.
+        let written = self.write_csv(&mut w);
+        debug_assert!(written.is_ok(), "{written:?}");
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn write_csv(&self, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let names = self.attribute_names();
         let mut head = vec![
             "case:concept:name".to_owned(),
             "concept:name".to_owned(),
@@ -353,7 +361,7 @@ impl Log {
             .map(str::to_owned),
         );
         head.extend(names.iter().map(|n| format!("case:{n}")));
-        let mut ok = w.write_record(&head).is_ok();
+        w.write_record(&head)?;
         for t in &self.traces {
             let attrs: Vec<String> = names
                 .iter()
@@ -363,12 +371,11 @@ impl Log {
                 let mut row = vec![t.case.clone(), e.activity.clone(), e.at.to_utc().to_rfc3339()];
                 row.extend(e.fields().into_iter().skip(1).map(|(_, v)| v.unwrap_or_default()));
                 row.extend(attrs.iter().cloned());
-                ok &= w.write_record(&row).is_ok();
+                w.write_record(&row)?;
             }
         }
-        // Writing to memory fails only on memory; the text so far is kept.
-        let _ = ok;
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        w.flush()?;
+        Ok(())
     }
 
     /// The log as OCEL 2.0 JSON: cases (with their attributes), tasks and
