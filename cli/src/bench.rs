@@ -778,3 +778,132 @@ pub async fn run_pages(
     }
     Ok(out.join("\n"))
 }
+
+/// `ravand bench-timer-lag`: `pending` cases that wait a year (their
+/// timers stay pending all through), then `firing` cases started evenly
+/// over `over` seconds, each waiting a minute, while the engine keeps time
+/// as `ravand serve` does ([`Engine::keep_time`] on the system clock: a
+/// round at each whole second). The lag of the timers that fire, from their
+/// due instant to the commit that made the firing durable, is read from the
+/// engine's own histogram (`ravand_timer_lag_seconds`, what an operator's
+/// board shows): its mean exactly, its p50 and p99 as the histogram's
+/// bucket bounds.
+///
+/// [`Engine::keep_time`]: ravand_engine::engine::Engine::keep_time
+pub async fn run_timer_lag(url: &str, pending: usize, firing: usize, over: u64) -> Result<String, String> {
+    use ravand_engine::engine::Engine;
+    use std::sync::Arc;
+    let err = |e: ravand_engine::engine::EngineError| e.to_string();
+    let engine = Arc::new(
+        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 17)
+            .await
+            .map_err(err)?,
+    );
+    let far = "id: far\nversion: 1\ntitle: یک سال\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 365 days}}\n  - {id: done, kind: end, outcome: done}\n";
+    let soon = "id: soon\nversion: 1\ntitle: یک دقیقه\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 1 minute}}\n  - {id: done, kind: end, outcome: done}\n";
+    engine.deploy("far.yaml", far).await.map_err(err)?;
+    engine.deploy("soon.yaml", soon).await.map_err(err)?;
+    let t = Instant::now();
+    start_many(&engine, "far", pending, 32).await?;
+    let fill_s = t.elapsed().as_secs_f64();
+    let ticker = engine.clone();
+    let keeper = tokio::spawn(async move { ticker.keep_time().await });
+    // Starts paced evenly over `over` seconds, each on a task of its own so
+    // that a slow start does not hold back the schedule.
+    let t = Instant::now();
+    let gap = over as f64 / firing.max(1) as f64;
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut starts = Vec::with_capacity(firing);
+    for i in 0..firing {
+        let at = std::time::Duration::from_secs_f64(gap * i as f64);
+        if let Some(w) = at.checked_sub(t.elapsed()) {
+            tokio::time::sleep(w).await;
+        }
+        let permit = limit.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let engine = engine.clone();
+        starts.push(tokio::spawn(async move {
+            let r = engine.start("soon", Data::new(), None).await.map(|_| ());
+            drop(permit);
+            r.map_err(|e| e.to_string())
+        }));
+    }
+    for s in starts {
+        s.await.map_err(|e| e.to_string())??;
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(60 + 120);
+    while (lag_of(&engine, "soon")?.count as usize) < firing && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let wall_s = t.elapsed().as_secs_f64();
+    keeper.abort();
+    let Lag { count, sum, buckets } = lag_of(&engine, "soon")?;
+    let bound = |q: f64| {
+        let want = (q * count as f64).ceil() as u64;
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= want)
+            .map_or("beyond the last bucket".to_owned(), |(le, _)| format!("<= {le} s"))
+    };
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    if (count as usize) < firing {
+        return Err(format!(
+            "only {count} of {firing} timers fired within two minutes of their due instants ({backend}, {pending} pending)"
+        ));
+    }
+    Ok(format!(
+        "# ravand timer lag store={backend} pending={pending} fill_s={fill_s:.1} firing={firing} over_s={over} wall_s={wall_s:.1}\n\
+         timer_lag store={backend} pending={pending} fired={count} mean_ms={:.1} p50 {} p99 {}",
+        sum / count.max(1) as f64 * 1e3,
+        bound(0.5),
+        bound(0.99)
+    ))
+}
+
+/// The timer-lag histogram of one process, as `/metrics` shows it.
+struct Lag {
+    /// Timers fired.
+    count: u64,
+    /// Their lags added up, in seconds.
+    sum: f64,
+    /// Each bucket's upper bound and its cumulative count, in order.
+    buckets: Vec<(String, u64)>,
+}
+
+/// Reads the timer-lag histogram of `process` from the engine's metrics as
+/// they are encoded for `/metrics`.
+fn lag_of(engine: &ravand_engine::engine::Engine, process: &str) -> Result<Lag, String> {
+    let mut reg = prometheus_client::registry::Registry::default();
+    engine.stats().register(&mut reg);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &reg).map_err(|e| e.to_string())?;
+    let label = format!("process=\"{process}\"");
+    let mut lag = Lag {
+        count: 0,
+        sum: 0.0,
+        buckets: Vec::new(),
+    };
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("ravand_timer_lag_seconds") && l.contains(&label))
+    {
+        let value = line.rsplit(' ').next().unwrap_or_default();
+        let bad = || format!("unreadable metric line `{line}`");
+        if line.starts_with("ravand_timer_lag_seconds_bucket{") {
+            let le = line
+                .split("le=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .ok_or_else(bad)?;
+            lag.buckets.push((le.to_owned(), value.parse().map_err(|_| bad())?));
+        } else if line.starts_with("ravand_timer_lag_seconds_count{") {
+            lag.count = value.parse().map_err(|_| bad())?;
+        } else if line.starts_with("ravand_timer_lag_seconds_sum{") {
+            lag.sum = value.parse().map_err(|_| bad())?;
+        }
+    }
+    Ok(lag)
+}

@@ -213,6 +213,19 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         timers: usize,
     },
+    /// Start P cases that wait a year, then F cases spread over S seconds
+    /// that wait a minute, while the engine keeps time as `serve` does: the
+    /// lag of the timers that fire, with P pending.
+    BenchTimerLag {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        pending: usize,
+        #[arg(long, default_value_t = 30_000)]
+        firing: usize,
+        #[arg(long, default_value_t = 60)]
+        over: u64,
+    },
     /// Start N cases of a one-task model, then complete their tasks over
     /// HTTP with C clients, one request each: acknowledged commands per
     /// second, p50 and p99.
@@ -394,6 +407,14 @@ fn main() -> ExitCode {
         }),
         Command::Token { what } => token_cmd(what),
         Command::BenchTimers { db, timers } => block_on(true, async { bench::run_timers(&db, timers).await.map(Some) }),
+        Command::BenchTimerLag {
+            db,
+            pending,
+            firing,
+            over,
+        } => block_on(true, async {
+            bench::run_timer_lag(&db, pending, firing, over).await.map(Some)
+        }),
         Command::BenchAcks {
             db,
             model,

@@ -162,17 +162,9 @@ pub async fn run(o: Options) -> Result<(), String> {
         }
     });
     let app = service::router(service);
-    // Fire due timers and recurring starts every second.
+    // Fire due timers and recurring starts at each whole second.
     let ticker = engine.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            every.tick().await;
-            if let Err(e) = ticker.tick(SystemClock.now()).await {
-                tracing::error!(error = %e, "tick failed; it runs again in a second");
-            }
-        }
-    });
+    tokio::spawn(async move { ticker.keep_time().await });
     // Deliver webhooks every second, each subscription in its own task.
     let hooks = engine.clone();
     tokio::spawn(async move {

@@ -144,10 +144,10 @@ fn run_script_shows_reminders_escalation_and_history() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for line in [
-        "1405-02-19 08:30 (2026-05-09)  task 8 is overdue",
-        "1405-02-19 08:30 (2026-05-09)  remind #1 on task 8",
-        "1405-02-21 08:30 (2026-05-11)  warn #1 on task 8 to unit-manager",
-        "1405-02-26 08:30 (2026-05-16)  task 8 reassigned to alternate-officer",
+        "1405-02-19 08:30 (2026-05-09)  task 9 is overdue",
+        "1405-02-19 08:30 (2026-05-09)  remind #1 on task 9",
+        "1405-02-21 08:30 (2026-05-11)  warn #1 on task 9 to unit-manager",
+        "1405-02-26 08:30 (2026-05-16)  task 9 reassigned to alternate-officer",
         "case completed: resolved",
         "history:",
     ] {

@@ -318,6 +318,30 @@ async fn a_complaint_through_the_api_with_every_bad_input_refused() {
         "completing twice"
     );
 
+    // The SMS gateway takes the job that texts the tracking code (a token
+    // that works only the `system` role's jobs) and reports it sent.
+    let (st, jobs) = s
+        .send(
+            "POST",
+            "/jobs/acquire",
+            Some("gateway-demo"),
+            Some(json!({"topic": "sms", "worker": "sms-gateway", "max": 10})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{jobs}");
+    let jobs = jobs.as_array().expect("a list of jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["step"], "send-tracking-code");
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/jobs/{case}/{}/complete", jobs[0]["task"]),
+            Some("gateway-demo"),
+            Some(json!({"worker": "sms-gateway"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+
     // Status and history for an auditor; suspend for admins only.
     let (st, v) = s
         .send("GET", &format!("/cases/{case}"), Some("auditor-demo"), None)

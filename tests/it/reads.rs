@@ -61,6 +61,7 @@ async fn populate(url: &str, seed: u64) -> Harness {
                 json!({"category": category, "partner": false}),
             )
             .await;
+            h.sms().await;
         }
         if depth >= 2 {
             h.complete(case, "classify", json!({"feasible": true, "needs_details": false}))

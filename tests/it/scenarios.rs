@@ -83,6 +83,25 @@ impl Harness {
             .unwrap_or_else(|e| panic!("completing `{step}`: {e}"));
     }
 
+    /// The SMS gateway's worker: takes every job of topic `sms` and
+    /// reports each sent (the steps that text the citizen wait for it).
+    /// Returns how many were sent.
+    pub async fn sms(&self) -> usize {
+        let gateway = ravand_engine::engine::Actor::system(None);
+        let jobs = self
+            .engine
+            .acquire_jobs_as(&gateway, "sms", "sms-gateway", 100, 60)
+            .await
+            .expect("acquires");
+        for j in &jobs {
+            self.engine
+                .complete_job_as(&gateway, j.case, j.task, "sms-gateway", Data::new())
+                .await
+                .expect("sent");
+        }
+        jobs.len()
+    }
+
     /// Advances the clock to `local` and fires what fell due.
     pub async fn wait_until(&self, local: &str) -> usize {
         let t = self.at(local);
@@ -117,6 +136,7 @@ async fn complaint_goes_overdue_reminds_escalates_and_is_reassigned() {
     h.complete(case, "register-request", json!({"category": "roads", "partner": false}))
         .await;
     h.set("2026-05-02T08:30");
+    assert_eq!(h.sms().await, 1, "the tracking code is texted");
     h.complete(case, "classify", json!({"feasible": true, "needs_details": false}))
         .await;
     let view = h.engine.status(case).await.expect("status");
@@ -187,10 +207,12 @@ async fn complaint_goes_overdue_reminds_escalates_and_is_reassigned() {
     // Done, feedback: unsatisfied reopens; then satisfied closes.
     h.complete(case, "act-on-request", json!({})).await;
     h.complete(case, "report-action", json!({})).await;
+    assert_eq!(h.sms().await, 1, "the citizen is told the work is done");
     h.complete(case, "feedback-call", json!({"satisfied": false})).await;
     h.complete(case, "reopen", json!({})).await;
     h.complete(case, "act-on-request", json!({})).await;
     h.complete(case, "report-action", json!({})).await;
+    assert_eq!(h.sms().await, 1, "and told again");
     h.complete(case, "feedback-call", json!({"satisfied": true})).await;
     let view = h.engine.status(case).await.expect("status");
     assert_eq!(
@@ -224,6 +246,7 @@ async fn complaint_case_clock_stops_while_waiting_on_the_citizen() {
     assert_eq!(h.local(due_before), "2026-05-23 08:00");
     h.complete(case, "register-request", json!({"category": "waste", "partner": true}))
         .await;
+    assert_eq!(h.sms().await, 1, "the tracking code is texted");
     h.complete(case, "classify", json!({"feasible": true, "needs_details": true}))
         .await;
     h.complete(case, "ask-citizen-for-details", json!({})).await;
@@ -253,6 +276,7 @@ async fn suspension_stops_the_clock_and_resumption_keeps_the_time_left() {
         .expect("starts")
         .case;
     h.complete(case, "register-request", json!({"category": "roads"})).await;
+    assert_eq!(h.sms().await, 1, "the tracking code is texted");
     h.complete(case, "classify", json!({"feasible": true, "needs_details": false}))
         .await;
     // Due Saturday 9 May 08:00 (5 working days). Suspend Monday 4 May 08:00,
@@ -310,6 +334,7 @@ async fn mardom_salam_deadlines_count_from_the_meeting() {
     h.set("2026-01-14T10:00");
     h.complete(case, "register-in-137", json!({"unassigned_requests": 0}))
         .await;
+    assert_eq!(h.sms().await, 1, "the requesters are texted their codes");
     let due = |view: &ravand_engine::runtime::CaseView, step: &str| {
         view.tasks.iter().find(|t| t.step == step).and_then(|t| t.due.clone())
     };

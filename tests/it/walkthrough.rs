@@ -39,6 +39,9 @@ async fn the_readme_walk_through_runs_against_a_real_server() {
         "\"status\":\"running\"",
         "case started by permit-desk-3",
         "message `registry-reply` received from permit-desk-3",
+        "\"step\":\"issue-tracking-code\"",
+        "completed by sms-gateway",
+        "data set: {\"has_violation_record\":false}",
         "data set: {\"deed_valid\":true}",
     ] {
         assert!(text.contains(expected), "`{expected}` is not in:\n{text}");

@@ -17,6 +17,8 @@ pub(super) enum Round {
         n: usize,
         skip_cases: Vec<i64>,
         skip_processes: Vec<String>,
+        /// Each timer fired: its case's process and its due instant.
+        lags: Vec<(String, Timestamp)>,
     },
 }
 
@@ -42,6 +44,7 @@ impl Engine {
                     n,
                     skip_cases: c,
                     skip_processes: p,
+                    ..
                 } => {
                     idle_rounds = if n == 0 { idle_rounds + 1 } else { 0 };
                     fired += n;
@@ -61,7 +64,40 @@ impl Engine {
     ) -> Result<Round, EngineError> {
         let mut w = self.work().await?;
         let r = w.tick_round(now, skip_cases, skip_processes).await;
-        w.finish(r).await
+        let round = w.finish(r).await?;
+        // A timer's lag runs from its due instant to the commit that made
+        // its firing durable (seconds with their fraction on the system clock).
+        if let Round::Fired { lags, .. } = &round {
+            let at = self.clock.now_fine();
+            for (process, due) in lags {
+                self.stats
+                    .timer_lag
+                    .get_or_create(&ProcessLabel {
+                        process: process.clone(),
+                    })
+                    .observe((at - due.0 as f64).max(0.0));
+            }
+        }
+        Ok(round)
+    }
+
+    /// Fires due timers and recurring starts for as long as it runs: a
+    /// round at each whole second of the engine's clock (instants are kept
+    /// in whole seconds, so a timer due at second T fires in the round
+    /// that starts at T, its lag the round's own time); a round fires all
+    /// that is due ([`Engine::tick`]). A failed round is logged and the
+    /// next one runs a second later. `ravand serve` runs this on every node.
+    pub async fn keep_time(&self) {
+        loop {
+            let fine = self.clock.now_fine();
+            // To the next whole second (a whole second away on a clock that
+            // keeps no fraction).
+            let wait = 1.0 - fine.fract();
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait.clamp(0.001, 1.0))).await;
+            if let Err(e) = self.tick(self.clock.now()).await {
+                tracing::error!(error = %e, "tick failed; it runs again in a second");
+            }
+        }
     }
 
     /// The earliest pending timer of any case, or recurring start.
@@ -98,6 +134,7 @@ impl Work<'_> {
                         n: 0,
                         skip_cases: Vec::new(),
                         skip_processes: vec![s.process],
+                        lags: Vec::new(),
                     });
                 }
                 Err(e) => return Err(e),
@@ -126,6 +163,7 @@ impl Work<'_> {
                 n: 1,
                 skip_cases: Vec::new(),
                 skip_processes: Vec::new(),
+                lags: Vec::new(),
             });
         }
         if claimed.is_empty() {
@@ -148,6 +186,7 @@ impl Work<'_> {
             }
         }
         let mut fired = 0;
+        let mut lags = Vec::new();
         for (i, &(case, timer, due)) in claimed.iter().enumerate() {
             if skip.contains(&case) {
                 continue;
@@ -157,15 +196,8 @@ impl Work<'_> {
                 Ok(from) => {
                     self.settle(id, from, due).await?;
                     fired += 1;
-                    let lag = self.engine.clock.now().0.saturating_sub(due.0).max(0);
                     if let Some(c) = self.cases.get(&case) {
-                        self.engine
-                            .stats
-                            .timer_lag
-                            .get_or_create(&ProcessLabel {
-                                process: c.row.process.clone(),
-                            })
-                            .observe(lag as f64);
+                        lags.push((c.row.process.clone(), due));
                     }
                 }
                 // The row disagrees with the case (the timer is gone, paused
@@ -197,6 +229,7 @@ impl Work<'_> {
             n: fired,
             skip_cases: skip,
             skip_processes: Vec::new(),
+            lags,
         })
     }
 }

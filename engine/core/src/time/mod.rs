@@ -65,6 +65,12 @@ impl fmt::Display for Timestamp {
 pub trait Clock: Send + Sync {
     /// The instant now, by this clock.
     fn now(&self) -> Timestamp;
+    /// The instant now in seconds with their fraction, for measuring how
+    /// late something happened (a timer's lag). Clocks that keep whole
+    /// seconds give [`Clock::now`].
+    fn now_fine(&self) -> f64 {
+        self.now().0 as f64
+    }
 }
 
 /// The system's clock.
@@ -74,6 +80,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_utc(chrono::Utc::now())
+    }
+    fn now_fine(&self) -> f64 {
+        let t = chrono::Utc::now();
+        t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9
     }
 }
 
