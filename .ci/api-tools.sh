@@ -8,7 +8,8 @@
 #     .ci/schemathesis.toml), failing on any finding;
 #   - openapi-python-client generating a Python client from the document,
 #     which tests/python/client_flow.py drives: start a case, page the task
-#     list, complete the task.
+#     list, complete the task, and (as the SMS gateway) do the job that
+#     texts the tracking code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=target/ci-tools
@@ -54,4 +55,4 @@ rm -rf "$tools/client"
 mkdir -p "$tools/client"
 "$py/bin/openapi-python-client" generate --path "$tools/openapi.json" --meta none \
   --output-path "$tools/client/ravand_client" --overwrite >/dev/null
-PYTHONPATH="$tools/client" "$py/bin/python" tests/python/client_flow.py "$base" admin-demo
+PYTHONPATH="$tools/client" "$py/bin/python" tests/python/client_flow.py "$base" admin-demo gateway-demo
