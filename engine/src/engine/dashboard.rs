@@ -243,48 +243,8 @@ impl Engine {
             None => lp.variables.iter().find(|v| v.searchable),
         }
         .map(|v| (v.name.clone(), v.title.clone()));
-        // The queries do not depend on each other: they are asked at once,
-        // each on a connection of its own (on SQLite, readers beside the
-        // one writer), and the page waits for the slowest.
+        let (cases_open_now, open_rows) = self.store.open_now(process).await?;
         let st = &self.store;
-        let (period, end) = ([from.0, to.0], [to.0]);
-        let by_field = async {
-            let Some((name, _)) = &field else {
-                return Ok::<_, crate::store::StoreError>(None);
-            };
-            let key = format!("data.{name}");
-            let (started, ended, open, open_since, ended_since) = tokio::try_join!(
-                st.counts_by(CASES_STARTED_BY, process, &period, &key),
-                st.counts_by(CASES_ENDED_BY, process, &period, &key),
-                st.counts_by(CASES_OPEN_BY, process, &[], &key),
-                st.counts_by(CASES_OPEN_SINCE_BY, process, &end, &key),
-                st.counts_by(CASES_ENDED_SINCE_BY, process, &end, &key),
-            )?;
-            Ok(Some((started, ended, open, open_since, ended_since)))
-        };
-        let (
-            (cases_open_now, open_rows),
-            started,
-            finished,
-            open_since,
-            ended_since,
-            by_field,
-            done_rows,
-            notice_rows,
-            rung_rows,
-            step_rows,
-        ) = tokio::try_join!(
-            st.open_now(process),
-            st.count(CASES_STARTED, process, from.0, Some(to.0)),
-            st.count(CASES_ENDED, process, from.0, Some(to.0)),
-            st.count(CASES_OPEN_SINCE, process, to.0, None),
-            st.count(CASES_ENDED_SINCE, process, to.0, None),
-            by_field,
-            st.tasks_done(process, from, to),
-            st.notices_open(process, to),
-            st.rungs_fired(process, from, to),
-            st.step_times(process, from, to),
-        )?;
         let mut d = Dashboard {
             process: process.to_owned(),
             title: lp.title.clone(),
@@ -292,11 +252,12 @@ impl Engine {
             from,
             to,
             cases: CaseCounts {
-                started,
-                finished,
+                started: st.count(CASES_STARTED, process, from.0, Some(to.0)).await?,
+                finished: st.count(CASES_ENDED, process, from.0, Some(to.0)).await?,
                 // Open at the end: open now, less those started since, plus
                 // those that ended since having started before.
-                open: cases_open_now - open_since + ended_since,
+                open: cases_open_now - st.count(CASES_OPEN_SINCE, process, to.0, None).await?
+                    + st.count(CASES_ENDED_SINCE, process, to.0, None).await?,
             },
             cases_open_now,
             tasks: Tally::default(),
@@ -310,21 +271,23 @@ impl Engine {
             by_field: BTreeMap::new(),
             field,
         };
-        if let Some((started, ended, open, open_since, ended_since)) = by_field {
+        if let Some((name, _)) = &d.field {
+            let key = format!("data.{name}");
             let mut by: BTreeMap<String, CaseCounts> = BTreeMap::new();
-            for (v, n) in started {
+            let (period, end) = ([from.0, to.0], [to.0]);
+            for (v, n) in st.counts_by(CASES_STARTED_BY, process, &period, &key).await? {
                 by.entry(v).or_default().started += n;
             }
-            for (v, n) in ended {
+            for (v, n) in st.counts_by(CASES_ENDED_BY, process, &period, &key).await? {
                 by.entry(v).or_default().finished += n;
             }
-            for (v, n) in open {
+            for (v, n) in st.counts_by(CASES_OPEN_BY, process, &[], &key).await? {
                 by.entry(v).or_default().open += n;
             }
-            for (v, n) in open_since {
+            for (v, n) in st.counts_by(CASES_OPEN_SINCE_BY, process, &end, &key).await? {
                 by.entry(v).or_default().open -= n;
             }
-            for (v, n) in ended_since {
+            for (v, n) in st.counts_by(CASES_ENDED_SINCE_BY, process, &end, &key).await? {
                 by.entry(v).or_default().open += n;
             }
             // The cases without a value: what the values leave of the whole.
@@ -357,13 +320,13 @@ impl Engine {
                 f(d.people.entry(person).or_default());
             }
         };
-        for (unit, role, person, n, late) in done_rows {
+        for (unit, role, person, n, late) in st.tasks_done(process, from, to).await? {
             add(&mut d, unit, role, person, &|t| {
                 t.done += n;
                 t.late += late;
             });
         }
-        for (unit, role, holder, n) in notice_rows {
+        for (unit, role, holder, n) in st.notices_open(process, to).await? {
             add(&mut d, unit, role, holder, &|t| t.notices_open += n);
         }
         for (unit, role, assignee, n, overdue) in open_rows {
@@ -382,12 +345,14 @@ impl Engine {
                 d.organisations.entry(org.unwrap_or_default()).or_default().add(t);
             }
         }
-        let fired: HashMap<String, i64> = rung_rows.into_iter().collect();
+        let fired: HashMap<String, i64> = st.rungs_fired(process, from, to).await?.into_iter().collect();
         d.escalations = EscalationAction::ALL
             .into_iter()
             .map(|a| (a, fired.get(a.as_str()).copied().unwrap_or(0)))
             .collect();
-        d.steps = step_rows
+        d.steps = st
+            .step_times(process, from, to)
+            .await?
             .into_iter()
             .map(|r| {
                 let (title, title_en) = lp
