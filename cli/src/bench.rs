@@ -10,6 +10,23 @@ use ravand_engine::runtime::{self, Data, EventKind, Instance, Status};
 use ravand_engine::time::{Timestamp, WorkCalendar};
 use serde_json::json;
 
+/// `sqlite` or `postgres`, as the benches' lines name the store of `url`.
+fn store_name(url: &str) -> &'static str {
+    if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+/// An engine on `url` that runs on the system's clock.
+async fn open_on_system_clock(url: &str, seed: u64) -> Result<std::sync::Arc<ravand_engine::engine::Engine>, String> {
+    ravand_engine::engine::Engine::open(url, std::sync::Arc::new(ravand_engine::time::SystemClock), seed)
+        .await
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 /// The data a case of `model` starts with (`route` rotates for `xor`).
 fn input(p: &Process, i: usize) -> Data {
     let mut d = Data::new();
@@ -133,11 +150,7 @@ pub async fn run_durable(file: &std::path::Path, url: &str, n: usize, concurrenc
         w.await.map_err(|e| e.to_string())??;
     }
     let secs = t.elapsed().as_secs_f64().max(1e-9);
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     Ok(format!(
         "# ravand model={} store={backend} concurrency={concurrency} nodes_per_inst={nodes} elapsed_s={secs:.3} us_per_inst={:.1}\npeer=ravand model={} store={backend} n={n} inst_per_s={:.1} steps_per_s={:.1}",
         key.process,
@@ -166,11 +179,7 @@ pub async fn run_timers(url: &str, n: usize) -> Result<String, String> {
     let t = Instant::now();
     let fired = engine.tick(later).await.map_err(|e| e.to_string())?;
     let secs = t.elapsed().as_secs_f64().max(1e-9);
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     Ok(format!("# ravand timers store={backend} pending={n} fired={fired} elapsed_s={secs:.3}\npeer=ravand model=timers store={backend} n={fired} timers_per_s={:.1}", fired as f64 / secs))
 }
 
@@ -336,11 +345,7 @@ pub async fn run_lists(
     let err = |e: ravand_engine::engine::EngineError| e.to_string();
     let (engine, _, fill_s) = fill_city(url, definitions, open, finished).await?;
     let system = Actor::system(None);
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     let mut out = vec![format!(
         "# ravand lists store={backend} open={open} finished={finished} queries={queries} fill_s={fill_s:.1}"
     )];
@@ -436,17 +441,12 @@ pub async fn run_lists(
 /// its commit. Each client and the server share this machine's cores. Then
 /// every case is read back: a case that did not complete fails the run.
 pub async fn run_acks(file: &std::path::Path, url: &str, n: usize, clients: usize) -> Result<String, String> {
-    use ravand_engine::engine::Engine;
     use ravand_engine::service::{self, Access, ServeLimits, Token};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let err = |e: ravand_engine::engine::EngineError| e.to_string();
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let engine = Arc::new(
-        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 17)
-            .await
-            .map_err(err)?,
-    );
+    let engine = open_on_system_clock(url, 17).await?;
     let key = engine.deploy(&file.display().to_string(), &text).await.map_err(err)?;
     let clients = clients.max(1);
     // Starts, `clients` at a time, each acknowledged after its commit.
@@ -559,11 +559,7 @@ pub async fn run_acks(file: &std::path::Path, url: &str, n: usize, clients: usiz
         ));
     }
     let (p50, p99) = percentiles(&mut samples);
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     Ok(format!(
         "peer=ravand bench=acks store={backend} clients={clients} n={n} starts_per_s={:.0} http_completions_per_s={:.0} p50_ms={p50:.2} p99_ms={p99:.2} units_per_commit={per_commit}",
         n as f64 / start_s,
@@ -577,14 +573,9 @@ pub async fn run_acks(file: &std::path::Path, url: &str, n: usize, clients: usiz
 /// one through the engine, until none is left: jobs acquired and completed
 /// per second. Every case must have completed.
 pub async fn run_jobs(url: &str, n: usize, workers: usize, batch: usize) -> Result<String, String> {
-    use ravand_engine::engine::{Actor, Engine};
-    use std::sync::Arc;
+    use ravand_engine::engine::Actor;
     let err = |e: ravand_engine::engine::EngineError| e.to_string();
-    let engine = Arc::new(
-        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 19)
-            .await
-            .map_err(err)?,
-    );
+    let engine = open_on_system_clock(url, 19).await?;
     let text = "id: jobs\nversion: 1\ntitle: jobs\ndata:\n  - {name: answer, type: integer}\nsteps:\n  - {id: start, kind: start}\n  - {id: ask, title: ask, mode: service, topic: bench, sets: [answer]}\n  - {id: end, kind: end, outcome: done}\n";
     engine.deploy("jobs.yaml", text).await.map_err(err)?;
     start_many(&engine, "jobs", n, 8).await?;
@@ -633,11 +624,7 @@ pub async fn run_jobs(url: &str, n: usize, workers: usize, batch: usize) -> Resu
             "{n} jobs, {done} completed by workers, {completed} cases completed"
         ));
     }
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     Ok(format!(
         "peer=ravand bench=jobs store={backend} workers={workers} batch={batch} n={n} jobs_per_s={:.0}",
         n as f64 / secs
@@ -732,11 +719,7 @@ pub async fn run_pages(
         .await
         .map_err(|e| e.to_string())?;
     let session = cookie_of(&signed, "ravand_session").ok_or("not signed in")?;
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     let mut out = vec![format!(
         "# ravand pages store={backend} open={open} finished={finished} queries={queries} fill_s={fill_s:.1}"
     )];
@@ -805,14 +788,9 @@ pub async fn run_pages(
 ///
 /// [`Engine::keep_time`]: ravand_engine::engine::Engine::keep_time
 pub async fn run_timer_lag(url: &str, pending: usize, firing: usize, over: u64) -> Result<String, String> {
-    use ravand_engine::engine::Engine;
     use std::sync::Arc;
     let err = |e: ravand_engine::engine::EngineError| e.to_string();
-    let engine = Arc::new(
-        Engine::open(url, Arc::new(ravand_engine::time::SystemClock), 17)
-            .await
-            .map_err(err)?,
-    );
+    let engine = open_on_system_clock(url, 17).await?;
     let far = "id: far\nversion: 1\ntitle: یک سال\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 365 days}}\n  - {id: done, kind: end, outcome: done}\n";
     let soon = "id: soon\nversion: 1\ntitle: یک دقیقه\nsteps:\n  - {id: start, kind: start}\n  - {id: w, kind: wait, title: صبر, wait: {duration: 1 minute}}\n  - {id: done, kind: end, outcome: done}\n";
     engine.deploy("far.yaml", far).await.map_err(err)?;
@@ -858,11 +836,7 @@ pub async fn run_timer_lag(url: &str, pending: usize, firing: usize, over: u64) 
             .find(|(_, c)| *c >= want)
             .map_or("beyond the last bucket".to_owned(), |(le, _)| format!("<= {le} s"))
     };
-    let backend = if url.starts_with("sqlite") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = store_name(url);
     if (count as usize) < firing {
         return Err(format!(
             "only {count} of {firing} timers fired within two minutes of their due instants ({backend}, {pending} pending)"
